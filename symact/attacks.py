@@ -1,0 +1,227 @@
+"""Adversarial attacks and their evaluation.
+
+A thin layer over torchattacks: :func:`make_attack` builds FGSM, PGD (with
+restarts), CW-L2, AutoAttack, Square and OnePixel by name, each an object called
+as ``atk(images, labels)``. The one thing torchattacks lacks is an L-infinity
+attack on an *arbitrary* loss (the adaptive attacks of the DOME paper use the
+model's training loss, e.g. MSE on MDOME outputs); :func:`perturb_linf` is that,
+and adversarial training uses it too. With cross-entropy it is the same
+algorithm as ``torchattacks.PGD`` (a test checks that they agree).
+
+:func:`evaluate` measures clean and robust accuracy, attack success rate, PSNR
+and perturbation norms over a data set.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+import torchattacks
+from torch import nn
+from tqdm.auto import tqdm
+
+from symact.data import ImageData
+from symact.device import get_device
+
+__all__ = ["ATTACKS", "accuracy", "evaluate", "make_attack", "perturb_linf", "predict"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+ATTACKS = ("fgsm", "pgd", "cw", "autoattack", "square", "onepixel")
+
+
+def _progress(iterable, total: int, desc: str, show: bool | None):
+    """tqdm bar, shown only on a terminal unless ``show`` says otherwise."""
+    import os
+    import sys
+
+    if show is None:
+        show = os.environ.get("SYMACT_PROGRESS") == "1" or sys.stderr.isatty()
+    return tqdm(iterable, total=total, desc=desc, disable=not show, leave=False)
+
+
+def make_attack(name: str, model: nn.Module, eps: float = 8 / 255, **kwargs) -> torchattacks.Attack:
+    """Build a torchattacks attack by name.
+
+    Args:
+        name: one of :data:`ATTACKS`.
+        model: a model mapping images in [0, 1] to logits (its own first layer normalises).
+        eps: L-infinity budget (ignored by ``cw``, an L2 attack, and ``onepixel``).
+        **kwargs: passed to the torchattacks class; for ``pgd`` also
+            ``restarts`` (default 1): independent random starts, a sample counts
+            as robust only if it survives every one.
+
+    Defaults: ``pgd`` alpha = eps/4, 50 steps; ``cw`` c = 1, 100 steps, lr 0.01;
+    ``autoattack`` the standard version (APGD-CE, APGD-T, FAB-T, Square);
+    ``square`` 5,000 queries; ``onepixel`` 1 pixel, 40 steps, population 400.
+
+    Example:
+        >>> atk = make_attack("pgd", model, eps=0.3, steps=40, restarts=5)   # doctest: +SKIP
+        >>> x_adv = atk(x, y)                                                # doctest: +SKIP
+    """
+    if name not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r}; available: {', '.join(ATTACKS)}")
+    if not (eps >= 0 and math.isfinite(eps)):
+        raise ValueError(f"eps must be a finite number >= 0, got {eps}")
+    if name == "fgsm":
+        return torchattacks.FGSM(model, eps=eps, **kwargs)
+    if name == "pgd":
+        restarts = int(kwargs.pop("restarts", 1))
+        if restarts < 1:
+            raise ValueError(f"restarts must be >= 1, got {restarts}")
+        kwargs.setdefault("alpha", eps / 4)
+        kwargs.setdefault("steps", 50)
+        runs = [torchattacks.PGD(model, eps=eps, **kwargs) for _ in range(restarts)]
+        return runs[0] if restarts == 1 else torchattacks.MultiAttack(runs)
+    if name == "cw":
+        kwargs.setdefault("steps", 100)
+        return torchattacks.CW(model, **kwargs)
+    if name == "autoattack":
+        n_classes = kwargs.pop("n_classes", None) or _num_outputs(model)
+        return torchattacks.AutoAttack(model, norm="Linf", eps=eps, n_classes=n_classes, **kwargs)
+    if name == "square":
+        return torchattacks.Square(model, eps=eps, **kwargs)
+    kwargs.setdefault("steps", 40)
+    kwargs.setdefault("popsize", 400)
+    return torchattacks.OnePixel(model, **kwargs)
+
+
+def _num_outputs(model: nn.Module) -> int:
+    for m in reversed(list(model.modules())):
+        if isinstance(m, nn.Linear):
+            return m.out_features
+    raise ValueError("cannot infer the number of classes: pass n_classes=")
+
+
+def perturb_linf(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    alpha: float,
+    steps: int,
+    loss_fn: LossFn | None = None,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Projected gradient ascent on ``loss_fn(model(x'), y)`` in the L-infinity ball of radius ``eps``.
+
+    ``steps = 1, alpha = 1.25 eps, random_start`` is the FGSM with random start
+    of Wong et al. (2020); ``random_start=False, steps=1, alpha=eps`` is FGSM;
+    more steps are PGD (Madry et al., 2018). Images stay in [0, 1]. The model's
+    mode (train/eval) is left as it is. ``loss_fn`` defaults to cross-entropy.
+    """
+    if steps < 1 or eps < 0 or alpha < 0:
+        raise ValueError(f"need steps >= 1, eps >= 0, alpha >= 0; got {steps}, {eps}, {alpha}")
+    loss_fn = loss_fn or F.cross_entropy
+    x = x.detach()
+    if random_start:
+        noise = torch.rand(x.shape, generator=generator, device="cpu").to(x.device, x.dtype)
+        delta = (noise * 2 - 1) * eps
+        delta = (x + delta).clamp_(0, 1) - x
+    else:
+        delta = torch.zeros_like(x)
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = loss_fn(model(x + delta), y)
+        (grad,) = torch.autograd.grad(loss, delta)
+        delta = (delta.detach() + alpha * grad.sign()).clamp_(-eps, eps)
+        delta = (x + delta).clamp_(0, 1) - x
+    return (x + delta).detach()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: ImageData, batch_size: int = 500, device=None) -> torch.Tensor:
+    """Predicted labels (argmax of the outputs) for every image of ``data``, on the CPU."""
+    dev = get_device(device)
+    was = model.training
+    model.eval()
+    preds = [model(xb).argmax(1).cpu() for xb, _ in data.batches(batch_size, device=dev)]
+    model.train(was)
+    return torch.cat(preds)
+
+
+def accuracy(model: nn.Module, data: ImageData, batch_size: int = 500, device=None) -> float:
+    """Fraction of ``data`` classified correctly."""
+    return float((predict(model, data, batch_size, device) == data.y).float().mean())
+
+
+def evaluate(
+    model: nn.Module,
+    data: ImageData,
+    attack: "torchattacks.Attack | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None" = None,
+    batch_size: int = 250,
+    device=None,
+    progress: bool | None = None,
+    return_examples: int = 0,
+) -> dict:
+    """Clean and robust accuracy of ``model`` on ``data`` under ``attack``.
+
+    ``attack`` is anything called as ``attack(images, labels) -> adversarial images``
+    (a torchattacks object, :func:`make_attack`'s result, a lambda around
+    :func:`perturb_linf`), or ``None`` for clean accuracy only. The model is
+    evaluated in eval mode.
+
+    Returns a dict with
+        ``n``; ``clean_acc``; ``robust_acc`` (correct on the adversarial image);
+        ``success_rate`` (fraction of the clean-correct images that the attack
+        made wrong); ``psnr`` (mean over changed images of 10 log10(1 / MSE),
+        pixels in [0, 1]); ``mean_linf`` and ``mean_l2`` (mean perturbation
+        norms over changed images); and with ``return_examples = k`` the first
+        k ``clean``/``adversarial`` images and labels, predictions included.
+    """
+    dev = get_device(device)
+    was = model.training
+    model.eval()
+    n = clean_ok = robust_ok = flipped = changed = 0
+    psnr = linf = l2 = 0.0
+    examples: dict[str, list] = {"clean": [], "adversarial": [], "label": [], "clean_pred": [], "adv_pred": []}
+    batches = data.batches(batch_size, device=dev)
+    total = math.ceil(len(data) / batch_size)
+    for xb, yb in _progress(batches, total, "evaluate", progress):
+        with torch.no_grad():
+            pred = model(xb).argmax(1)
+        ok = pred == yb
+        n += len(yb)
+        clean_ok += int(ok.sum())
+        if attack is None:
+            continue
+        x_adv = attack(xb, yb).detach()
+        model.eval()  # some attacks restore the mode they found; be sure
+        with torch.no_grad():
+            adv_pred = model(x_adv).argmax(1)
+        rob = adv_pred == yb
+        robust_ok += int(rob.sum())
+        flipped += int((ok & ~rob).sum())
+        diff = (x_adv - xb).flatten(1)
+        moved = diff.abs().amax(1) > 0
+        changed += int(moved.sum())
+        if moved.any():
+            d = diff[moved]
+            mse = d.pow(2).mean(1).clamp_min(1e-20)
+            psnr += float((10 * torch.log10(1 / mse)).sum())
+            linf += float(d.abs().amax(1).sum())
+            l2 += float(d.norm(dim=1).sum())
+        have = len(examples["label"])
+        if have < return_examples:
+            k = return_examples - have
+            examples["clean"] += xb[:k].cpu().tolist()
+            examples["adversarial"] += x_adv[:k].cpu().tolist()
+            examples["label"] += yb[:k].cpu().tolist()
+            examples["clean_pred"] += pred[:k].cpu().tolist()
+            examples["adv_pred"] += adv_pred[:k].cpu().tolist()
+    model.train(was)
+    out = {"n": n, "clean_acc": clean_ok / max(n, 1)}
+    if attack is not None:
+        out.update(
+            robust_acc=robust_ok / max(n, 1),
+            success_rate=flipped / max(clean_ok, 1),
+            psnr=psnr / changed if changed else float("nan"),
+            mean_linf=linf / changed if changed else 0.0,
+            mean_l2=l2 / changed if changed else 0.0,
+        )
+        if return_examples:
+            out["examples"] = examples
+    return out

@@ -1,0 +1,7 @@
+"""Named experiments, one module per chapter: config in, JSON-able results out (see :mod:`symact.results`).
+
+Importing this package registers every experiment in :data:`symact.results.REGISTRY`.
+"""
+from symact.experiments import fundamentals  # noqa: F401
+
+__all__ = ["fundamentals"]

@@ -1,0 +1,253 @@
+"""Models: LeNet-5 (the SAF paper's MNIST and CIFAR-10 shapes), an MLP, a CIFAR ResNet-18.
+
+Every model takes images in [0, 1] and normalises them in its first layer
+(:class:`Normalize`), so attack budgets are in pixel units. Activations are
+given as factories ``channels -> nn.Module`` or registry names (see
+:mod:`symact.activations`), and :func:`swap_activations` replaces them in an
+existing model.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from symact.activations import ActivationFactory, as_factory, is_activation
+
+__all__ = ["LeNet5", "MLP", "Normalize", "ResNet18", "swap_activations"]
+
+Act = "str | ActivationFactory | None"
+
+
+class Normalize(nn.Module):
+    """``(x - mean) / std`` per channel, with mean and std as buffers (saved, never trained)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        if len(mean) != len(std) or any(s <= 0 for s in std):
+            raise ValueError(f"mean and std must have equal length and std > 0; got {mean}, {std}")
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.mean.shape[1]:
+            raise ValueError(
+                f"expected images of shape (N, {self.mean.shape[1]}, H, W), got {tuple(x.shape)}"
+            )
+        return (x - self.mean) / self.std
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 in the shapes of the SAF paper (saf.txt, Tables 1 and 3).
+
+    ``variant="mnist"`` (Table 1, 1x28x28 input)::
+
+        conv 5x5x20 - act - maxpool 2 - conv 5x5x50 - act - maxpool 2 - fc 800->500 - fc_act - [embed] - fc ->C - out_act
+
+    ``variant="cifar"`` (Table 3, 3x32x32 input; 5x5 convolutions padded by 2, 2x2 pooling)::
+
+        conv 5x5x32 - act - maxpool 2 - conv 5x5x32 - act - avgpool 2 - conv 5x5x64 - act - avgpool 2
+        - fc 1024->64 - fc_act - [embed] - fc ->C - out_act
+
+    Args:
+        variant: ``"mnist"`` or ``"cifar"``.
+        num_classes: outputs of the last layer.
+        act: activation after each convolution (the SAF paper's plain network
+            has none there: pass ``None``).
+        fc_act: activation after the hidden fully connected layer (default: ``act``).
+        out_act: optional activation on the output (e.g. DOME, RBF); ``None`` gives logits.
+        embed_dim: if given, a linear bottleneck of this width (followed by
+            ``fc_act``) before the last layer, e.g. 2 for embedding plots.
+        mean, std: per-channel normalisation of the input.
+    """
+
+    def __init__(
+        self,
+        variant: str = "mnist",
+        num_classes: int = 10,
+        act: Act = "relu",
+        fc_act: Act = "same",
+        out_act: Act = None,
+        embed_dim: int | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ):
+        super().__init__()
+        if variant not in ("mnist", "cifar"):
+            raise ValueError(f"variant must be 'mnist' or 'cifar', got {variant!r}")
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        conv_act = as_factory(act)
+        hidden_act = conv_act if fc_act == "same" else as_factory(fc_act)
+        self.variant = variant
+        if variant == "mnist":
+            mean, std = mean or (0.1307,), std or (0.3081,)
+            self.features = nn.Sequential(
+                Normalize(mean, std),
+                nn.Conv2d(1, 20, 5), conv_act(20), nn.MaxPool2d(2),
+                nn.Conv2d(20, 50, 5), conv_act(50), nn.MaxPool2d(2),
+                nn.Flatten(),
+            )
+            flat, hidden = 50 * 4 * 4, 500
+        else:
+            mean, std = mean or (0.4914, 0.4822, 0.4465), std or (0.2470, 0.2435, 0.2616)
+            self.features = nn.Sequential(
+                Normalize(mean, std),
+                nn.Conv2d(3, 32, 5, padding=2), conv_act(32), nn.MaxPool2d(2),
+                nn.Conv2d(32, 32, 5, padding=2), conv_act(32), nn.AvgPool2d(2),
+                nn.Conv2d(32, 64, 5, padding=2), conv_act(64), nn.AvgPool2d(2),
+                nn.Flatten(),
+            )
+            flat, hidden = 64 * 4 * 4, 64
+        layers: list[nn.Module] = [nn.Linear(flat, hidden), hidden_act(hidden)]
+        last_in = hidden
+        if embed_dim is not None:
+            layers += [nn.Linear(hidden, embed_dim), hidden_act(embed_dim)]
+            last_in = embed_dim
+        self.hidden = nn.Sequential(*layers)
+        self.classifier = nn.Linear(last_in, num_classes)
+        self.out_act = as_factory(out_act)(num_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate representation (the input of the last linear layer)."""
+        return self.hidden(self.features(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out_act(self.classifier(self.embed(x)))
+
+
+class MLP(nn.Module):
+    """A fully connected network on flattened images: ``in -> hidden... -> num_classes``.
+
+    Each hidden layer is ``Linear`` then the activation (optionally with
+    ``BatchNorm1d`` in between, as the S-APL paper places it).
+    """
+
+    def __init__(
+        self,
+        in_shape: Sequence[int] = (1, 28, 28),
+        hidden: Sequence[int] = (300, 100),
+        num_classes: int = 10,
+        act: Act = "relu",
+        batch_norm: bool = False,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ):
+        super().__init__()
+        if not hidden or any(h < 1 for h in hidden):
+            raise ValueError(f"hidden must be a non-empty sequence of positive widths, got {hidden}")
+        make = as_factory(act)
+        c = in_shape[0]
+        layers: list[nn.Module] = [Normalize(mean or (0.5,) * c, std or (0.5,) * c), nn.Flatten()]
+        width = int(torch.tensor(in_shape).prod())
+        for h in hidden:
+            layers.append(nn.Linear(width, h))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(make(h))
+            width = h
+        layers.append(nn.Linear(width, num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, make: ActivationFactory):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.act1 = make(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.act2 = make(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.act2(out + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 for 32x32 inputs (3x3 stem, no max-pool; He et al. 2016), as used for CIFAR-10.
+
+    ``width`` scales every stage (64 gives the standard 11.2 M parameters).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        act: Act = "relu",
+        in_channels: int = 3,
+        width: int = 64,
+        out_act: Act = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ):
+        super().__init__()
+        make = as_factory(act)
+        mean = mean or ((0.4914, 0.4822, 0.4465) if in_channels == 3 else (0.5,) * in_channels)
+        std = std or ((0.2470, 0.2435, 0.2616) if in_channels == 3 else (0.5,) * in_channels)
+        self.stem = nn.Sequential(
+            Normalize(mean, std),
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(width),
+            make(width),
+        )
+        blocks, cin = [], width
+        for i, mult in enumerate((1, 2, 4, 8)):
+            cout = width * mult
+            for j in range(2):
+                blocks.append(_BasicBlock(cin, cout, 2 if (i > 0 and j == 0) else 1, make))
+                cin = cout
+        self.layers = nn.Sequential(*blocks)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(cin, num_classes)
+        self.out_act = as_factory(out_act)(num_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.layers(self.stem(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out_act(self.classifier(self.embed(x)))
+
+
+def _width(module: nn.Module) -> int | None:
+    for attr in ("out_channels", "out_features", "num_features"):
+        if hasattr(module, attr):
+            return int(getattr(module, attr))
+    return None
+
+
+def swap_activations(model: nn.Module, factory: "str | ActivationFactory", skip: Sequence[str] = ()) -> nn.Module:
+    """Replace every registered activation in ``model`` (in place) with ``factory(channels)``.
+
+    ``channels`` is the output width of the nearest preceding convolution,
+    linear or normalisation layer in registration order. Modules whose
+    qualified name starts with an entry of ``skip`` (e.g. ``"out_act"``) are
+    left alone. Returns ``model``.
+
+    Raises:
+        ValueError: no activation was found to replace.
+    """
+    make = as_factory(factory)
+    width: int | None = None
+    targets: list[tuple[str, int | None]] = []
+    for name, module in model.named_modules():
+        w = _width(module)
+        if w is not None:
+            width = w
+        elif name and is_activation(module) and not any(name.startswith(s) for s in skip):
+            targets.append((name, width))
+    if not targets:
+        raise ValueError("swap_activations found no registered activation in the model to replace")
+    for name, w in targets:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, make(w or 1))
+    return model

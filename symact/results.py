@@ -1,0 +1,246 @@
+"""Profiles, named experiments and stored results with provenance.
+
+An *experiment* is a function of a frozen dataclass config returning a
+JSON-serialisable dict. It is declared once with :func:`experiment`, which
+registers it under ``(chapter, name)`` with one config per profile:
+
+- ``smoke``: seconds, tiny subsets; CI executes every chapter with it.
+- ``quick``: a chapter in at most 15 minutes on 2 CPU cores, real data.
+- ``paper``: the source paper's protocol; hours, a GPU recommended.
+
+The profile comes from the argument, else ``SYMACT_PROFILE``, else ``auto``:
+the stored ``paper`` result when it exists and is fresh, otherwise ``quick``.
+
+Results live in ``results/<chapter>/<name>.<profile>.json`` beside the config,
+its hash, the git commit, symact and torch versions, device, seed, wall-clock
+seconds and date. :func:`load_or_run` returns a stored result whose config hash
+matches the current config; a stored result whose hash does not match is
+*stale*: it is reported (a printed line and a warning) and recomputed, never
+shown silently. ``SYMACT_RECOMPUTE=1`` forces a rerun.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import functools
+import hashlib
+import json
+import os
+import subprocess
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+import symact
+from symact.device import device_name
+
+__all__ = [
+    "PROFILES",
+    "REGISTRY",
+    "Experiment",
+    "Result",
+    "config_hash",
+    "experiment",
+    "load_or_run",
+    "active_profile",
+    "results_dir",
+    "stored_status",
+]
+
+PROFILES = ("smoke", "quick", "paper")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def results_dir() -> Path:
+    """Where results are stored: ``$SYMACT_RESULTS`` or ``results/`` at the repository root."""
+    env = os.environ.get("SYMACT_RESULTS")
+    return Path(env) if env else REPO_ROOT / "results"
+
+
+def active_profile(name: str | None = None) -> str:
+    """The active profile: ``name``, else ``$SYMACT_PROFILE``, else ``"auto"``."""
+    p = name or os.environ.get("SYMACT_PROFILE") or "auto"
+    if p not in PROFILES + ("auto",):
+        raise ValueError(f"unknown profile {p!r}; expected one of {', '.join(PROFILES)} or 'auto'")
+    return p
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return _jsonable(obj.detach().cpu().tolist())
+    if hasattr(obj, "item") and hasattr(obj, "dtype"):  # numpy scalars
+        return obj.item()
+    if hasattr(obj, "tolist"):  # numpy arrays
+        return obj.tolist()
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj
+
+
+def config_hash(config: Any) -> str:
+    """sha256 (first 16 hex digits) of the config's canonical JSON, class name included."""
+    payload = {"class": type(config).__name__, "fields": _jsonable(config)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        commit = out.stdout.strip() if out.returncode == 0 else "unknown"
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no", "--", "symact"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class Result(dict):
+    """A stored result: the experiment's dict plus ``result.provenance``."""
+
+    provenance: dict
+
+    def __init__(self, data: dict, provenance: dict):
+        super().__init__(data)
+        self.provenance = provenance
+
+    def caption(self) -> str:
+        """One-line provenance for tables and figures built from this result."""
+        p = self.provenance
+        return (
+            f"Profile {p['profile']}, {p['device']}, {p['date'][:10]}, commit {p['commit'][:10]}, "
+            f"{p['wall_seconds']:.0f} s, seed {p['seed']} ({p['chapter']}/{p['experiment']}.{p['profile']}.json)"
+        )
+
+
+@dataclasses.dataclass(eq=False)
+class Experiment:
+    """A registered experiment: ``fn(config) -> dict`` with one config per profile."""
+
+    chapter: str
+    name: str
+    fn: Callable[[Any], dict]
+    configs: dict
+
+    def path(self, prof: str) -> Path:
+        return results_dir() / self.chapter / f"{self.name}.{prof}.json"
+
+    def __call__(self, profile: str | None = None, recompute: bool | None = None, **overrides) -> Result:
+        return load_or_run(self, profile=profile, recompute=recompute, **overrides)
+
+    def run(self, config) -> dict:
+        return self.fn(config)
+
+
+REGISTRY: dict[tuple[str, str], Experiment] = {}
+
+
+def experiment(chapter: str, name: str, configs: dict) -> Callable[[Callable], Experiment]:
+    """Declare and register an experiment.
+
+    Example:
+        >>> @experiment("fundamentals", "demo", {"smoke": Cfg(epochs=1), "quick": Cfg(), "paper": Cfg(epochs=20)})
+        ... def demo(cfg):                                       # doctest: +SKIP
+        ...     return {"accuracy": 0.99}
+        >>> demo()                                               # doctest: +SKIP
+    """
+    missing = [p for p in PROFILES if p not in configs]
+    if missing:
+        raise ValueError(f"experiment {chapter}/{name} lacks configs for profiles {missing}")
+
+    def wrap(fn: Callable) -> Experiment:
+        exp = Experiment(chapter, name, fn, dict(configs))
+        functools.update_wrapper(exp, fn, updated=())
+        REGISTRY[(chapter, name)] = exp
+        return exp
+
+    return wrap
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def stored_status(exp: Experiment, prof: str) -> str:
+    """``"fresh"``, ``"stale"`` or ``"missing"`` for the stored result of ``exp`` at ``prof``."""
+    d = _read(exp.path(prof))
+    if d is None:
+        return "missing"
+    return "fresh" if d.get("provenance", {}).get("config_hash") == config_hash(exp.configs[prof]) else "stale"
+
+
+def _say_stale(exp: Experiment, prof: str, action: str) -> None:
+    msg = (
+        f"symact: stored result {exp.path(prof)} is STALE (its config no longer matches the code); {action}."
+    )
+    print(msg)
+    warnings.warn(msg, stacklevel=3)
+
+
+def load_or_run(exp: Experiment, profile: str | None = None, recompute: bool | None = None, **overrides) -> Result:
+    """Load the stored result of ``exp`` for the profile, or run and store it.
+
+    ``overrides`` replace config fields (a result run with overrides is returned
+    but not stored, since it no longer matches the profile's config).
+    """
+    prof = active_profile(profile)
+    if recompute is None:
+        recompute = os.environ.get("SYMACT_RECOMPUTE", "0") not in ("", "0")
+    if prof == "auto":
+        status = stored_status(exp, "paper")
+        if status == "fresh" and not recompute and not overrides:
+            d = _read(exp.path("paper"))
+            return Result(d["result"], d["provenance"])
+        if status == "stale":
+            _say_stale(exp, "paper", "showing the quick profile instead")
+        prof = "quick"
+    config = exp.configs[prof]
+    if overrides:
+        config = dataclasses.replace(config, **overrides)
+    path = exp.path(prof)
+    if not recompute and not overrides:
+        status = stored_status(exp, prof)
+        if status == "fresh":
+            d = _read(path)
+            return Result(d["result"], d["provenance"])
+        if status == "stale":
+            _say_stale(exp, prof, "recomputing")
+    start = time.perf_counter()
+    data = _jsonable(exp.fn(config))
+    wall = time.perf_counter() - start
+    prov = {
+        "chapter": exp.chapter,
+        "experiment": exp.name,
+        "function": f"{exp.fn.__module__}.{exp.fn.__qualname__}",
+        "profile": prof,
+        "config": _jsonable(config),
+        "config_hash": config_hash(config),
+        "commit": _git_commit(),
+        "symact_version": symact.__version__,
+        "torch_version": torch.__version__,
+        "device": device_name(),
+        "seed": getattr(config, "seed", None),
+        "wall_seconds": round(wall, 2),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if not overrides:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"provenance": prov, "result": data}, indent=1, sort_keys=True) + "\n")
+        tmp.replace(path)
+    return Result(data, prov)

@@ -1,0 +1,213 @@
+"""Training: standard, fast adversarial (FGSM with random start) and PGD adversarial training.
+
+One function, :func:`train`, driven by a frozen :class:`TrainConfig`:
+
+- ``method="standard"``: empirical risk minimisation on clean images.
+- ``method="fgsm"``: fast adversarial training of Wong, Rice and Kolter (2020),
+  "Fast is better than free": each batch is replaced by an FGSM example taken
+  from a uniform random start in the eps-ball, step ``alpha`` (default
+  1.25 eps), usually with the cyclic learning rate. After every epoch the PGD
+  accuracy on a fixed training batch is measured; if it falls by more than
+  0.2 from the previous epoch (catastrophic overfitting) training stops and the
+  previous epoch's weights are restored.
+- ``method="pgd"``: PGD adversarial training (Madry et al., 2018), ``pgd_steps``
+  steps of size ``alpha`` (default 2.5 eps / steps) from a random start.
+
+Returns a per-epoch history. Progress bars show on a terminal only.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from symact.attacks import accuracy, perturb_linf
+from symact.data import ImageData, random_crop_flip
+from symact.device import autocast, get_device
+
+__all__ = ["TrainConfig", "loss_function", "train"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of :func:`train`.
+
+    ``schedule``: ``"constant"``; ``"cyclic"`` (per iteration, linear from 0 up
+    to ``lr`` at 2/5 of training and back to 0, as Wong et al. 2020);
+    ``"cosine"``; or ``"step"`` (x0.1 at 1/2 and 3/4 of training).
+    ``loss``: ``"ce"`` (cross-entropy on logits) or ``"mse"`` (mean squared
+    error against one-hot targets, for bounded outputs such as MDOME).
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    schedule: str = "constant"
+    method: str = "standard"
+    eps: float = 8 / 255
+    alpha: float | None = None
+    pgd_steps: int = 7
+    early_stop: bool = True
+    loss: str = "ce"
+    augment: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        checks = {
+            "optimizer": (self.optimizer, ("sgd", "adam")),
+            "schedule": (self.schedule, ("constant", "cyclic", "cosine", "step")),
+            "method": (self.method, ("standard", "fgsm", "pgd")),
+            "loss": (self.loss, ("ce", "mse")),
+        }
+        for field, (value, allowed) in checks.items():
+            if value not in allowed:
+                raise ValueError(f"TrainConfig.{field} must be one of {allowed}, got {value!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.eps < 0:
+            raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0, eps >= 0; got {self}")
+
+
+def loss_function(name: str) -> LossFn:
+    """The loss named in :class:`TrainConfig` as ``fn(outputs, labels)``."""
+    if name == "ce":
+        return F.cross_entropy
+    if name == "mse":
+        return lambda out, y: F.mse_loss(out, F.one_hot(y, out.shape[1]).to(out.dtype))
+    raise ValueError(f"unknown loss {name!r}; expected 'ce' or 'mse'")
+
+
+def _lr_at(cfg: TrainConfig, t: float) -> float:
+    """Learning rate at fractional epoch ``t`` in [0, epochs]."""
+    frac = t / cfg.epochs
+    if cfg.schedule == "cyclic":
+        return float(np.interp(frac, [0, 0.4, 1], [0, cfg.lr, 0]))
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * frac))
+    if cfg.schedule == "step":
+        return cfg.lr * (0.1 ** ((frac >= 0.5) + (frac >= 0.75)))
+    return cfg.lr
+
+
+def _show_progress() -> bool:
+    return os.environ.get("SYMACT_PROGRESS") == "1" or sys.stderr.isatty()
+
+
+def train(
+    model: nn.Module,
+    data: ImageData,
+    cfg: TrainConfig,
+    test: ImageData | None = None,
+    loss_fn: LossFn | None = None,
+    device=None,
+    progress: bool | None = None,
+) -> dict:
+    """Train ``model`` on ``data`` in place and return its per-epoch history.
+
+    Args:
+        model: maps images in [0, 1] to outputs (logits for ``loss="ce"``).
+        data: training set.
+        cfg: hyper-parameters.
+        test: if given, clean test accuracy is recorded after every epoch.
+        loss_fn: ``fn(outputs, labels)`` overriding ``cfg.loss`` (e.g. a hybrid loss);
+            adversarial examples are crafted against the same loss.
+        device: as :func:`symact.device.get_device`.
+        progress: show a progress bar (default: only on a terminal).
+
+    Returns:
+        ``{"epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds"}`` lists
+        (one entry per epoch), plus ``"check_robust_acc"`` and
+        ``"stopped_early"`` (the epoch whose weights were restored, or None)
+        for ``method="fgsm"``.
+    """
+    dev = get_device(device)
+    # channels-last convolutions are about 1.5x faster on CPU (and suit tensor cores on GPU)
+    fmt = torch.channels_last if any(isinstance(m, nn.Conv2d) for m in model.modules()) else torch.contiguous_format
+    model.to(dev, memory_format=fmt)
+    loss_fn = loss_fn or loss_function(cfg.loss)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+    else:
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
+    augment = random_crop_flip if cfg.augment else None
+    alpha = cfg.alpha
+    if alpha is None:
+        alpha = 1.25 * cfg.eps if cfg.method == "fgsm" else 2.5 * cfg.eps / cfg.pgd_steps
+
+    history: dict = {"epoch": [], "lr": [], "train_loss": [], "train_acc": [], "test_acc": [], "seconds": []}
+    check = None
+    if cfg.method == "fgsm":
+        history.update(check_robust_acc=[], stopped_early=None)
+        check = data.sample(min(512, len(data)), seed=cfg.seed + 1).tensors(dev)
+        prev_state, prev_rob = None, None
+
+    show = _show_progress() if progress is None else progress
+    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=f"train ({cfg.method})", disable=not show, leave=False)
+    for epoch in range(cfg.epochs):
+        model.train()
+        start = time.perf_counter()
+        tot_loss = torch.zeros((), device=dev)
+        tot_ok = torch.zeros((), device=dev, dtype=torch.long)
+        for i, (xb, yb) in enumerate(data.batches(cfg.batch_size, True, gen, dev, augment)):
+            xb = xb.contiguous(memory_format=fmt)
+            lr = _lr_at(cfg, epoch + (i + 1) / steps_per_epoch)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            if cfg.method != "standard":
+                steps = 1 if cfg.method == "fgsm" else cfg.pgd_steps
+                with autocast(dev):
+                    xb = perturb_linf(model, xb, yb, cfg.eps, alpha, steps, loss_fn, True, gen)
+            with autocast(dev):
+                out = model(xb)
+                loss = loss_fn(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot_loss += loss.detach() * len(yb)
+            tot_ok += (out.detach().argmax(1) == yb).sum()
+            bar.update(1)
+        history["epoch"].append(epoch + 1)
+        history["lr"].append(lr)
+        history["train_loss"].append(float(tot_loss) / len(data))
+        history["train_acc"].append(float(tot_ok) / len(data))
+        history["seconds"].append(time.perf_counter() - start)
+        history["test_acc"].append(accuracy(model, test, device=dev) if test is not None else None)
+        bar.set_postfix(loss=f"{history['train_loss'][-1]:.3f}", acc=f"{history['train_acc'][-1]:.3f}")
+        if check is not None and cfg.eps > 0:
+            rob = _robust_check(model, *check, cfg.eps, loss_fn)
+            history["check_robust_acc"].append(rob)
+            if cfg.early_stop and prev_rob is not None and rob < prev_rob - 0.2:
+                model.load_state_dict(prev_state)
+                history["stopped_early"] = epoch  # weights of this (1-based) epoch restored
+                break
+            prev_state, prev_rob = copy.deepcopy(model.state_dict()), rob
+    bar.close()
+    model.eval()
+    return history
+
+
+def _robust_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, loss_fn: LossFn) -> float:
+    """PGD-5 accuracy (step eps/4) on a fixed batch, Wong et al.'s catastrophic-overfitting check."""
+    model.eval()
+    x_adv = perturb_linf(model, x, y, eps, eps / 4, 5, loss_fn, True, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        acc = float((model(x_adv).argmax(1) == y).float().mean())
+    model.train()
+    return acc
