@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 import torchattacks
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from symact.data import ImageData
 from symact.device import get_device

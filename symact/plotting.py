@@ -20,7 +20,7 @@ import seaborn as sns  # noqa: E402
 
 from symact.results import REPO_ROOT  # noqa: E402
 
-__all__ = ["FORMATS", "figures_dir", "savefig", "set_theme"]
+__all__ = ["FORMATS", "figures_dir", "provenance_md", "publish", "savefig", "set_theme"]
 
 FORMATS = ("pdf", "png", "svg")
 
@@ -58,3 +58,34 @@ def savefig(fig: plt.Figure, name: str) -> list[Path]:
         fig.savefig(path, dpi=300 if fmt == "png" else None, metadata=meta, bbox_inches="tight")
         paths.append(path)
     return paths
+
+
+def publish(fig: plt.Figure, name: str, result=None) -> str:
+    """Save ``fig`` (see :func:`savefig`) and glue it for the book; return its glue key.
+
+    In a chapter, the figure is then shown, numbered and captioned, with::
+
+        ```{glue:figure} <key>
+        :name: fig-<key>
+
+        Caption text. {glue:md}`<key>-provenance`
+        ```
+
+    where ``<key>`` is ``name`` with ``/`` replaced by ``-``; the provenance
+    line comes from ``result.caption()`` (:class:`symact.results.Result`).
+    """
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    savefig(fig, name)
+    key = name.replace("/", "-")
+    glue(key, fig, display=False)
+    if result is not None:
+        glue(f"{key}-provenance", Markdown(provenance_md(result)), display=False)
+    plt.close(fig)
+    return key
+
+
+def provenance_md(result) -> str:
+    """The one-line provenance caption of ``result``, emphasised, for Markdown output."""
+    return f"*{result.caption()}*"

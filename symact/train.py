@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from symact.attacks import accuracy, perturb_linf
 from symact.data import ImageData, random_crop_flip
