@@ -1,0 +1,69 @@
+import pytest
+import torch
+from torch import nn
+
+from symact import activations
+from symact.models import MLP, LeNet5, Normalize, ResNet18, swap_activations
+
+
+@pytest.mark.parametrize(
+    "variant,shape", [("mnist", (2, 1, 28, 28)), ("cifar", (2, 3, 32, 32))]
+)
+def test_lenet_shapes(variant, shape):
+    m = LeNet5(variant, num_classes=10)
+    assert m(torch.rand(shape)).shape == (2, 10)
+    e = LeNet5(variant, num_classes=3, embed_dim=2)
+    assert e.embed(torch.rand(shape)).shape == (2, 2) and e(torch.rand(shape)).shape == (2, 3)
+
+
+def test_lenet_mnist_is_the_saf_table1_shape():
+    m = LeNet5("mnist")
+    convs = [c for c in m.modules() if isinstance(c, nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [(20, (5, 5)), (50, (5, 5))]
+    fcs = [c for c in m.modules() if isinstance(c, nn.Linear)]
+    assert [(f.in_features, f.out_features) for f in fcs] == [(800, 500), (500, 10)]
+
+
+def test_plain_saf_network_has_no_conv_activation():
+    m = LeNet5("mnist", act=None, fc_act="relu")
+    assert sum(isinstance(x, nn.ReLU) for x in m.modules()) == 1
+
+
+def test_mlp_and_resnet():
+    assert MLP((1, 28, 28), (64, 32), 10, batch_norm=True)(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+    r = ResNet18(num_classes=10, width=8)
+    assert r(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    assert ResNet18(in_channels=1, width=8)(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert sum(p.numel() for p in ResNet18().parameters()) == pytest.approx(11.17e6, rel=0.01)
+
+
+def test_swap_activations_uses_channel_counts():
+    m = LeNet5("mnist", act="relu")
+    swap_activations(m, "prelu")
+    prelus = [x for x in m.modules() if isinstance(x, nn.PReLU)]
+    assert [p.num_parameters for p in prelus] == [20, 50, 500]
+    assert not any(isinstance(x, nn.ReLU) for x in m.modules())
+    assert m(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    r = swap_activations(ResNet18(width=8), activations.factory("elu"))
+    assert not any(isinstance(x, nn.ReLU) for x in r.modules())
+
+
+def test_swap_activations_skip_and_error():
+    m = LeNet5("mnist", out_act="sigmoid")
+    swap_activations(m, "tanh", skip=("out_act",))
+    assert isinstance(m.out_act, nn.Sigmoid)
+    with pytest.raises(ValueError, match="no registered activation"):
+        swap_activations(nn.Sequential(nn.Linear(2, 2)), "relu")
+
+
+def test_bad_input_errors():
+    with pytest.raises(ValueError, match=r"expected images of shape \(N, 1, H, W\)"):
+        LeNet5("mnist")(torch.rand(2, 3, 28, 28))
+    with pytest.raises(ValueError, match="variant"):
+        LeNet5("imagenet")
+    with pytest.raises(ValueError):
+        Normalize((0.5,), (0.0,))
+    with pytest.raises(KeyError, match="available"):
+        LeNet5(act="no_such_activation")
+    with pytest.raises(TypeError):
+        LeNet5(act=3)

@@ -1,0 +1,54 @@
+"""The project's own files: pins agree, the book's table of contents is complete."""
+import re
+import tomllib
+
+import yaml
+
+from symact.results import REPO_ROOT
+
+
+def _pyproject_requirements() -> set[str]:
+    meta = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    reqs = set(meta["dependencies"])
+    for extra in meta["optional-dependencies"].values():
+        reqs |= set(extra)
+    return {r.replace(" ", "") for r in reqs}
+
+
+def _environment_requirements() -> set[str]:
+    env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    return {r.replace(" ", "") for r in pip if not r.startswith("-e")}
+
+
+def test_environment_yml_agrees_with_pyproject():
+    py, env = _pyproject_requirements(), _environment_requirements()
+    assert py == env, f"only in pyproject: {sorted(py - env)}; only in environment.yml: {sorted(env - py)}"
+
+
+def test_torch_is_pinned_exactly():
+    reqs = _pyproject_requirements()
+    assert "torch==2.14.1" in reqs and "torchvision==0.29.1" in reqs
+
+
+def test_toc_lists_every_chapter_and_each_exists():
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for c in toc["chapters"]]
+    for f in files:
+        assert (REPO_ROOT / f"{f}.md").is_file(), f
+    listed = {f"{f}.md" for f in files}
+    on_disk = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "book").glob("*.md")}
+    assert on_disk == listed, f"chapters not in _toc.yml: {on_disk - listed}"
+
+
+def test_notebook_chapters_are_myst_notebooks_without_outputs():
+    for path in (REPO_ROOT / "book").glob("*.md"):
+        text = path.read_text()
+        if "```{code-cell}" in text:
+            assert re.search(r"format_name: myst", text), f"{path.name} lacks the jupytext md:myst header"
+    assert not list((REPO_ROOT / "book").glob("*.ipynb")), "chapters are stored as MyST Markdown, not .ipynb"
+
+
+def test_readme_names_the_two_commands():
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "make book" in readme and "make test" in readme

@@ -1,0 +1,117 @@
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from symact import results
+from symact.results import REPO_ROOT, config_hash, experiment, load_or_run
+
+
+@dataclasses.dataclass(frozen=True)
+class Cfg:
+    n: int = 1
+    seed: int = 0
+
+
+CALLS = []
+
+
+def _make(name, quick=Cfg(2)):
+    @experiment("testchapter", name, {"smoke": Cfg(1), "quick": quick, "paper": Cfg(3)})
+    def exp(cfg):
+        CALLS.append(cfg)
+        return {"value": cfg.n * 10, "curve": [1.0, float("nan")]}
+
+    return exp
+
+
+@pytest.fixture(autouse=True)
+def _clean_registry():
+    yield
+    for key in [k for k in results.REGISTRY if k[0] == "testchapter"]:
+        del results.REGISTRY[key]
+    CALLS.clear()
+
+
+def test_run_then_load_with_provenance():
+    exp = _make("a")
+    r = exp(profile="quick")
+    assert r["value"] == 20 and len(CALLS) == 1
+    assert r["curve"][1] is None  # NaN stored as JSON null
+    stored = json.loads(exp.path("quick").read_text())
+    prov = stored["provenance"]
+    for key in ("config", "config_hash", "commit", "symact_version", "torch_version", "device", "seed",
+                "wall_seconds", "date", "profile"):
+        assert key in prov, key
+    assert prov["config_hash"] == config_hash(Cfg(2)) and prov["profile"] == "quick"
+    again = exp(profile="quick")
+    assert len(CALLS) == 1 and again == r  # loaded, not rerun
+    assert "Profile quick" in again.caption()
+
+
+def test_stale_result_is_reported_and_rerun():
+    exp = _make("b")
+    exp(profile="quick")
+    del results.REGISTRY[("testchapter", "b")]
+    changed = _make("b", quick=Cfg(5))
+    assert results.stored_status(changed, "quick") == "stale"
+    with pytest.warns(UserWarning, match="STALE"):
+        r = changed(profile="quick")
+    assert r["value"] == 50 and len(CALLS) == 2
+    assert results.stored_status(changed, "quick") == "fresh"
+
+
+def test_recompute_env(monkeypatch):
+    exp = _make("c")
+    exp(profile="smoke")
+    monkeypatch.setenv("SYMACT_RECOMPUTE", "1")
+    exp(profile="smoke")
+    assert len(CALLS) == 2
+
+
+def test_auto_prefers_fresh_paper_then_quick(monkeypatch):
+    monkeypatch.delenv("SYMACT_PROFILE", raising=False)
+    exp = _make("d")
+    assert exp()["value"] == 20  # no paper result: quick is run
+    exp(profile="paper")
+    assert exp()["value"] == 30  # fresh paper result is shown
+    assert exp().provenance["profile"] == "paper"
+
+
+def test_overrides_are_not_stored():
+    exp = _make("e")
+    r = exp(profile="smoke", n=9)
+    assert r["value"] == 90 and not exp.path("smoke").exists()
+
+
+def test_profile_validation(monkeypatch):
+    monkeypatch.setenv("SYMACT_PROFILE", "fast")
+    with pytest.raises(ValueError, match="unknown profile"):
+        results.active_profile()
+
+
+def test_experiment_needs_every_profile():
+    with pytest.raises(ValueError, match="paper"):
+        experiment("testchapter", "f", {"smoke": Cfg(), "quick": Cfg()})
+
+
+def test_committed_results_match_current_configs():
+    """Every committed result file belongs to a registered experiment and matches its current config."""
+    import symact.experiments  # noqa: F401  (registers every experiment)
+
+    files = [p for p in (REPO_ROOT / "results").rglob("*.json") if ".smoke." not in p.name]
+    stale = []
+    for path in files:
+        d = json.loads(path.read_text())
+        prov = d.get("provenance", {})
+        assert "commit" in prov and "profile" in prov, f"{path} records no provenance"
+        if path.parent.name == "benchmarks":
+            continue  # measurements, not experiments
+        key = (prov["chapter"], prov["experiment"])
+        assert key in results.REGISTRY, f"{path}: experiment {key} is not registered"
+        exp = results.REGISTRY[key]
+        assert path.name == f"{exp.name}.{prov['profile']}.json"
+        if prov["config_hash"] != config_hash(exp.configs[prov["profile"]]):
+            stale.append(str(path.relative_to(REPO_ROOT)))
+    assert not stale, f"stored results whose config no longer matches the code (rerun them): {stale}"
