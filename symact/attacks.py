@@ -165,17 +165,18 @@ def evaluate(
     evaluated in eval mode.
 
     Returns a dict with
-        ``n``; ``clean_acc``; ``robust_acc`` (correct on the adversarial image);
+        ``n``; ``clean_acc``; ``robust_acc`` (correct on the clean and on the adversarial image);
         ``success_rate`` (fraction of the clean-correct images that the attack
-        made wrong); ``psnr`` (mean over changed images of 10 log10(1 / MSE),
-        pixels in [0, 1]); ``mean_linf`` and ``mean_l2`` (mean perturbation
-        norms over changed images); and with ``return_examples = k`` the first
+        made wrong); ``psnr`` (mean of 10 log10(1 / MSE), pixels in [0, 1]),
+        ``mean_linf`` and ``mean_l2`` (mean perturbation norms), all three over
+        the successful adversarial examples (clean-correct images made wrong;
+        NaN when there are none); and with ``return_examples = k`` the first
         k ``clean``/``adversarial`` images and labels, predictions included.
     """
     dev = get_device(device)
     was = model.training
     model.eval()
-    n = clean_ok = robust_ok = flipped = changed = 0
+    n = clean_ok = robust_ok = flipped = 0
     psnr = linf = l2 = 0.0
     examples: dict[str, list] = {"clean": [], "adversarial": [], "label": [], "clean_pred": [], "adv_pred": []}
     batches = data.batches(batch_size, device=dev)
@@ -192,14 +193,12 @@ def evaluate(
         model.eval()  # some attacks restore the mode they found; be sure
         with torch.no_grad():
             adv_pred = model(x_adv).argmax(1)
-        rob = adv_pred == yb
+        rob = (adv_pred == yb) & ok  # robust: correct before and after the attack
         robust_ok += int(rob.sum())
-        flipped += int((ok & ~rob).sum())
-        diff = (x_adv - xb).flatten(1)
-        moved = diff.abs().amax(1) > 0
-        changed += int(moved.sum())
-        if moved.any():
-            d = diff[moved]
+        fooled = ok & ~rob
+        flipped += int(fooled.sum())
+        if fooled.any():
+            d = (x_adv - xb).flatten(1)[fooled]
             mse = d.pow(2).mean(1).clamp_min(1e-20)
             psnr += float((10 * torch.log10(1 / mse)).sum())
             linf += float(d.abs().amax(1).sum())
@@ -218,9 +217,9 @@ def evaluate(
         out.update(
             robust_acc=robust_ok / max(n, 1),
             success_rate=flipped / max(clean_ok, 1),
-            psnr=psnr / changed if changed else float("nan"),
-            mean_linf=linf / changed if changed else 0.0,
-            mean_l2=l2 / changed if changed else 0.0,
+            psnr=psnr / flipped if flipped else float("nan"),
+            mean_linf=linf / flipped if flipped else float("nan"),
+            mean_l2=l2 / flipped if flipped else float("nan"),
         )
         if return_examples:
             out["examples"] = examples
