@@ -1,0 +1,27 @@
+"""Every registered experiment runs at the smoke profile and is bit-for-bit repeatable on the CPU."""
+import json
+
+import pytest
+
+import symact.experiments  # noqa: F401  (registers every experiment)
+from symact.results import REGISTRY
+
+
+def _without_timings(obj):
+    if isinstance(obj, dict):
+        return {k: _without_timings(v) for k, v in obj.items() if k not in ("seconds",)}
+    if isinstance(obj, list):
+        return [_without_timings(v) for v in obj]
+    return obj
+
+
+@pytest.mark.parametrize("key", sorted(REGISTRY), ids="/".join)
+def test_smoke_run_is_repeatable(key, needs_data, monkeypatch):
+    monkeypatch.setenv("SYMACT_DEVICE", "cpu")
+    exp = REGISTRY[key]
+    first = exp(profile="smoke", recompute=True)
+    second = exp(profile="smoke", recompute=True)
+    assert json.dumps(_without_timings(dict(first)), sort_keys=True) == json.dumps(
+        _without_timings(dict(second)), sort_keys=True
+    )
+    assert first.provenance["config_hash"] == second.provenance["config_hash"]
