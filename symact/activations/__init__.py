@@ -22,7 +22,11 @@ from typing import Callable, Union
 
 from torch import nn
 
-__all__ = ["ActivationFactory", "as_factory", "create", "factory", "is_activation", "names", "register"]
+__all__ = [
+    "ActivationFactory", "as_factory", "create", "factory", "is_activation", "names", "register",
+    # the source papers' activations and further baselines (modules; functional forms live in the submodules)
+    "APL", "DOME", "DOME1", "DOME2", "KAF", "KAF2D", "KWTA", "MDOME", "MReLU", "Maxout", "PDOME", "RBF", "SAPL", "Swish",
+]
 
 ActivationFactory = Callable[[int], nn.Module]
 
@@ -115,3 +119,11 @@ register("silu", nn.SiLU)
 register("tanh", nn.Tanh)
 register("sigmoid", nn.Sigmoid)
 register("softplus", nn.Softplus)
+
+# The source papers' activations register themselves on import (functional
+# forms stay in their submodules, e.g. symact.activations.dome.dome).
+from symact.activations.dome import DOME, DOME1, DOME2, MDOME, PDOME  # noqa: E402
+from symact.activations.saf import RBF, MReLU  # noqa: E402
+from symact.activations.apl import APL, SAPL  # noqa: E402
+from symact.activations.kaf import KAF, KAF2D  # noqa: E402
+from symact.activations.baselines import KWTA, Maxout, Swish  # noqa: E402

@@ -1,0 +1,168 @@
+"""Forward+backward time and memory kept for backward, per activation, against ReLU.
+
+Run: ``python benchmarks/activations.py [--threads 2 [1]] [--repeats 7] [--device cpu|cuda|all]``.
+
+Input: float32, shape (256, 64, 16, 16) (4.2 M elements), ``requires_grad``;
+the incoming gradient is drawn once. For each activation (created by name
+from the registry, per-channel ones with 64 channels, learnable parameters
+learnable) one step is ``y = act(x); y.backward(g)``; the reported time is
+the median of ``--repeats`` steps after two warm-up steps, and the minimum.
+ReLU is timed again just before each activation (``relu_min_ms``), and
+``time_vs_relu`` divides the activation's minimum by the median of those ReLU
+minima, so that a burst of load on a shared machine moves neither much.
+"Saved" is the memory the autograd graph keeps between forward and backward,
+measured with ``torch.autograd.graph.saved_tensors_hooks`` as the sum of the
+sizes of the unique storages packed (the input counts when an activation
+saves it, as do the parameters). On CUDA the peak allocated memory of the
+step is reported too.
+
+Targets on the CPU (issue 3): every element-wise activation within 3x
+ReLU's time; KAF (D = 20) within 6x ReLU's time and 3x ReLU's saved memory,
+and saving at least 5x less than the naive KAF (``kaf_naive``, the formula
+that materialises a D-fold tensor, like the authors' reference code).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import write  # noqa: E402
+
+from symact.activations import create, names  # noqa: E402
+
+SHAPE = (256, 64, 16, 16)
+CHANNELS = SHAPE[1]
+NOT_ELEMENTWISE = {"maxout", "kwta", "mdome", "kaf2d"}
+KWARGS = {"mdome": {"n": CHANNELS}}
+# extra rows: the plain-autograd formulas, for comparison with the fused kernels
+EXTRA = {"kaf_naive": ("kaf", {"fused": False}), "dome_unfused": ("dome", {"fused": False}),
+         "pdome_unfused": ("pdome", {"fused": False})}
+
+
+def saved_bytes(act: torch.nn.Module, x: torch.Tensor) -> int:
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor):
+        s = t.untyped_storage()
+        storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = act(x)
+    del y
+    return sum(storages.values())
+
+
+def step(act: torch.nn.Module, x: torch.Tensor, g: torch.Tensor, sync) -> float:
+    x.grad = None
+    act.zero_grad(set_to_none=True)
+    sync()
+    t0 = time.perf_counter()
+    y = act(x)
+    y.backward(g if g.shape == y.shape else torch.ones_like(y))
+    sync()
+    return time.perf_counter() - t0
+
+
+def build(name: str, device: torch.device) -> torch.nn.Module:
+    base, kwargs = EXTRA.get(name, (name, {}))
+    return create(base, channels=CHANNELS, **{**KWARGS.get(base, {}), **kwargs}).to(device)
+
+
+def measure(name: str, device: torch.device, repeats: int) -> dict:
+    """Time ReLU, then ``name``, each in its own steady-state loop, close in time."""
+    act, relu = build(name, device), build("relu", device)
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn(SHAPE, generator=gen).to(device).requires_grad_()
+    with torch.no_grad():
+        out_shape = act(x).shape
+    g = torch.randn(out_shape, generator=gen).to(device)
+    g_relu = g if out_shape == x.shape else torch.randn(SHAPE, generator=gen).to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(2):
+        step(relu, x, g_relu, sync)
+    relu_times = [step(relu, x, g_relu, sync) for _ in range(repeats)]
+    for _ in range(2):
+        step(act, x, g, sync)
+    peak = None
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base_mem = torch.cuda.memory_allocated(device)
+    times = [step(act, x, g, sync) for _ in range(repeats)]
+    if device.type == "cuda":
+        peak = (torch.cuda.max_memory_allocated(device) - base_mem) / 2**20
+    row = {
+        "activation": name,
+        "device": device.type,
+        "elementwise": EXTRA.get(name, (name,))[0] not in NOT_ELEMENTWISE,
+        "time_ms": 1e3 * statistics.median(times),
+        "time_min_ms": 1e3 * min(times),
+        "relu_min_ms": 1e3 * min(relu_times),
+        "saved_MiB": saved_bytes(act, x) / 2**20,
+    }
+    if peak is not None:
+        row["peak_MiB"] = peak
+    return row
+
+
+def run(device: torch.device, repeats: int) -> list[dict]:
+    order = ["relu"] + [n for n in names() if n != "relu"] + list(EXTRA)
+    rows = []
+    for name in order:
+        row = measure(name, device, repeats)
+        rows.append(row)
+        print(f"  {name:16s} {row['time_min_ms']:8.2f} ms (ReLU {row['relu_min_ms']:6.2f} ms)  {row['saved_MiB']:8.1f} MiB",
+              file=sys.stderr)
+    relu = rows[0]
+    kaf_naive = next(r for r in rows if r["activation"] == "kaf_naive")
+    # the ReLU reference: the median of the ReLU minima timed next to every activation (steadier than any one)
+    relu_ms = statistics.median(r["relu_min_ms"] for r in rows)
+    for r in rows:
+        r["time_vs_relu"] = r["time_min_ms"] / relu_ms
+        r["saved_vs_relu"] = r["saved_MiB"] / relu["saved_MiB"]
+        if r["activation"] == "kaf":
+            r["target"] = "time <= 6x, saved <= 3x ReLU, >= 5x less than kaf_naive"
+            r["meets_target"] = bool(r["time_vs_relu"] <= 6 and r["saved_vs_relu"] <= 3
+                                     and kaf_naive["saved_MiB"] >= 5 * r["saved_MiB"])
+        elif r["elementwise"] and r["activation"] not in EXTRA:
+            r["target"] = "time <= 3x ReLU"
+            r["meets_target"] = bool(r["time_vs_relu"] <= 3)
+        else:
+            r["target"] = ""
+            r["meets_target"] = None
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=[2],
+                        help="CPU thread counts to measure (the targets are for 2; on a shared machine 1 is steadier)")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    args = parser.parse_args()
+    runs = [] if args.device == "cuda" else [(torch.device("cpu"), t) for t in args.threads]
+    if args.device == "cuda" or (args.device == "all" and torch.cuda.is_available()):
+        runs.append((torch.device("cuda"), args.threads[0]))
+    rows = []
+    for device, threads in runs:
+        torch.set_num_threads(threads)
+        print(f"{device}, {threads} CPU threads:", file=sys.stderr)
+        for r in run(device, args.repeats):
+            rows.append({"activation": r.pop("activation"), "device": r.pop("device"), "threads": threads,
+                         **r, "peak_MiB": r.pop("peak_MiB", None)})
+    torch.set_num_threads(args.threads[0])
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    notes = (f"input float32 {SHAPE}, CPU threads {args.threads}, {args.repeats} timed steps after 2 warm-up steps; "
+             f"1-minute load average at the end: {load[0]:.2f} on {os.cpu_count()} cores" if load else "")
+    write("activations", rows, notes)
+
+
+if __name__ == "__main__":
+    main()
