@@ -25,6 +25,7 @@ import datetime as _dt
 import functools
 import hashlib
 import json
+import math
 import os
 import subprocess
 import time
@@ -32,6 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 import symact
@@ -77,12 +79,12 @@ def _jsonable(obj: Any) -> Any:
         return [_jsonable(v) for v in obj]
     if isinstance(obj, torch.Tensor):
         return _jsonable(obj.detach().cpu().tolist())
-    if hasattr(obj, "item") and hasattr(obj, "dtype"):  # numpy scalars
-        return obj.item()
-    if hasattr(obj, "tolist"):  # numpy arrays
-        return obj.tolist()
-    if isinstance(obj, float) and obj != obj:
-        return None
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None  # JSON has no NaN or infinity
     return obj
 
 

@@ -115,3 +115,13 @@ def test_committed_results_match_current_configs():
         if prov["config_hash"] != config_hash(exp.configs[prov["profile"]]):
             stale.append(str(path.relative_to(REPO_ROOT)))
     assert not stale, f"stored results whose config no longer matches the code (rerun them): {stale}"
+
+
+def test_jsonable_handles_arrays_and_non_finite_numbers():
+    import numpy as np
+    import torch
+
+    from symact.results import _jsonable
+
+    out = _jsonable({"a": np.arange(3), "b": np.float32(0.5), "c": torch.tensor([1.0, float("inf")]), "d": (1, 2)})
+    assert out == {"a": [0, 1, 2], "b": 0.5, "c": [1.0, None], "d": [1, 2]}
