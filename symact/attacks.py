@@ -14,6 +14,8 @@ and perturbation norms over a data set.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from typing import Callable
 
 import torch
@@ -25,21 +27,22 @@ from tqdm import tqdm
 from symact.data import ImageData
 from symact.device import get_device
 
-__all__ = ["ATTACKS", "accuracy", "evaluate", "make_attack", "perturb_linf", "predict"]
+__all__ = ["ATTACKS", "accuracy", "evaluate", "make_attack", "perturb_linf", "predict", "progress_enabled"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 ATTACKS = ("fgsm", "pgd", "cw", "autoattack", "square", "onepixel")
 
 
-def _progress(iterable, total: int, desc: str, show: bool | None):
-    """tqdm bar, shown only on a terminal unless ``show`` says otherwise."""
-    import os
-    import sys
+def progress_enabled(show: bool | None = None) -> bool:
+    """Whether to draw progress bars: ``show`` if given, else on a terminal or with ``SYMACT_PROGRESS=1``."""
+    if show is not None:
+        return show
+    return os.environ.get("SYMACT_PROGRESS") == "1" or sys.stderr.isatty()
 
-    if show is None:
-        show = os.environ.get("SYMACT_PROGRESS") == "1" or sys.stderr.isatty()
-    return tqdm(iterable, total=total, desc=desc, disable=not show, leave=False)
+
+def _progress(iterable, total: int, desc: str, show: bool | None):
+    return tqdm(iterable, total=total, desc=desc, disable=not progress_enabled(show), leave=False)
 
 
 def make_attack(name: str, model: nn.Module, eps: float = 8 / 255, **kwargs) -> torchattacks.Attack:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -31,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from symact.attacks import accuracy, perturb_linf
+from symact.attacks import accuracy, perturb_linf, progress_enabled
 from symact.data import ImageData, random_crop_flip
 from symact.device import autocast, get_device
 
@@ -103,10 +101,6 @@ def _lr_at(cfg: TrainConfig, t: float) -> float:
     return cfg.lr
 
 
-def _show_progress() -> bool:
-    return os.environ.get("SYMACT_PROGRESS") == "1" or sys.stderr.isatty()
-
-
 def train(
     model: nn.Module,
     data: ImageData,
@@ -158,8 +152,8 @@ def train(
         check = data.sample(min(512, len(data)), seed=cfg.seed + 1).tensors(dev)
         prev_state, prev_rob = None, None
 
-    show = _show_progress() if progress is None else progress
-    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=f"train ({cfg.method})", disable=not show, leave=False)
+    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=f"train ({cfg.method})", disable=not progress_enabled(progress),
+               leave=False)
     for epoch in range(cfg.epochs):
         model.train()
         start = time.perf_counter()
