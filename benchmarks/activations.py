@@ -161,7 +161,7 @@ def main() -> None:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     notes = (f"input float32 {SHAPE}, CPU threads {args.threads}, {args.repeats} timed steps after 2 warm-up steps; "
              f"1-minute load average at the end: {load[0]:.2f} on {os.cpu_count()} cores" if load else "")
-    write("activations", rows, notes)
+    write("activations_cuda" if args.device == "cuda" else "activations", rows, notes)
 
 
 if __name__ == "__main__":

@@ -119,6 +119,9 @@ def perturb_linf(
     if steps < 1 or eps < 0 or alpha < 0:
         raise ValueError(f"need steps >= 1, eps >= 0, alpha >= 0; got {steps}, {eps}, {alpha}")
     loss_fn = loss_fn or F.cross_entropy
+    param = next(model.parameters(), None)
+    if param is not None and (x.device != param.device or y.device != param.device):
+        raise ValueError(f"x and y must be on the model's device {param.device}, got x on {x.device}, y on {y.device}")
     x = x.detach()
     if random_start:
         noise = torch.rand(x.shape, generator=generator, device="cpu").to(x.device, x.dtype)

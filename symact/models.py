@@ -57,8 +57,10 @@ class LeNet5(nn.Module):
             has none there: pass ``None``).
         fc_act: activation after the hidden fully connected layer (default: ``act``).
         out_act: optional activation on the output (e.g. DOME, RBF); ``None`` gives logits.
-        embed_dim: if given, a linear bottleneck of this width (followed by
-            ``fc_act``) before the last layer, e.g. 2 for embedding plots.
+        embed_dim: if given, a linear bottleneck of this width before the
+            last layer, e.g. 2 for embedding plots.
+        embed_act: activation after the bottleneck (default: ``fc_act``;
+            ``None`` keeps the embedding linear, which avoids dead 2-D ReLU units).
         mean, std: per-channel normalisation of the input.
     """
 
@@ -70,6 +72,7 @@ class LeNet5(nn.Module):
         fc_act: Act = "same",
         out_act: Act = None,
         embed_dim: int | None = None,
+        embed_act: Act = "same",
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
     ):
@@ -103,7 +106,8 @@ class LeNet5(nn.Module):
         layers: list[nn.Module] = [nn.Linear(flat, hidden), hidden_act(hidden)]
         last_in = hidden
         if embed_dim is not None:
-            layers += [nn.Linear(hidden, embed_dim), hidden_act(embed_dim)]
+            embed_make = hidden_act if embed_act == "same" else as_factory(embed_act)
+            layers += [nn.Linear(hidden, embed_dim), embed_make(embed_dim)]
             last_in = embed_dim
         self.hidden = nn.Sequential(*layers)
         self.classifier = nn.Linear(last_in, num_classes)

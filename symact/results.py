@@ -95,6 +95,12 @@ def config_hash(config: Any) -> str:
 
 
 def _git_commit() -> str:
+    """The repository's HEAD, with ``+dirty`` if ``symact/`` has uncommitted changes.
+
+    ``SYMACT_COMMIT`` overrides it, for copies of the tree without ``.git`` (the GPU machine).
+    """
+    if os.environ.get("SYMACT_COMMIT"):
+        return os.environ["SYMACT_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
@@ -144,6 +150,16 @@ class Experiment:
 
     def run(self, config) -> dict:
         return self.fn(config)
+
+    def stored(self, prof: str) -> Result | None:
+        """The stored result at profile ``prof`` if it is fresh, else ``None``; never runs anything.
+
+        For results too costly to compute while building the book (GPU-only runs).
+        """
+        if stored_status(self, prof) != "fresh":
+            return None
+        d = _read(self.path(prof))
+        return Result(d["result"], d["provenance"])
 
 
 REGISTRY: dict[tuple[str, str], Experiment] = {}

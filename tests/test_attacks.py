@@ -14,15 +14,19 @@ def trained(toy_data, toy_model):
     return toy_model
 
 
+def _on_model_device(model, data):
+    return data.tensors(next(model.parameters()).device)
+
+
 def test_perturb_linf_stays_in_ball_and_box(trained, toy_data):
-    x, y = toy_data.head(64).tensors()
+    x, y = _on_model_device(trained, toy_data.head(64))
     adv = attacks.perturb_linf(trained, x, y, eps=0.1, alpha=0.03, steps=5)
     assert (adv - x).abs().max() <= 0.1 + 1e-6
     assert adv.min() >= 0 and adv.max() <= 1
 
 
 def test_perturb_linf_equals_torchattacks_pgd_for_cross_entropy(trained, toy_data):
-    x, y = toy_data.head(64).tensors()
+    x, y = _on_model_device(trained, toy_data.head(64))
     trained.eval()
     ours = attacks.perturb_linf(trained, x, y, eps=0.2, alpha=0.05, steps=7, random_start=False)
     theirs = torchattacks.PGD(trained, eps=0.2, alpha=0.05, steps=7, random_start=False)(x, y)

@@ -1,0 +1,375 @@
+"""Experiments of the DOME chapter (../shared/papers/dome.txt).
+
+- ``embeddings``: LeNet-5 with a 2-D penultimate layer (the paper's Figs. 3, 4,
+  7 and 9). Each *panel* is one trained model; its test-set embedding, the
+  intra- and inter-class distance distributions and summary numbers are stored.
+- ``table2-<network>-<dataset>-<model>``: one row-cell group of the paper's
+  Table 2: a network trained with fast adversarial training (FAT, Wong et al.
+  2020) with the paper's Table 1 hyper-parameters, then attacked with PGD-50 x
+  restarts on its training loss and AutoAttack (for MDOME on all three logit
+  views, dome.txt Section 7).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from symact import attacks, data, models
+from symact.activations import factory
+from symact.device import seed_everything
+from symact.results import experiment
+from symact.train import TrainConfig, loss_function, train
+
+__all__ = ["EmbedConfig", "Table2Config", "PAPER_TABLE1", "PAPER_TABLE2", "PANELS", "TABLE2",
+           "distance_stats", "class_likelihood", "embeddings"]
+
+# --------------------------------------------------------------------------- embeddings (Figs. 3, 4, 7, 9)
+
+#: panel name -> (task, hidden activation, output activation); the paper's figures 3, 4, 7 and 9.
+PANELS = {
+    "sigmoid": ("mnist-evenodd", "relu", "sigmoid"),      # Fig. 3a / 4a: one output unit
+    "softmax": ("mnist-evenodd", "relu", "softmax"),      # Fig. 3b / 4b: two units, softmax + CE
+    "dome": ("mnist-evenodd", "relu", "dome"),            # Fig. 3c / 4c: one unit, DOME (Eq. 2) + BCE
+    "pdome": ("mnist-evenodd", "pdome", "dome"),          # Fig. 7: ReLU replaced by PDOME (Eq. 3) throughout
+    "mod3-softmax": ("mnist-mod3", "relu", "softmax"),    # Fig. 9, softmax
+    "mod3-mdome": ("mnist-mod3", "relu", "mdome"),        # Fig. 9, MDOME (Eq. 8, 9) + MSE
+}
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """LeNet-5 (SAF Table 1 shape) with a linear 2-unit bottleneck (the embedding), trained with Adam.
+
+    The paper gives no training details for these figures; Adam (lr 1e-3,
+    batch 128) is our choice. ``n_plot`` test images are embedded and stored;
+    the distances are over all pairs of them. Accuracy is on the whole test set.
+    """
+
+    panels: tuple = tuple(PANELS)
+    n_train: int | None = None
+    epochs: int = 10
+    lr: float = 1e-3
+    n_plot: int = 2000
+    seed: int = 0
+
+
+def _embed_model(hidden: str, output: str, n_classes: int) -> torch.nn.Module:
+    units = 1 if output in ("sigmoid", "dome") else n_classes
+    out_act = {"sigmoid": None, "softmax": None, "dome": "dome", "mdome": factory("mdome", n=n_classes)}[output]
+    return models.LeNet5("mnist", num_classes=units, act=hidden, out_act=out_act, embed_dim=2, embed_act=None)
+
+
+def _embed_loss(output: str):
+    """Training loss and prediction rule for each output activation."""
+    if output == "sigmoid":  # one logit; BCE on sigmoid(z), computed stably from the logit
+        return (lambda out, y: F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype)),
+                lambda out: (out[:, 0] > 0).long())
+    if output == "dome":  # one DOME output in (0, 1); BCE on it
+        return (lambda out, y: F.binary_cross_entropy(out[:, 0].clamp(1e-7, 1 - 1e-7), y.to(out.dtype)),
+                lambda out: (out[:, 0] > 0.5).long())
+    if output == "mdome":  # the paper trains MDOME with MSE (Section 7)
+        return loss_function("mse"), lambda out: out.argmax(1)
+    return F.cross_entropy, lambda out: out.argmax(1)
+
+
+def distance_stats(z: np.ndarray, y: np.ndarray, bins: int = 60) -> dict:
+    """Intra- vs inter-class pairwise Euclidean distances of embeddings ``z`` (N, d) with labels ``y``.
+
+    Returns the histograms (densities on shared bins) and: ``mean_intra``,
+    ``mean_inter``, their ratio ``intra_inter_ratio`` (scale-free: < 1 means
+    classes are compact relative to their separation); ``overlap``, the
+    overlap coefficient sum_b min(p_b, q_b) * width of the two normalised
+    distributions (0 = disjoint, 1 = identical); ``auc``, the probability
+    that a random inter-class pair is farther apart than a random intra-class
+    pair; ``radius_mean`` and ``radius_p95`` (norms of the embeddings, which
+    are not scale-free: they show whether the space keeps expanding).
+    """
+    zt = torch.as_tensor(z, dtype=torch.float64)
+    d = torch.cdist(zt, zt)
+    same = torch.as_tensor(y)[:, None] == torch.as_tensor(y)[None, :]
+    upper = torch.triu(torch.ones_like(same), diagonal=1)
+    intra, inter = d[same & upper], d[~same & upper]
+    hi = float(d.max()) or 1.0
+    edges = torch.linspace(0, hi, bins + 1, dtype=torch.float64)
+    width = hi / bins
+    p = torch.histc(intra, bins, 0, hi) / (len(intra) * width)
+    q = torch.histc(inter, bins, 0, hi) / (len(inter) * width)
+    # AUC = P(inter > intra), from the sorted intra distances (ties count half)
+    s_intra = torch.sort(intra).values
+    below = torch.searchsorted(s_intra, inter, right=False).double()
+    upto = torch.searchsorted(s_intra, inter, right=True).double()
+    auc = float(((below + upto) / 2).mean() / len(s_intra))
+    norms = zt.norm(dim=1)
+    return {
+        "edges": edges.tolist(),
+        "hist_intra": p.tolist(),
+        "hist_inter": q.tolist(),
+        "mean_intra": float(intra.mean()),
+        "mean_inter": float(inter.mean()),
+        "intra_inter_ratio": float(intra.mean() / inter.mean()),
+        "overlap": float(torch.minimum(p, q).sum() * width),
+        "auc": auc,
+        "radius_mean": float(norms.mean()),
+        "radius_p95": float(norms.quantile(0.95)),
+    }
+
+
+def class_likelihood(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each point's class-conditional density (Gaussian KDE, Scott's bandwidth), divided by its class's maximum.
+
+    The paper's Fig. 3 draws each point with opacity proportional to this
+    normalised likelihood.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    out = np.zeros(len(z))
+    for c in np.unique(y):
+        pts = z[y == c]
+        n, dim = pts.shape
+        cov = np.cov(pts, rowvar=False) * n ** (-2.0 / (dim + 4)) + 1e-12 * np.eye(dim)  # Scott's rule
+        inv = np.linalg.inv(cov)
+        diff = pts[:, None, :] - pts[None, :, :]
+        dens = np.exp(-0.5 * np.einsum("ijk,kl,ijl->ij", diff, inv, diff)).mean(1)
+        out[y == c] = dens / dens.max()
+    return out
+
+
+@experiment(
+    "dome",
+    "embeddings",
+    {
+        "smoke": EmbedConfig(n_train=512, epochs=1, n_plot=64),
+        "quick": EmbedConfig(n_train=12000, epochs=3, n_plot=1000),
+        "paper": EmbedConfig(epochs=10, n_plot=2000),
+    },
+)
+def embeddings(cfg: EmbedConfig) -> dict:
+    """Train one 2-D-embedding LeNet-5 per panel and store its test embedding and distance statistics."""
+    out = {}
+    for panel in cfg.panels:
+        task, hidden, output = PANELS[panel]
+        seed_everything(cfg.seed)
+        train_set, test_set = data.load(task).head(cfg.n_train), data.load(task, train=False)
+        model = _embed_model(hidden, output, len(train_set.classes))
+        loss, decide = _embed_loss(output)
+        hist = train(model, train_set, TrainConfig(epochs=cfg.epochs, optimizer="adam", lr=cfg.lr, weight_decay=0,
+                                                   seed=cfg.seed), loss_fn=loss)
+        dev = next(model.parameters()).device
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for xb, yb in test_set.batches(1000, device=dev):
+                correct += int((decide(model(xb)) == yb).sum())
+            plot = test_set.sample(cfg.n_plot, seed=cfg.seed)
+            xp, yp = plot.tensors(dev)
+            z = model.embed(xp)
+            logits = model.classifier(z).double().cpu().numpy()
+            z = z.double().cpu().numpy()
+        yp = yp.cpu().numpy()
+        acts = {}  # the learned parameters of the DOME-family layers, for the figures
+        for name, mod in model.named_modules():
+            params = {k: float(v.detach()) for k, v in mod.named_parameters(recurse=False) if v.numel() == 1}
+            if params and type(mod).__name__ in ("DOME", "PDOME", "MDOME"):
+                acts[name] = {"type": type(mod).__name__, **params}
+        out[panel] = {
+            "task": task, "hidden": hidden, "output": output,
+            "test_acc": correct / len(test_set), "train_loss": hist["train_loss"][-1],
+            "z": np.round(z, 5).tolist(), "logits": np.round(logits, 5).tolist(), "y": yp.tolist(),
+            "activations": acts,
+            **distance_stats(z, yp),
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- Table 2
+
+#: dome.txt Table 1: (learning rate, weight decay, Nesterov) per dataset and model. The printed
+#: Fashion-MNIST PDOME weight decay "50.0005" is read as 0.0005 (the other entries' value; 50 would
+#: zero every weight).
+PAPER_TABLE1 = {
+    ("mnist", "baseline"): (0.1, 5e-4, False),
+    ("mnist", "pdome"): (0.02, 0.0, False),
+    ("mnist", "mdome"): (0.5, 5e-4, True),
+    ("fashion-mnist", "baseline"): (0.1, 5e-4, False),
+    ("fashion-mnist", "pdome"): (0.1, 5e-4, False),
+    ("fashion-mnist", "mdome"): (0.1, 5e-4, True),
+    ("cifar10", "baseline"): (0.2, 5e-4, False),
+    ("cifar10", "pdome"): (0.02, 0.0025, False),
+    ("cifar10", "mdome"): (0.5, 5e-4, True),
+}
+
+#: dome.txt Table 2 (ResNet-18, their data copies): accuracy in % (benign, PGD-50x10, AutoAttack).
+#: Shown beside our numbers, never mixed into them.
+PAPER_TABLE2 = {
+    ("mnist", "baseline"): (99.70, 99.53, 99.53),
+    ("mnist", "pdome"): (99.63, 99.52, 99.51),
+    ("mnist", "mdome"): (99.74, 99.55, 99.52),
+    ("fashion-mnist", "baseline"): (92.86, 86.82, 85.12),
+    ("fashion-mnist", "pdome"): (92.71, 88.26, 88.09),
+    ("fashion-mnist", "mdome"): (92.38, 88.08, 87.98),
+    ("cifar10", "baseline"): (83.48, 45.99, 43.79),
+    ("cifar10", "pdome"): (77.50, 41.83, 42.27),
+    ("cifar10", "mdome"): (79.53, 46.77, 44.09),
+}
+
+DATASETS = ("mnist", "fashion-mnist", "cifar10")
+MODELS = ("baseline", "pdome", "mdome")
+NETWORKS = ("lenet", "resnet18")
+#: the three MDOME outputs AutoAttack is run on (dome.txt Section 7): probabilities, Eq. 14, Eq. 15
+MDOME_VIEWS = ("normalized", "logit1", "logit2")
+
+
+@dataclass(frozen=True)
+class Table2Config:
+    """One model of Table 2: fast adversarial training, then PGD and AutoAttack (dome.txt Section 7).
+
+    FAT: FGSM from a random start, step ``train_alpha`` = 10/255, eps 8/255,
+    SGD with momentum 0.9, cyclic learning rate, the early stop of Wong et al.
+    (2020); lr, weight decay and Nesterov from the paper's Table 1. Attacks:
+    eps 8/255, step 2/255; PGD-``pgd_steps`` with ``pgd_restarts`` random
+    starts on the training loss (CE, or MSE for MDOME) on the first ``n_pgd``
+    test images; AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square) on the
+    first ``n_aa`` (for MDOME on each of the three views, a point robust only
+    if it survives all; ``aa_each_view`` also reports each view alone).
+    """
+
+    dataset: str = "mnist"
+    model: str = "baseline"
+    network: str = "lenet"
+    epochs: int = 30
+    n_train: int | None = None
+    batch_size: int = 128
+    eps: float = 8 / 255
+    train_alpha: float = 10 / 255
+    attack_step: float = 2 / 255
+    n_pgd: int = 1000
+    pgd_steps: int = 50
+    pgd_restarts: int = 10
+    n_aa: int = 1000
+    aa_each_view: bool = True
+    seed: int = 0
+
+
+def _table2_model(cfg: Table2Config, n_classes: int, channels: int) -> torch.nn.Module:
+    act = "pdome" if cfg.model == "pdome" else "relu"
+    out_act = factory("mdome", n=n_classes) if cfg.model == "mdome" else None
+    if cfg.network == "resnet18":
+        return models.ResNet18(num_classes=n_classes, act=act, in_channels=channels, out_act=out_act)
+    return models.LeNet5("cifar" if channels == 3 else "mnist", num_classes=n_classes, act=act, out_act=out_act)
+
+
+def pgd_restarts(model, loss_fn, eps: float, alpha: float, steps: int, restarts: int, seed: int):
+    """An attack callable: PGD on ``loss_fn`` from ``restarts`` random starts, keeping any start that fools the model.
+
+    Later restarts only attack the images still classified correctly.
+    """
+    def attack(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed)
+        best = x.clone()
+        todo = torch.ones(len(y), dtype=torch.bool, device=y.device)
+        for _ in range(restarts):
+            idx = todo.nonzero().squeeze(1)
+            if len(idx) == 0:
+                break
+            adv = attacks.perturb_linf(model, x[idx], y[idx], eps, alpha, steps, loss_fn=loss_fn, generator=gen)
+            best[idx] = adv
+            with torch.no_grad():
+                todo[idx] = model(adv).argmax(1) == y[idx]
+        return best
+    return attack
+
+
+def union_of_views(model, out_act, make, views=MDOME_VIEWS):
+    """An attack callable: run ``make(model)`` with ``out_act.output`` set to each view in turn.
+
+    A point counts as fooled if any view's adversarial image changes the
+    model's prediction (in the view it had on entry). Later views only
+    attack the points no earlier view fooled.
+    """
+    def attack(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        home = out_act.output
+        best = x.clone()
+        todo = torch.ones(len(y), dtype=torch.bool, device=y.device)
+        try:
+            for view in views:
+                idx = todo.nonzero().squeeze(1)
+                if len(idx) == 0:
+                    break
+                out_act.output = view
+                adv = make(model)(x[idx], y[idx]).detach()
+                out_act.output = home
+                with torch.no_grad():
+                    fooled = model(adv).argmax(1) != y[idx]
+                best[idx[fooled]] = adv[fooled]
+                todo[idx[fooled]] = False
+        finally:
+            out_act.output = home
+        return best
+    return attack
+
+
+def table2_run(cfg: Table2Config) -> dict:
+    """Train one model with FAT and attack it; accuracies are fractions."""
+    if cfg.dataset not in DATASETS or cfg.model not in MODELS or cfg.network not in NETWORKS:
+        raise ValueError(f"dataset in {DATASETS}, model in {MODELS}, network in {NETWORKS}; got {cfg}")
+    seed_everything(cfg.seed)
+    train_set, test_set = data.load(cfg.dataset).head(cfg.n_train), data.load(cfg.dataset, train=False)
+    n_classes, channels = len(train_set.classes), train_set.x.shape[1]
+    model = _table2_model(cfg, n_classes, channels)
+    lr, wd, nesterov = PAPER_TABLE1[(cfg.dataset, cfg.model)]
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer="sgd", lr=lr, momentum=0.9,
+                       weight_decay=wd, nesterov=nesterov, schedule="cyclic", method="fgsm", eps=cfg.eps,
+                       alpha=cfg.train_alpha, loss="mse" if cfg.model == "mdome" else "ce", seed=cfg.seed)
+    hist = train(model, train_set, tcfg)
+    loss_fn = loss_function(tcfg.loss)
+    pgd = pgd_restarts(model, loss_fn, cfg.eps, cfg.attack_step, cfg.pgd_steps, cfg.pgd_restarts, cfg.seed)
+    res = {
+        "data": test_set.description, "network": type(model).__name__,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train": {k: hist[k] for k in ("train_loss", "train_acc", "check_robust_acc", "stopped_early", "lr")},
+        "hyper": {"lr": lr, "weight_decay": wd, "nesterov": nesterov, "loss": tcfg.loss},
+        "clean": attacks.evaluate(model, test_set),
+        "pgd": attacks.evaluate(model, test_set.head(cfg.n_pgd), pgd),
+    }
+
+    def autoattack(m):
+        return attacks.make_attack("autoattack", m, eps=cfg.eps, n_classes=n_classes, seed=cfg.seed)
+
+    aa_set = test_set.head(cfg.n_aa)
+    if cfg.model == "mdome":
+        out_act = model.out_act
+        for view in MDOME_VIEWS if cfg.aa_each_view else ():  # each view alone, for the record
+            res[f"autoattack_{view}"] = attacks.evaluate(model, aa_set, union_of_views(model, out_act, autoattack, (view,)))
+        res["autoattack"] = attacks.evaluate(model, aa_set, union_of_views(model, out_act, autoattack))  # reported
+        res["mdome"] = {"mu": float(out_act.mu), "sigma": float(out_act.sigma)}
+    else:
+        res["autoattack"] = attacks.evaluate(model, aa_set, autoattack(model))
+    if cfg.model == "pdome":
+        res["pdome"] = [{k: float(v.detach()) for k, v in m.named_parameters()} for m in model.modules()
+                        if type(m).__name__ == "PDOME"]
+    return res
+
+
+def _table2_configs(network: str, dataset: str, model: str) -> dict:
+    base = Table2Config(dataset=dataset, model=model, network=network)
+    smoke = dataclasses.replace(base, epochs=1, n_train=256, n_pgd=16, pgd_steps=3, pgd_restarts=2, n_aa=8)
+    quick = dataclasses.replace(base, epochs=2, n_train=10000, n_pgd=200, pgd_steps=20, pgd_restarts=2, n_aa=50,
+                                aa_each_view=False)
+    if network == "resnet18":
+        # ResNet-18 is a GPU job at every profile but smoke (kept tiny for CI); at paper, AutoAttack on
+        # 500 images and the union of the MDOME views only, so that a run fits one 10-minute GPU call
+        smoke = dataclasses.replace(smoke, n_train=64, n_pgd=4, n_aa=4)
+        base = dataclasses.replace(base, n_aa=500, aa_each_view=False)
+    return {"smoke": smoke, "quick": quick, "paper": base}
+
+
+#: every Table 2 experiment, keyed (network, dataset, model)
+TABLE2 = {}
+for _net in NETWORKS:
+    for _ds in DATASETS:
+        for _m in MODELS:
+            TABLE2[(_net, _ds, _m)] = experiment("dome", f"table2-{_net}-{_ds}-{_m}", _table2_configs(_net, _ds, _m))(
+                table2_run)
