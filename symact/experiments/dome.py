@@ -68,9 +68,11 @@ def _embed_loss(output: str):
     if output == "sigmoid":  # one logit; BCE on sigmoid(z), computed stably from the logit
         return (lambda out, y: F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype)),
                 lambda out: (out[:, 0] > 0).long())
-    if output == "dome":  # one DOME output in (0, 1); BCE on it
-        return (lambda out, y: F.binary_cross_entropy(out[:, 0].clamp(1e-7, 1 - 1e-7), y.to(out.dtype)),
-                lambda out: (out[:, 0] > 0.5).long())
+    if output == "dome":  # one DOME output in (0, 1); BCE on it, written out (F.binary_cross_entropy refuses autocast)
+        def bce(out, y):
+            p, t = out[:, 0].float().clamp(1e-7, 1 - 1e-7), y.float()
+            return -(t * p.log() + (1 - t) * (1 - p).log()).mean()
+        return bce, lambda out: (out[:, 0] > 0.5).long()
     if output == "mdome":  # the paper trains MDOME with MSE (Section 7)
         return loss_function("mse"), lambda out: out.argmax(1)
     return F.cross_entropy, lambda out: out.argmax(1)
@@ -250,6 +252,7 @@ class Table2Config:
     pgd_restarts: int = 10
     n_aa: int = 1000
     aa_each_view: bool = True
+    eval_batch: int = 1000
     seed: int = 0
 
 
@@ -331,8 +334,8 @@ def table2_run(cfg: Table2Config) -> dict:
         "parameters": sum(p.numel() for p in model.parameters()),
         "train": {k: hist[k] for k in ("train_loss", "train_acc", "check_robust_acc", "stopped_early", "lr")},
         "hyper": {"lr": lr, "weight_decay": wd, "nesterov": nesterov, "loss": tcfg.loss},
-        "clean": attacks.evaluate(model, test_set),
-        "pgd": attacks.evaluate(model, test_set.head(cfg.n_pgd), pgd),
+        "clean": attacks.evaluate(model, test_set, batch_size=cfg.eval_batch),
+        "pgd": attacks.evaluate(model, test_set.head(cfg.n_pgd), pgd, batch_size=cfg.eval_batch),
     }
 
     def autoattack(m):
@@ -342,11 +345,13 @@ def table2_run(cfg: Table2Config) -> dict:
     if cfg.model == "mdome":
         out_act = model.out_act
         for view in MDOME_VIEWS if cfg.aa_each_view else ():  # each view alone, for the record
-            res[f"autoattack_{view}"] = attacks.evaluate(model, aa_set, union_of_views(model, out_act, autoattack, (view,)))
-        res["autoattack"] = attacks.evaluate(model, aa_set, union_of_views(model, out_act, autoattack))  # reported
+            res[f"autoattack_{view}"] = attacks.evaluate(model, aa_set, union_of_views(model, out_act, autoattack, (view,)),
+                                                         batch_size=cfg.eval_batch)
+        res["autoattack"] = attacks.evaluate(model, aa_set, union_of_views(model, out_act, autoattack),  # reported
+                                             batch_size=cfg.eval_batch)
         res["mdome"] = {"mu": float(out_act.mu), "sigma": float(out_act.sigma)}
     else:
-        res["autoattack"] = attacks.evaluate(model, aa_set, autoattack(model))
+        res["autoattack"] = attacks.evaluate(model, aa_set, autoattack(model), batch_size=cfg.eval_batch)
     if cfg.model == "pdome":
         res["pdome"] = [{k: float(v.detach()) for k, v in m.named_parameters()} for m in model.modules()
                         if type(m).__name__ == "PDOME"]
