@@ -349,7 +349,7 @@ def table2_run(cfg: Table2Config) -> dict:
                                                          batch_size=cfg.eval_batch)
         res["autoattack"] = attacks.evaluate(model, aa_set, union_of_views(model, out_act, autoattack),  # reported
                                              batch_size=cfg.eval_batch)
-        res["mdome"] = {"mu": float(out_act.mu), "sigma": float(out_act.sigma)}
+        res["mdome"] = {"mu": float(out_act.mu.detach()), "sigma": float(out_act.sigma.detach())}
     else:
         res["autoattack"] = attacks.evaluate(model, aa_set, autoattack(model), batch_size=cfg.eval_batch)
     if cfg.model == "pdome":
