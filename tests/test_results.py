@@ -125,3 +125,23 @@ def test_jsonable_handles_arrays_and_non_finite_numbers():
 
     out = _jsonable({"a": np.arange(3), "b": np.float32(0.5), "c": torch.tensor([1.0, float("inf")]), "d": (1, 2)})
     assert out == {"a": [0, 1, 2], "b": 0.5, "c": [1.0, None], "d": [1, 2]}
+
+
+def test_stored_never_runs_and_symact_commit_overrides(monkeypatch, tmp_path):
+    from symact import results
+
+    calls = []
+
+    @results.experiment("test", "stored-only", {p: {"v": 1} for p in results.PROFILES})
+    def exp(cfg):
+        calls.append(cfg)
+        return {"v": cfg["v"]}
+
+    try:
+        assert exp.stored("quick") is None and calls == []
+        monkeypatch.setenv("SYMACT_COMMIT", "abc123")
+        first = exp(profile="quick")
+        assert first.provenance["commit"] == "abc123"
+        assert exp.stored("quick") == {"v": 1} and len(calls) == 1
+    finally:
+        results.REGISTRY.pop(("test", "stored-only"), None)

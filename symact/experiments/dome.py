@@ -360,7 +360,8 @@ def table2_run(cfg: Table2Config) -> dict:
 
 def _table2_configs(network: str, dataset: str, model: str) -> dict:
     base = Table2Config(dataset=dataset, model=model, network=network)
-    smoke = dataclasses.replace(base, epochs=1, n_train=256, n_pgd=16, pgd_steps=3, pgd_restarts=2, n_aa=8)
+    smoke = dataclasses.replace(base, epochs=1, n_train=256, n_pgd=16, pgd_steps=3, pgd_restarts=2, n_aa=8,
+                                aa_each_view=False)
     quick = dataclasses.replace(base, epochs=2, n_train=10000, n_pgd=200, pgd_steps=20, pgd_restarts=2, n_aa=50,
                                 aa_each_view=False)
     if network == "resnet18":
