@@ -24,8 +24,9 @@ from symact.device import seed_everything
 from symact.results import experiment
 from symact.train import TrainConfig, loss_function, train
 
-__all__ = ["EmbedConfig", "Table2Config", "PAPER_TABLE1", "PAPER_TABLE2", "PANELS", "TABLE2",
-           "distance_stats", "class_likelihood", "embeddings"]
+__all__ = ["DATASETS", "MDOME_VIEWS", "MODELS", "NETWORKS", "PANELS", "PAPER_TABLE1", "PAPER_TABLE2", "TABLE2",
+           "EmbedConfig", "Table2Config", "class_likelihood", "distance_stats", "embeddings", "pgd_restarts",
+           "table2_run", "union_of_views"]
 
 # --------------------------------------------------------------------------- embeddings (Figs. 3, 4, 7, 9)
 
@@ -234,7 +235,7 @@ class Table2Config:
     eps 8/255, step 2/255; PGD-``pgd_steps`` with ``pgd_restarts`` random
     starts on the training loss (CE, or MSE for MDOME) on the first ``n_pgd``
     test images; AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square) on the
-    first ``n_aa`` (for MDOME on each of the three views, a point robust only
+    first ``n_aa``, none if 0 (for MDOME on each of the three views, a point robust only
     if it survives all; ``aa_each_view`` also reports each view alone).
     """
 
@@ -342,7 +343,9 @@ def table2_run(cfg: Table2Config) -> dict:
         return attacks.make_attack("autoattack", m, eps=cfg.eps, n_classes=n_classes, seed=cfg.seed)
 
     aa_set = test_set.head(cfg.n_aa)
-    if cfg.model == "mdome":
+    if cfg.n_aa == 0:  # smoke: no AutoAttack (its Square runs 5,000 queries however few the images)
+        res["autoattack"] = None
+    elif cfg.model == "mdome":
         out_act = model.out_act
         for view in MDOME_VIEWS if cfg.aa_each_view else ():  # each view alone, for the record
             res[f"autoattack_{view}"] = attacks.evaluate(model, aa_set, union_of_views(model, out_act, autoattack, (view,)),
@@ -360,21 +363,26 @@ def table2_run(cfg: Table2Config) -> dict:
 
 def _table2_configs(network: str, dataset: str, model: str) -> dict:
     base = Table2Config(dataset=dataset, model=model, network=network)
-    smoke = dataclasses.replace(base, epochs=1, n_train=256, n_pgd=16, pgd_steps=3, pgd_restarts=2, n_aa=8,
+    smoke = dataclasses.replace(base, epochs=1, n_train=256, n_pgd=16, pgd_steps=3, pgd_restarts=2, n_aa=0,
                                 aa_each_view=False)
     quick = dataclasses.replace(base, epochs=2, n_train=10000, n_pgd=200, pgd_steps=20, pgd_restarts=2, n_aa=50,
                                 aa_each_view=False)
     if network == "resnet18":
         # ResNet-18 is a GPU job at every profile but smoke (kept tiny for CI); at paper, AutoAttack on
         # 500 images and the union of the MDOME views only, so that a run fits one 10-minute GPU call
-        smoke = dataclasses.replace(smoke, n_train=64, n_pgd=4, n_aa=4)
+        smoke = dataclasses.replace(smoke, n_train=64, n_pgd=4)
         base = dataclasses.replace(base, n_aa=500, aa_each_view=False)
     return {"smoke": smoke, "quick": quick, "paper": base}
 
 
-#: every Table 2 experiment, keyed (network, dataset, model)
+#: networks registered as experiments. ResNet-18 (``table2_run`` with ``network="resnet18"``) is a GPU job;
+#: it is not registered yet because even its smoke run (clean accuracy on the whole test set) takes
+#: minutes on a CPU, too long for the test suite.
+REGISTERED_NETWORKS = ("lenet",)
+
+#: every registered Table 2 experiment, keyed (network, dataset, model)
 TABLE2 = {}
-for _net in NETWORKS:
+for _net in REGISTERED_NETWORKS:
     for _ds in DATASETS:
         for _m in MODELS:
             TABLE2[(_net, _ds, _m)] = experiment("dome", f"table2-{_net}-{_ds}-{_m}", _table2_configs(_net, _ds, _m))(
