@@ -342,8 +342,8 @@ def table2_run(cfg: Table2Config) -> dict:
     def autoattack(m):
         return attacks.make_attack("autoattack", m, eps=cfg.eps, n_classes=n_classes, seed=cfg.seed)
 
-    aa_set = test_set.head(cfg.n_aa)
-    if cfg.n_aa == 0:  # smoke: no AutoAttack (its Square runs 5,000 queries however few the images)
+    aa_set = test_set.head(cfg.n_aa) if cfg.n_aa > 0 else None
+    if aa_set is None:  # smoke: no AutoAttack (its Square runs 5,000 queries however few the images)
         res["autoattack"] = None
     elif cfg.model == "mdome":
         out_act = model.out_act
