@@ -6,7 +6,9 @@ as ``atk(images, labels)``. The one thing torchattacks lacks is an L-infinity
 attack on an *arbitrary* loss (the adaptive attacks of the DOME paper use the
 model's training loss, e.g. MSE on MDOME outputs); :func:`perturb_linf` is that,
 and adversarial training uses it too. With cross-entropy it is the same
-algorithm as ``torchattacks.PGD`` (a test checks that they agree).
+algorithm as ``torchattacks.PGD`` (a test checks that they agree). The other is
+the SAF paper's single step toward the wrong class with the largest gradient
+(saf.txt Eq. 10): :func:`eq10_direction` and :func:`fgs_max_grad`.
 
 :func:`evaluate` measures clean and robust accuracy, attack success rate, PSNR
 and perturbation norms over a data set.
@@ -27,7 +29,9 @@ from tqdm import tqdm
 from symact.data import ImageData
 from symact.device import get_device
 
-__all__ = ["ATTACKS", "accuracy", "evaluate", "make_attack", "perturb_linf", "predict", "progress_enabled"]
+__all__ = ["ATTACKS", "accuracy", "eq10_direction", "evaluate", "fgs_max_grad", "first_success", "make_attack", "perturb_linf",
+           "pgd_restarts", "predict",
+           "progress_bar", "progress_enabled"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -41,7 +45,8 @@ def progress_enabled(show: bool | None = None) -> bool:
     return os.environ.get("SYMACT_PROGRESS") == "1" or sys.stderr.isatty()
 
 
-def _progress(iterable, total: int, desc: str, show: bool | None):
+def progress_bar(iterable, total: int, desc: str, show: bool | None = None):
+    """A tqdm bar over ``iterable``, drawn only when :func:`progress_enabled` says so."""
     return tqdm(iterable, total=total, desc=desc, disable=not progress_enabled(show), leave=False)
 
 
@@ -138,6 +143,107 @@ def perturb_linf(
     return (x + delta).detach()
 
 
+def first_success(runs, correct: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
+    """An attack callable chaining ``runs``: each run attacks only the images every earlier run left correct.
+
+    Args:
+        runs: callables ``(x, y) -> x_adv`` (random restarts, logit views, different attacks).
+        correct: ``fn(x_adv, y) -> bool mask`` of the images still classified correctly
+            (for example ``model(x_adv).argmax(1) == y``).
+
+    Returns:
+        ``attack(x, y)`` giving, per image, the first adversarial image that fooled the model,
+        or the last run's image where none did.
+    """
+    if correct is None:
+        raise ValueError("first_success needs correct=fn(x_adv, y) -> bool mask")
+    runs = list(runs)
+
+    def attack(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        best = x.detach().clone()
+        todo = torch.ones(len(y), dtype=torch.bool, device=y.device)
+        for run in runs:
+            idx = todo.nonzero().squeeze(1)
+            if len(idx) == 0:
+                break
+            adv = run(x[idx], y[idx]).detach()
+            best[idx] = adv
+            with torch.no_grad():
+                todo[idx] = correct(adv, y[idx])
+        return best
+    return attack
+
+
+def pgd_restarts(model: nn.Module, loss_fn: LossFn | None, eps: float, alpha: float, steps: int, restarts: int,
+                 seed: int, correct: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
+    """An attack callable: :func:`perturb_linf` on ``loss_fn`` from ``restarts`` random starts.
+
+    Later restarts only attack the images still ``correct`` (default: ``model(x).argmax(1) == y``).
+    All restarts draw from one generator seeded with ``seed`` at each call.
+    """
+    correct = correct or (lambda adv, y: model(adv).argmax(1) == y)
+
+    def attack(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed)
+        run = lambda xs, ys: perturb_linf(model, xs, ys, eps, alpha, steps, loss_fn, True, gen)  # noqa: E731
+        return first_success([run] * restarts, correct)(x, y)
+    return attack
+
+
+def eq10_direction(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn | None = None,
+                   num_classes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The step direction of saf.txt Eq. 10 and the class it heads for.
+
+    For every incorrect class ``l`` (``l != y``, ``l < num_classes``) the gradient
+    ``g_l`` of ``loss_fn(model(x), l)`` with respect to ``x`` is computed; the
+    target is ``l_max = argmax_l ||g_l||_1`` per image and the direction is
+    ``-sign(g_l_max)``, the signed step "towards the smaller loss" for that class.
+
+    Args:
+        model: maps images to the outputs ``loss_fn`` expects (used as it is: call ``model.eval()`` first).
+        x, y: images and their true labels (a label ``>= num_classes``, e.g. a
+            nonsense class, makes every real class a candidate).
+        loss_fn: ``fn(outputs, labels)`` with a mean or sum reduction; default cross-entropy.
+        num_classes: the candidate classes ``0 .. num_classes - 1``; default: every output.
+
+    Returns:
+        ``(direction, target)``: a tensor of signs shaped like ``x`` and the chosen class per image.
+    """
+    loss_fn = loss_fn or F.cross_entropy
+    x = x.detach().requires_grad_(True)
+    out = model(x)
+    num_classes = num_classes or out.shape[1]
+    if not 1 < num_classes <= out.shape[1]:
+        raise ValueError(f"num_classes must be in 2..{out.shape[1]} (the model's outputs), got {num_classes}")
+    best = torch.full((len(x),), -1.0, device=x.device)
+    target = torch.zeros(len(x), dtype=torch.long, device=x.device)
+    direction = torch.zeros_like(x)
+    for cls in range(num_classes):
+        labels = torch.full_like(y, cls)
+        (grad,) = torch.autograd.grad(loss_fn(out, labels), x, retain_graph=cls < num_classes - 1)
+        norm = grad.flatten(1).abs().sum(1)
+        take = (norm > best) & (y != cls)
+        best = torch.where(take, norm, best)
+        target = torch.where(take, cls, target)
+        direction[take] = -grad[take].sign()
+    return direction.detach(), target
+
+
+def fgs_max_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, loss_fn: LossFn | None = None,
+                 num_classes: int | None = None, clip: bool = False) -> torch.Tensor:
+    """saf.txt Eq. 10: ``x + beta * sign(step towards the smaller loss of the wrong class l_max)``.
+
+    ``beta`` is in pixel units of [0, 1] images (the paper's ``255 beta`` on 0..255).
+    The paper does not clip to the image range (its PSNR row assumes none);
+    ``clip=True`` keeps the result in [0, 1]. See :func:`eq10_direction`.
+    """
+    if not (beta >= 0 and math.isfinite(beta)):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta}")
+    direction, _ = eq10_direction(model, x, y, loss_fn, num_classes)
+    out = x.detach() + beta * direction
+    return out.clamp(0, 1) if clip else out
+
+
 @torch.no_grad()
 def predict(model: nn.Module, data: ImageData, batch_size: int = 500, device=None) -> torch.Tensor:
     """Predicted labels (argmax of the outputs) for every image of ``data``, on the CPU."""
@@ -187,7 +293,7 @@ def evaluate(
     examples: dict[str, list] = {"clean": [], "adversarial": [], "label": [], "clean_pred": [], "adv_pred": []}
     batches = data.batches(batch_size, device=dev)
     total = math.ceil(len(data) / batch_size)
-    for xb, yb in _progress(batches, total, "evaluate", progress):
+    for xb, yb in progress_bar(batches, total, "evaluate", progress):
         with torch.no_grad():
             pred = model(xb).argmax(1)
         ok = pred == yb

@@ -62,6 +62,9 @@ class LeNet5(nn.Module):
         embed_act: activation after the bottleneck (default: ``fc_act``;
             ``None`` keeps the embedding linear, which avoids dead 2-D ReLU units).
         mean, std: per-channel normalisation of the input.
+        batchnorm: batch normalisation between each convolution and its
+            activation (the SAF paper, Section 4.3, finds it necessary for its
+            robust CNNs; it does not say where, so this is our placement).
     """
 
     def __init__(
@@ -75,14 +78,16 @@ class LeNet5(nn.Module):
         embed_act: Act = "same",
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        batchnorm: bool = False,
     ):
         super().__init__()
         if variant not in ("mnist", "cifar"):
             raise ValueError(f"variant must be 'mnist' or 'cifar', got {variant!r}")
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        conv_act = as_factory(act)
-        hidden_act = conv_act if fc_act == "same" else as_factory(fc_act)
+        act_only = as_factory(act)
+        conv_act = (lambda c: nn.Sequential(nn.BatchNorm2d(c), act_only(c))) if batchnorm else act_only
+        hidden_act = act_only if fc_act == "same" else as_factory(fc_act)
         self.variant = variant
         if variant == "mnist":
             mean, std = mean or (0.1307,), std or (0.3081,)

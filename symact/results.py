@@ -95,7 +95,7 @@ def config_hash(config: Any) -> str:
 
 
 def _git_commit() -> str:
-    """The repository's HEAD, with ``+dirty`` if ``symact/`` has uncommitted changes.
+    """The repository's HEAD, with ``+dirty`` if ``symact/`` has uncommitted changes or new files.
 
     ``SYMACT_COMMIT`` overrides it, for copies of the tree without ``.git`` (the GPU machine).
     """
@@ -107,7 +107,7 @@ def _git_commit() -> str:
         )
         commit = out.stdout.strip() if out.returncode == 0 else "unknown"
         dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no", "--", "symact"],
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "symact"],
             capture_output=True, text=True, timeout=10,
         ).stdout.strip()
         return commit + ("+dirty" if dirty else "")
@@ -238,6 +238,7 @@ def load_or_run(exp: Experiment, profile: str | None = None, recompute: bool | N
             return Result(d["result"], d["provenance"])
         if status == "stale":
             _say_stale(exp, prof, "recomputing")
+    commit = _git_commit()  # the code that runs, not whatever HEAD is when a long run ends
     start = time.perf_counter()
     data = _jsonable(exp.fn(config))
     wall = time.perf_counter() - start
@@ -248,7 +249,7 @@ def load_or_run(exp: Experiment, profile: str | None = None, recompute: bool | N
         "profile": prof,
         "config": _jsonable(config),
         "config_hash": config_hash(config),
-        "commit": _git_commit(),
+        "commit": commit,
         "symact_version": symact.__version__,
         "torch_version": torch.__version__,
         "device": device_name(),

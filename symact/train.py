@@ -109,6 +109,7 @@ def train(
     loss_fn: LossFn | None = None,
     device=None,
     progress: bool | None = None,
+    batch_fn: Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict:
     """Train ``model`` on ``data`` in place and return its per-epoch history.
 
@@ -121,6 +122,10 @@ def train(
             adversarial examples are crafted against the same loss.
         device: as :func:`symact.device.get_device`.
         progress: show a progress bar (default: only on a terminal).
+        batch_fn: optional ``fn(images, labels, generator) -> (images, labels)``
+            applied to every training batch on the device, before any adversarial
+            step: extra noisy or nonsense samples, as in the SAF paper's random and
+            mean training. Training accuracy counts the batch it returns.
 
     Returns:
         ``{"epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds"}`` lists
@@ -159,7 +164,10 @@ def train(
         start = time.perf_counter()
         tot_loss = torch.zeros((), device=dev)
         tot_ok = torch.zeros((), device=dev, dtype=torch.long)
+        seen = 0
         for i, (xb, yb) in enumerate(data.batches(cfg.batch_size, True, gen, dev, augment)):
+            if batch_fn is not None:
+                xb, yb = batch_fn(xb, yb, gen)
             xb = xb.contiguous(memory_format=fmt)
             lr = _lr_at(cfg, epoch + (i + 1) / steps_per_epoch)
             for group in opt.param_groups:
@@ -176,11 +184,12 @@ def train(
             opt.step()
             tot_loss += loss.detach() * len(yb)
             tot_ok += (out.detach().argmax(1) == yb).sum()
+            seen += len(yb)
             bar.update(1)
         history["epoch"].append(epoch + 1)
         history["lr"].append(lr)
-        history["train_loss"].append(float(tot_loss) / len(data))
-        history["train_acc"].append(float(tot_ok) / len(data))
+        history["train_loss"].append(float(tot_loss) / seen)
+        history["train_acc"].append(float(tot_ok) / seen)
         history["seconds"].append(time.perf_counter() - start)
         history["test_acc"].append(accuracy(model, test, device=dev) if test is not None else None)
         bar.set_postfix(loss=f"{history['train_loss'][-1]:.3f}", acc=f"{history['train_acc'][-1]:.3f}")

@@ -67,3 +67,69 @@ def test_evaluate_returns_examples(trained, toy_data):
                            batch_size=8, return_examples=5)
     ex = out["examples"]
     assert len(ex["label"]) == 5 and torch.tensor(ex["adversarial"]).shape == (5, 1, 8, 8)
+
+
+def test_eq10_picks_the_wrong_class_with_the_largest_gradient(trained, toy_data):
+    """saf.txt Eq. 10 against a per-image, per-class brute force."""
+    x, y = _on_model_device(trained, toy_data.head(12))
+    trained.eval()
+    direction, target = attacks.eq10_direction(trained, x, y)
+    n_out = trained(x[:1]).shape[1]
+    for i in range(len(x)):
+        norms, grads = {}, {}
+        for cls in range(n_out):
+            if cls == int(y[i]):
+                continue
+            xi = x[i : i + 1].clone().requires_grad_(True)
+            loss = torch.nn.functional.cross_entropy(trained(xi), torch.tensor([cls], device=x.device))
+            (g,) = torch.autograd.grad(loss, xi)
+            norms[cls], grads[cls] = float(g.abs().sum()), g[0]
+        best = max(norms, key=norms.get)
+        assert int(target[i]) == best != int(y[i])
+        assert torch.equal(direction[i], -grads[best].sign())
+
+
+def test_fgs_max_grad_step_size_clip_and_errors(trained, toy_data):
+    x, y = _on_model_device(trained, toy_data.head(16))
+    trained.eval()
+    adv = attacks.fgs_max_grad(trained, x, y, beta=0.3)
+    assert torch.allclose((adv - x).abs().amax(), torch.tensor(0.3, device=x.device))
+    far = attacks.fgs_max_grad(trained, x, y, beta=0.9)
+    assert far.min() < 0 or far.max() > 1          # the paper's Eq. 10 does not clip
+    clipped = attacks.fgs_max_grad(trained, x, y, beta=0.9, clip=True)
+    assert clipped.min() >= 0 and clipped.max() <= 1
+    # a label outside the candidate classes (a nonsense class) leaves every class a candidate
+    _, target = attacks.eq10_direction(trained, x, torch.full_like(y, 99))
+    assert target.min() >= 0
+    with pytest.raises(ValueError, match="beta"):
+        attacks.fgs_max_grad(trained, x, y, beta=-0.1)
+    with pytest.raises(ValueError, match="num_classes"):
+        attacks.eq10_direction(trained, x, y, num_classes=1)
+
+
+def test_pgd_restarts_keeps_a_fooling_start():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()
+    x = torch.rand(16, 1, 2, 2)
+    y = model(x).argmax(1)
+    adv = attacks.pgd_restarts(model, torch.nn.functional.cross_entropy, eps=1.0, alpha=0.5, steps=5, restarts=3, seed=0)(x, y)
+    assert (adv - x).abs().max() <= 1.0 + 1e-6
+    assert (model(adv).argmax(1) != y).float().mean() > 0.5  # a budget of 1 on [0, 1] images fools a linear model
+
+
+def test_first_success_attacks_only_what_is_left():
+    seen = []
+
+    def run(value):
+        def attack(x, y):
+            seen.append(len(y))
+            return torch.full_like(x, value)
+        return attack
+
+    x, y = torch.zeros(6, 1), torch.tensor([0, 1, 0, 1, 0, 1])
+    correct = lambda adv, y: (adv[:, 0] < 1) | (y == 0)  # noqa: E731  value 1 fools only the label-1 images
+    adv = attacks.first_success([run(1.0), run(2.0)], correct)(x, y)
+    assert seen == [6, 3]                        # the second run sees only the images the first left correct
+    assert adv[y == 1].eq(1).all() and adv[y == 0].eq(2).all()
+    with pytest.raises(ValueError, match="correct"):
+        attacks.first_success([run(1.0)])

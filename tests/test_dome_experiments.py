@@ -40,16 +40,6 @@ def test_paper_tables_cover_every_cell():
     assert set(exp.TABLE2) == {(n, d, m) for n in exp.REGISTERED_NETWORKS for d, m in cells}
 
 
-def test_pgd_restarts_keeps_a_fooling_start():
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()
-    x = torch.rand(16, 1, 2, 2)
-    y = model(x).argmax(1)
-    adv = exp.pgd_restarts(model, torch.nn.functional.cross_entropy, eps=1.0, alpha=0.5, steps=5, restarts=3, seed=0)(x, y)
-    assert (adv - x).abs().max() <= 1.0 + 1e-6
-    assert (model(adv).argmax(1) != y).float().mean() > 0.5  # a budget of 1 on [0, 1] images fools a linear model
-
-
 def test_union_of_views_restores_the_view_and_tries_each():
     head = MDOME(n=3, dim=3)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3), head).eval()
@@ -66,7 +56,8 @@ def test_union_of_views_restores_the_view_and_tries_each():
     adv = exp.union_of_views(model, head, make)(x, y)
     assert seen == list(exp.MDOME_VIEWS) and head.output == "normalized"
     fooled = model(torch.zeros_like(x)).argmax(1) != y
-    assert torch.equal(adv[fooled], torch.zeros_like(x)[fooled]) and torch.equal(adv[~fooled], x[~fooled])
+    assert torch.equal(adv[fooled], torch.zeros_like(x)[fooled])
+    assert torch.equal(model(adv[~fooled]).argmax(1), y[~fooled])  # no view fooled these
 
 
 def test_lenet_embed_act_none_keeps_a_linear_embedding():

@@ -145,3 +145,15 @@ def test_stored_never_runs_and_symact_commit_overrides(monkeypatch, tmp_path):
         assert exp.stored("quick") == {"v": 1} and len(calls) == 1
     finally:
         results.REGISTRY.pop(("test", "stored-only"), None)
+
+
+def test_commit_is_recorded_before_the_run(monkeypatch):
+    """A long run stores the commit it started from, not the HEAD of the moment it ends."""
+    monkeypatch.setenv("SYMACT_COMMIT", "start")
+
+    @experiment("testchapter", "commit-timing", {p: Cfg(1) for p in results.PROFILES})
+    def exp(cfg):
+        monkeypatch.setenv("SYMACT_COMMIT", "end")
+        return {"v": 1}
+
+    assert exp(profile="quick").provenance["commit"] == "start"

@@ -25,7 +25,7 @@ from symact.results import experiment
 from symact.train import TrainConfig, loss_function, train
 
 __all__ = ["DATASETS", "MDOME_VIEWS", "MODELS", "NETWORKS", "PANELS", "PAPER_TABLE1", "PAPER_TABLE2", "TABLE2",
-           "EmbedConfig", "Table2Config", "class_likelihood", "distance_stats", "embeddings", "pgd_restarts",
+           "EmbedConfig", "Table2Config", "class_likelihood", "distance_stats", "embeddings",
            "table2_run", "union_of_views"]
 
 # --------------------------------------------------------------------------- embeddings (Figs. 3, 4, 7, 9)
@@ -265,27 +265,6 @@ def _table2_model(cfg: Table2Config, n_classes: int, channels: int) -> torch.nn.
     return models.LeNet5("cifar" if channels == 3 else "mnist", num_classes=n_classes, act=act, out_act=out_act)
 
 
-def pgd_restarts(model, loss_fn, eps: float, alpha: float, steps: int, restarts: int, seed: int):
-    """An attack callable: PGD on ``loss_fn`` from ``restarts`` random starts, keeping any start that fools the model.
-
-    Later restarts only attack the images still classified correctly.
-    """
-    def attack(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(seed)
-        best = x.clone()
-        todo = torch.ones(len(y), dtype=torch.bool, device=y.device)
-        for _ in range(restarts):
-            idx = todo.nonzero().squeeze(1)
-            if len(idx) == 0:
-                break
-            adv = attacks.perturb_linf(model, x[idx], y[idx], eps, alpha, steps, loss_fn=loss_fn, generator=gen)
-            best[idx] = adv
-            with torch.no_grad():
-                todo[idx] = model(adv).argmax(1) == y[idx]
-        return best
-    return attack
-
-
 def union_of_views(model, out_act, make, views=MDOME_VIEWS):
     """An attack callable: run ``make(model)`` with ``out_act.output`` set to each view in turn.
 
@@ -293,26 +272,20 @@ def union_of_views(model, out_act, make, views=MDOME_VIEWS):
     model's prediction (in the view it had on entry). Later views only
     attack the points no earlier view fooled.
     """
-    def attack(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        home = out_act.output
-        best = x.clone()
-        todo = torch.ones(len(y), dtype=torch.bool, device=y.device)
-        try:
-            for view in views:
-                idx = todo.nonzero().squeeze(1)
-                if len(idx) == 0:
-                    break
-                out_act.output = view
-                adv = make(model)(x[idx], y[idx]).detach()
+    def correct(adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return model(adv).argmax(1) == y
+
+    def in_view(view):
+        def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            home = out_act.output
+            out_act.output = view
+            try:
+                return make(model)(x, y)
+            finally:
                 out_act.output = home
-                with torch.no_grad():
-                    fooled = model(adv).argmax(1) != y[idx]
-                best[idx[fooled]] = adv[fooled]
-                todo[idx[fooled]] = False
-        finally:
-            out_act.output = home
-        return best
-    return attack
+        return run
+
+    return attacks.first_success([in_view(v) for v in views], correct)
 
 
 def table2_run(cfg: Table2Config) -> dict:
@@ -329,7 +302,7 @@ def table2_run(cfg: Table2Config) -> dict:
                        alpha=cfg.train_alpha, loss="mse" if cfg.model == "mdome" else "ce", seed=cfg.seed)
     hist = train(model, train_set, tcfg)
     loss_fn = loss_function(tcfg.loss)
-    pgd = pgd_restarts(model, loss_fn, cfg.eps, cfg.attack_step, cfg.pgd_steps, cfg.pgd_restarts, cfg.seed)
+    pgd = attacks.pgd_restarts(model, loss_fn, cfg.eps, cfg.attack_step, cfg.pgd_steps, cfg.pgd_restarts, cfg.seed)
     res = {
         "data": test_set.description, "network": type(model).__name__,
         "parameters": sum(p.numel() for p in model.parameters()),
