@@ -5,18 +5,35 @@
   tau0 the construction needs for each dimension n, the misclassified volume
   fraction by Monte Carlo in float64 and float32, and how close mReLU blocks can
   come to a Euclidean ball.
+- ``features``: the paper's Figs. 3 and 4, second-convolution features of a plain
+  LeNet-5 on MNIST with Gaussian-noise nonsense samples, and per-layer correlations.
+- ``robust-<dataset>-<model>``: the plain, RBF and mReLU CNNs of Tables 1 and 3,
+  trained with the hybrid loss (Eq. 7) and the random (-r), mean (-m) and
+  adversarial (-a) training tricks, evaluated as in Section 5 (Eq. 10 adversarial,
+  nonsense and noisy samples over the beta grid of Tables 2 and 4) and then with
+  PGD with restarts, AutoAttack and Square.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-from symact import theory
+from symact import attacks, data, theory
 from symact.attacks import progress_bar
+from symact.device import get_device, seed_everything
+from symact.models import LeNet5
 from symact.results import experiment
+from symact.train import TrainConfig, train
 
-__all__ = ["CapacityConfig", "capacity"]
+__all__ = ["ALPHAS", "BASES", "BETAS", "FLAGS", "MODELS", "NONSENSE", "PAPER_ERRORS", "ROBUST", "CapacityConfig",
+           "FeatureConfig", "LogRBF", "RobustConfig", "build_model", "capacity", "confidences", "decide", "features",
+           "hybrid_loss", "nonsense_samples", "parse_model", "robust_run", "training_tricks"]
 
 
 @dataclass(frozen=True)
@@ -67,4 +84,479 @@ def capacity(cfg: CapacityConfig) -> dict:
     out["rows"] = rows
     out["l1"] = [theory.l1_ball_iou(n, samples=cfg.l1_samples, seed=cfg.seed) for n in cfg.l1_ns]
     out["polygon"] = [theory.polygon_iou(m) for m in cfg.polygon_ms]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The robust CNNs of Section 4 and 5
+# --------------------------------------------------------------------------------------------
+
+#: label code of the *nonsense* decision (one past the ten real classes)
+NONSENSE = 10
+
+#: saf.txt Tables 1 and 3: activation after each convolution (``None``: the plain
+#: network has none there) and whether batch normalisation precedes it (Section 4.3).
+#: Every network has ReLU after fc1; robust ones end in a 1-D RBF and the hybrid loss.
+BASES = {"plain": (None, False), "rbf": ("rbf", True), "mrelu": ("mrelu", True)}
+
+#: the training flags of Section 5
+FLAGS = {"r": "random training", "m": "mean training", "a": "adversarial training"}
+
+#: hybrid loss weights (alpha1, alpha2, alpha3) of Sections 5.1 and 5.2; p = 2 throughout
+ALPHAS = {"mnist": (1.0, 1.0, 0.0), "cifar10": (1.0, 1.0, 1.0 / 9.0)}
+
+#: the beta grids of Tables 2 and 4 (pixel units of [0, 1] images; the paper writes 255 beta)
+BETAS = {
+    "mnist": (0.01, 0.02, 0.03, 0.04, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.40, 0.50),
+    "cifar10": (0.010, 0.015, 0.020, 0.025, 0.030, 0.035, 0.040, 0.045, 0.050, 0.075, 0.100, 0.150),
+}
+
+#: the models we train per data set (Table 2 reports plain and mrelu-r-m; Section 5.2
+#: trains the CIFAR-10 robust CNNs with random and mean training only)
+MODELS = {
+    "mnist": ("plain", "plain-r-m", "rbf", "rbf-r-m", "mrelu", "mrelu-r", "mrelu-m", "mrelu-r-m", "mrelu-a"),
+    "cifar10": ("plain", "plain-r-m", "rbf-r-m", "mrelu", "mrelu-r-m"),
+}
+
+#: saf.txt Tables 2 and 4, error rates: {(dataset, kind, model): (clean, beta_1, beta_2, ...)}.
+#: The paper prints only the first values of the mReLU-r-m nonsense rows (5 on MNIST, 4 on CIFAR-10).
+PAPER_ERRORS = {
+    ("mnist", "adversarial", "plain"): (0.009, 0.013, 0.023, 0.041, 0.071, 0.118, 0.537, 0.836, 0.914, 0.934, 0.943,
+                                        0.948, 0.944),
+    ("mnist", "adversarial", "mrelu-r-m"): (0.015, 0.016, 0.017, 0.019, 0.020, 0.022, 0.030, 0.039, 0.051, 0.073,
+                                            0.110, 0.252, 0.463),
+    ("mnist", "nonsense", "plain"): (0.979, 0.982, 0.981, 0.974, 0.958, 0.937, 0.979, 0.993, 0.991, 0.991, 0.993,
+                                     0.994, 0.997),
+    ("mnist", "nonsense", "mrelu-r-m"): (0.000, 0.002, 0.017, 0.146, 0.270),
+    ("mnist", "noisy", "plain"): (0.009, 0.008, 0.008, 0.009, 0.009, 0.010, 0.013, 0.027, 0.109, 0.234, 0.372, 0.686,
+                                  0.817),
+    ("mnist", "noisy", "mrelu-r-m"): (0.015, 0.016, 0.016, 0.016, 0.016, 0.016, 0.017, 0.018, 0.020, 0.023, 0.027,
+                                      0.039, 0.059),
+    ("cifar10", "adversarial", "plain"): (0.217, 0.591, 0.719, 0.800, 0.850, 0.885, 0.905, 0.918, 0.928, 0.933, 0.941,
+                                          0.938, 0.922),
+    ("cifar10", "adversarial", "mrelu-r-m"): (0.226, 0.255, 0.278, 0.309, 0.344, 0.388, 0.430, 0.468, 0.506, 0.541,
+                                              0.677, 0.751, 0.816),
+    ("cifar10", "nonsense", "plain"): (0.937, 0.679, 0.742, 0.779, 0.804, 0.821, 0.835, 0.843, 0.849, 0.857, 0.880,
+                                       0.889, 0.916),
+    ("cifar10", "nonsense", "mrelu-r-m"): (0.000, 0.008, 0.111, 0.281),
+    ("cifar10", "noisy", "plain"): (0.217, 0.218, 0.221, 0.227, 0.231, 0.234, 0.241, 0.253, 0.266, 0.280, 0.357, 0.461,
+                                    0.656),
+    ("cifar10", "noisy", "mrelu-r-m"): (0.226, 0.226, 0.225, 0.225, 0.225, 0.225, 0.225, 0.224, 0.223, 0.223, 0.220,
+                                        0.230, 0.295),
+}
+
+
+def parse_model(name: str) -> tuple[str, frozenset]:
+    """``"mrelu-r-m"`` -> ``("mrelu", {"r", "m"})``; raises on an unknown base or flag."""
+    base, *flags = name.split("-")
+    if base not in BASES or any(f not in FLAGS for f in flags) or len(set(flags)) != len(flags):
+        raise ValueError(f"model must be one of {sorted(BASES)} followed by distinct flags from "
+                         f"{['-' + f for f in FLAGS]} (e.g. 'mrelu-r-m'), got {name!r}")
+    return base, frozenset(flags)
+
+
+class LogRBF(nn.Module):
+    """The output layer's 1-D RBF in log form: ``-x^2 = ln exp(-x^2)`` (saf.txt Tables 1 and 3, "fc2 1-D RBF").
+
+    The confidences are ``exp`` of this output, in (0, 1]. Used as logits, its
+    softmax is the normalised confidence ``y_l / sum_i y_i`` of Eq. 7, so
+    cross-entropy on it is Eq. 7's first term, computed without underflow.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -x * x
+
+
+def build_model(dataset: str, name: str) -> LeNet5:
+    """The network of saf.txt Table 1 (MNIST) or Table 3 (CIFAR-10) for ``name`` (e.g. ``"mrelu-r-m"``).
+
+    Mean training (``-m``) adds an eleventh output, the *nonsense* class.
+    """
+    base, flags = parse_model(name)
+    act, batchnorm = BASES[base]
+    variant = {"mnist": "mnist", "cifar10": "cifar"}[dataset]
+    out_act = None if base == "plain" else (lambda c: LogRBF())
+    return LeNet5(variant, num_classes=10 + ("m" in flags), act=act, fc_act="relu", out_act=out_act,
+                  batchnorm=batchnorm)
+
+
+def hybrid_loss(alphas: tuple[float, float, float], p: float = 2.0):
+    """saf.txt Eq. 7 on log-confidences ``out = ln y`` (the output of :class:`LogRBF`):
+
+    ``-a1 ln(y_l / sum_i y_i) + a2 (1 - y_l)^p + a3 sum_{i != l} y_i^p``, averaged over the batch.
+    """
+    a1, a2, a3 = alphas
+
+    def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        conf = out.exp()
+        y_l = conf.gather(1, y[:, None]).squeeze(1)
+        value = a1 * F.cross_entropy(out, y) + a2 * (1 - y_l).pow(p).mean()
+        if a3:
+            value = value + a3 * (conf.pow(p).sum(1) - y_l.pow(p)).mean()
+        return value
+    return loss
+
+
+def model_loss(dataset: str, name: str):
+    """The training loss: softmax cross-entropy for the plain network, Eq. 7 for the robust ones."""
+    return F.cross_entropy if parse_model(name)[0] == "plain" else hybrid_loss(ALPHAS[dataset])
+
+
+def confidences(out: torch.Tensor, robust: bool) -> torch.Tensor:
+    """Class confidences: ``exp`` of the log-RBF output (robust) or the softmax (plain)."""
+    return out.exp() if robust else out.softmax(1)
+
+
+def decide(out: torch.Tensor, robust: bool, nonsense_class: bool, threshold: float = 0.5) -> torch.Tensor:
+    """The paper's decision (Section 5): a class index, or :data:`NONSENSE`.
+
+    With a nonsense class (mean training) the arg max over all outputs decides;
+    without one, a sample is nonsense when every class confidence is below ``threshold``.
+    """
+    conf = confidences(out, robust)
+    pred = conf.argmax(1)
+    if nonsense_class:
+        return pred
+    return torch.where(conf.amax(1) < threshold, torch.full_like(pred, NONSENSE), pred)
+
+
+def nonsense_samples(n: int, shape, generator: torch.Generator) -> torch.Tensor:
+    """Stationary Gaussian noise "shifted and scaled to cover the range" of the pixels (Section 5), per image."""
+    z = torch.randn((n, *shape), generator=generator)
+    lo, hi = z.flatten(1).amin(1), z.flatten(1).amax(1)
+    return (z - lo.view(-1, 1, 1, 1)) / (hi - lo).view(-1, 1, 1, 1)
+
+
+@dataclass(frozen=True)
+class RobustConfig:
+    """One robust-CNN experiment of saf.txt Section 5.
+
+    Training: SGD (momentum 0.9) with ``lr``, ``weight_decay``, ``schedule``,
+    ``batch_size`` for ``epochs``; the paper trains MNIST models 20 epochs and
+    CIFAR-10 plain ones 45, robust ones 90 (MatConvNet defaults otherwise, which it
+    does not list). Tricks (the paper gives no values; these are ours):
+    ``-r`` adds U[-random_delta, random_delta] noise to a ``random_frac`` fraction
+    of every batch; ``-m`` appends ``mean_frac * batch`` copies of the training mean
+    plus Gaussian noise (std uniform in [0, mean_sigma] per copy) labelled nonsense;
+    ``-a`` replaces an ``adv_frac`` fraction of every batch by Eq. 10 samples at
+    ``adv_beta``. ``flip``: random horizontal reflection (Section 5.2, CIFAR-10).
+
+    Evaluation as the paper: ``n_eval`` test images, as many nonsense and noisy
+    samples, errors over ``betas`` (not clipped to [0, 1], as the paper).
+    Beyond the paper: on the first ``n_strong`` test images, at each L-infinity
+    ``strong_eps`` (clipped to [0, 1]): Eq. 10 clipped, PGD-``pgd_steps`` (step
+    eps/4) with ``pgd_restarts`` restarts on the training loss and on
+    cross-entropy of the outputs, AutoAttack on the first ``n_aa`` (0: skipped)
+    and Square with ``square_queries`` queries on the first ``n_square``.
+    ``n_examples`` adversarial images are kept for a Fig. 10-like grid.
+    """
+
+    dataset: str = "mnist"
+    model: str = "plain"
+    epochs: int = 20
+    n_train: int | None = None
+    batch_size: int = 100
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    schedule: str = "constant"
+    flip: bool = False
+    random_frac: float = 0.5
+    random_delta: float = 0.5
+    mean_frac: float = 0.1
+    mean_sigma: float = 0.5
+    adv_frac: float = 0.5
+    adv_beta: float = 0.1
+    betas: tuple[float, ...] = BETAS["mnist"]
+    n_eval: int = 10000
+    strong_eps: tuple[float, ...] = (0.1, 0.2, 0.3)
+    n_strong: int = 1000
+    pgd_steps: int = 50
+    pgd_restarts: int = 5
+    n_aa: int = 500
+    n_square: int = 500
+    square_queries: int = 5000
+    n_examples: int = 3
+    eval_batch: int = 500
+    seed: int = 0
+
+
+def training_tricks(cfg: RobustConfig, model: nn.Module, loss_fn, mean_image: torch.Tensor):
+    """The batch function of :func:`symact.train.train` for the flags of ``cfg.model`` (and CIFAR flips)."""
+    _, flags = parse_model(cfg.model)
+
+    def rand(shape, gen, dev):
+        return torch.rand(shape, generator=gen).to(dev)
+
+    def fn(xb: torch.Tensor, yb: torch.Tensor, gen: torch.Generator):
+        dev, n = xb.device, len(xb)
+        if cfg.flip:
+            flip = rand((n,), gen, dev) < 0.5
+            xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(-1), xb)
+        if "a" in flags:
+            k = int(round(cfg.adv_frac * n))
+            was = model.training
+            model.eval()
+            adv = attacks.fgs_max_grad(model, xb[:k], yb[:k], cfg.adv_beta, loss_fn, num_classes=10)
+            model.train(was)
+            xb = torch.cat([adv, xb[k:]])
+        if "r" in flags:
+            pick = (rand((n,), gen, dev) < cfg.random_frac).view(-1, 1, 1, 1)
+            xb = xb + pick * (rand(xb.shape, gen, dev) * 2 - 1) * cfg.random_delta
+        if "m" in flags:
+            k = max(1, int(round(cfg.mean_frac * n)))
+            sigma = rand((k, 1, 1, 1), gen, dev) * cfg.mean_sigma
+            noise = torch.randn((k, *xb.shape[1:]), generator=gen).to(dev)
+            xb = torch.cat([xb, mean_image.to(dev) + sigma * noise])
+            yb = torch.cat([yb, torch.full((k,), NONSENSE, dtype=yb.dtype, device=dev)])
+        return xb, yb
+    return fn
+
+
+def _psnr(delta: torch.Tensor) -> torch.Tensor:
+    mse = delta.flatten(1).pow(2).mean(1).clamp_min(1e-20)
+    return 10 * torch.log10(1 / mse)
+
+
+def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: bool, nonsense_class: bool,
+               dev) -> dict:
+    """Errors on adversarial (Eq. 10), nonsense and noisy samples over ``[0] + betas`` (Section 5).
+
+    Adversarial and noisy samples are errors unless decided as their true class
+    (a nonsense decision counts as an error); nonsense samples are errors unless
+    decided as nonsense. Also the nonsense-decision rate, the mean PSNR and the
+    mean top confidence per beta, and example images (uint8) with their decisions.
+    """
+    betas = (0.0,) + tuple(cfg.betas)
+    gen = torch.Generator().manual_seed(cfg.seed + 7)
+    kinds = ("adversarial", "nonsense", "noisy")
+    err = {k: np.zeros(len(betas)) for k in kinds}
+    rejected = {k: np.zeros(len(betas)) for k in kinds}
+    top_conf = {k: np.zeros(len(betas)) for k in kinds}
+    psnr = {k: np.zeros(len(betas)) for k in kinds}
+    examples = {k: {"images": [], "decision": [], "confidence": []} for k in kinds}
+    n_seen = 0
+    subset = test.head(cfg.n_eval)
+    total = math.ceil(len(subset) / cfg.eval_batch)
+    for xb, yb in progress_bar(subset.batches(cfg.eval_batch, device=dev), total, "paper evaluation"):
+        ns = nonsense_samples(len(xb), xb.shape[1:], gen).to(dev)
+        z = torch.randn(xb.shape, generator=gen).to(dev)
+        d_adv, _ = attacks.eq10_direction(model, xb, yb, loss_fn, num_classes=10)
+        d_ns, _ = attacks.eq10_direction(model, ns, torch.full_like(yb, NONSENSE), loss_fn, num_classes=10)
+        setups = {"adversarial": (xb, d_adv, yb), "nonsense": (ns, d_ns, torch.full_like(yb, NONSENSE)),
+                  "noisy": (xb, z, yb)}
+        for kind, (base, direction, target) in setups.items():
+            for j, beta in enumerate(betas):
+                x = base + beta * direction
+                with torch.no_grad():
+                    out = model(x)
+                dec = decide(out, robust, nonsense_class)
+                err[kind][j] += float((dec != target).sum())
+                rejected[kind][j] += float((dec == NONSENSE).sum())
+                top_conf[kind][j] += float(confidences(out, robust)[:, :10].amax(1).sum())
+                if beta > 0:
+                    psnr[kind][j] += float(_psnr(beta * direction).sum())
+                k = (cfg.n_examples if kind == "adversarial" else min(cfg.n_examples, 1)) if n_seen == 0 else 0
+                if k:
+                    conf = confidences(out[:k], robust)
+                    pick = dec[:k].clamp_max(conf.shape[1] - 1)
+                    examples[kind]["images"].append((x[:k].clamp(0, 1) * 255).round().to(torch.uint8).cpu().tolist())
+                    examples[kind]["decision"].append(dec[:k].cpu().tolist())
+                    examples[kind]["confidence"].append(
+                        [round(float(c), 3) for c in conf.gather(1, pick[:, None]).squeeze(1)])
+        n_seen += len(xb)
+    out = {"betas": list(betas), "n": n_seen}
+    for kind in kinds:
+        out[kind] = {"error": (err[kind] / n_seen).tolist(), "rejected": (rejected[kind] / n_seen).tolist(),
+                     "top_confidence": (top_conf[kind] / n_seen).tolist(),
+                     "psnr": [None] + (psnr[kind][1:] / n_seen).tolist()}
+    out["examples"] = examples if cfg.n_examples else None
+    return out
+
+
+def strong_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: bool, nonsense_class: bool,
+                dev) -> dict:
+    """Accuracy under strong L-infinity attacks (images clipped to [0, 1]) at each of ``cfg.strong_eps``.
+
+    An image counts as robust when the paper's decision is its true class. Per
+    attack: ``acc`` (robust accuracy on the images it ran on), ``wrong_class``
+    (decided as a wrong real class rather than nonsense) and ``n``; ``worst``
+    is the accuracy against every attack together, per image, on the images
+    all attacks ran on.
+    """
+    x, y = test.head(cfg.n_strong).tensors(dev)
+
+    def correct(adv, yy):
+        return decide(model(adv), robust, nonsense_class) == yy
+
+    out = {"eps": list(cfg.strong_eps), "n": len(y)}
+    with torch.no_grad():
+        clean_ok = correct(x, y)
+    out["clean_acc"] = float(clean_ok.float().mean())
+    for eps in progress_bar(cfg.strong_eps, len(cfg.strong_eps), "strong attacks"):
+        runs = {"eq10": lambda xs, ys: attacks.fgs_max_grad(model, xs, ys, eps, loss_fn, 10, clip=True),
+                "pgd": attacks.pgd_restarts(model, loss_fn, eps, eps / 4, cfg.pgd_steps, cfg.pgd_restarts,
+                                            cfg.seed, correct)}
+        if robust:
+            runs["pgd-ce"] = attacks.pgd_restarts(model, F.cross_entropy, eps, eps / 4, cfg.pgd_steps,
+                                                  cfg.pgd_restarts, cfg.seed, correct)
+        if cfg.n_aa:
+            runs["autoattack"] = attacks.make_attack("autoattack", model, eps=eps, n_classes=10 + nonsense_class,
+                                                     seed=cfg.seed)
+        if cfg.n_square:
+            runs["square"] = attacks.make_attack("square", model, eps=eps, n_queries=cfg.square_queries,
+                                                 seed=cfg.seed)
+        sizes = {"autoattack": cfg.n_aa, "square": cfg.n_square}
+        res, masks = {}, []
+        for name, run in runs.items():
+            n = min(sizes.get(name, len(y)), len(y))
+            ok = torch.zeros(n, dtype=torch.bool, device=dev)
+            wrong = torch.zeros(n, dtype=torch.bool, device=dev)
+            for i in range(0, n, cfg.eval_batch):
+                xs, ys = x[i:min(i + cfg.eval_batch, n)], y[i:min(i + cfg.eval_batch, n)]
+                adv = run(xs, ys).detach()
+                with torch.no_grad():
+                    dec = decide(model(adv), robust, nonsense_class)
+                ok[i:i + len(ys)] = (dec == ys) & clean_ok[i:i + len(ys)]
+                wrong[i:i + len(ys)] = (dec != ys) & (dec != NONSENSE)
+            res[name] = {"acc": float(ok.float().mean()), "wrong_class": float(wrong.float().mean()), "n": n}
+            masks.append(ok)
+        m = min(len(k) for k in masks)
+        res["worst"] = {"acc": float(torch.stack([k[:m] for k in masks]).all(0).float().mean()), "n": m}
+        out[str(eps)] = res
+    return out
+
+
+def robust_run(cfg: RobustConfig) -> dict:
+    """Train one network of saf.txt Tables 1/3 and evaluate it as Section 5 does, then with strong attacks."""
+    if cfg.dataset not in MODELS:
+        raise ValueError(f"dataset must be one of {sorted(MODELS)}, got {cfg.dataset!r}")
+    base, flags = parse_model(cfg.model)
+    seed_everything(cfg.seed)
+    dev = get_device()
+    train_set, test_set = data.load(cfg.dataset).head(cfg.n_train), data.load(cfg.dataset, train=False)
+    model = build_model(cfg.dataset, cfg.model)
+    loss_fn = model_loss(cfg.dataset, cfg.model)
+    robust, nonsense_class = base != "plain", "m" in flags
+    mean_image = train_set.x.float().mean(0) / 255
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer="sgd", lr=cfg.lr, momentum=0.9,
+                       weight_decay=cfg.weight_decay, schedule=cfg.schedule, seed=cfg.seed)
+    hist = train(model, train_set, tcfg, loss_fn=loss_fn, device=dev,
+                 batch_fn=training_tricks(cfg, model, loss_fn, mean_image))
+    model.eval()
+    return {"data": test_set.description, "history": hist, "robust": robust, "nonsense_class": nonsense_class,
+            "paper_eval": paper_eval(model, test_set, cfg, loss_fn, robust, nonsense_class, dev),
+            "strong": strong_eval(model, test_set, cfg, loss_fn, robust, nonsense_class, dev)}
+
+
+def _robust_configs(dataset: str, model: str) -> dict:
+    base = RobustConfig(dataset=dataset, model=model, n_examples=3 if model in ("plain", "mrelu-r-m") else 0)
+    if dataset == "cifar10":
+        robust = parse_model(model)[0] != "plain"
+        base = dataclasses.replace(base, epochs=90 if robust else 45, lr=0.05, weight_decay=1e-4, schedule="step",
+                                   flip=True, adv_beta=0.01, betas=BETAS["cifar10"], strong_eps=(0.01, 0.02, 0.03))
+    smoke = dataclasses.replace(base, epochs=1, n_train=512, n_eval=64, strong_eps=base.strong_eps[-1:], n_strong=16,
+                                pgd_steps=3, pgd_restarts=1, n_aa=0, n_square=16, square_queries=20,
+                                n_examples=min(base.n_examples, 1), eval_batch=64)
+    quick = dataclasses.replace(base, epochs=3, n_train=20000 if dataset == "mnist" else 10000, n_eval=1000,
+                                strong_eps=(base.strong_eps[0], base.strong_eps[-1]), n_strong=100, pgd_steps=10,
+                                pgd_restarts=2, n_aa=0, n_square=100, square_queries=500, eval_batch=200)
+    return {"smoke": smoke, "quick": quick, "paper": base}
+
+
+#: every registered robust-CNN experiment, keyed (dataset, model)
+ROBUST = {}
+for _ds, _models in MODELS.items():
+    for _m in _models:
+        ROBUST[(_ds, _m)] = experiment("saf", f"robust-{_ds}-{_m}", _robust_configs(_ds, _m))(robust_run)
+
+
+# --------------------------------------------------------------------------------------------
+# Figs. 3 and 4: feature statistics of a plain LeNet-5
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """A plain LeNet-5 (saf.txt Table 1) trained on MNIST as in ``robust-mnist-plain``, then probed.
+
+    ``channels``: the second-convolution channels of Fig. 3, read at the centre
+    entry ``(4, 4)`` of its 8x8 map; ``n_test`` test images and ``n_nonsense``
+    Gaussian-noise nonsense samples. Correlations (Fig. 4) over the test images
+    at the centre entry of each convolution and over the first ``fc_units``
+    units of fc1 and all of fc2 (pre-activation outputs).
+    """
+
+    epochs: int = 20
+    n_train: int | None = None
+    batch_size: int = 100
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    channels: tuple[int, ...] = (0, 1, 2, 3)
+    n_test: int = 10000
+    n_nonsense: int = 500
+    fc_units: int = 50
+    seed: int = 0
+
+
+def _layer_outputs(model: LeNet5, x: torch.Tensor, batch: int = 1000) -> dict:
+    """Pre-activation outputs of cv1, cv2 (centre entries), fc1 and fc2 for images ``x``."""
+    layers = {"cv1": model.features[1], "cv2": model.features[4], "fc1": model.hidden[0], "fc2": model.classifier}
+    got: dict[str, list] = {k: [] for k in layers}
+    hooks = [m.register_forward_hook(lambda mod, inp, out, k=k: got[k].append(out.detach()))
+             for k, m in layers.items()]
+    try:
+        with torch.no_grad():
+            logits = torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
+    finally:
+        for h in hooks:
+            h.remove()
+    out = {k: torch.cat(v) for k, v in got.items()}
+    out["cv1"] = out["cv1"][:, :, out["cv1"].shape[2] // 2, out["cv1"].shape[3] // 2]
+    out["cv2"] = out["cv2"][:, :, 4, 4]
+    out["logits"] = logits
+    return out
+
+
+@experiment(
+    "saf",
+    "features",
+    {
+        "smoke": FeatureConfig(epochs=1, n_train=512, n_test=256, n_nonsense=64),
+        "quick": FeatureConfig(epochs=3, n_train=20000, n_test=5000),
+        "paper": FeatureConfig(),
+    },
+)
+def features(cfg: FeatureConfig) -> dict:
+    """Train a plain LeNet-5 and collect the statistics of saf.txt Figs. 3 and 4."""
+    seed_everything(cfg.seed)
+    dev = get_device()
+    train_set = data.load("mnist").head(cfg.n_train)
+    test_x, test_y = data.load("mnist", train=False).head(cfg.n_test).tensors(dev)
+    model = build_model("mnist", "plain")
+    train(model, train_set, TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=0.9,
+                                        weight_decay=cfg.weight_decay, seed=cfg.seed), device=dev)
+    model.eval()
+    ns = nonsense_samples(cfg.n_nonsense, test_x.shape[1:], torch.Generator().manual_seed(cfg.seed + 3)).to(dev)
+    clean, noise = _layer_outputs(model, test_x), _layer_outputs(model, ns)
+    out = {"test_acc": float((clean["logits"].argmax(1) == test_y).float().mean()),
+           "nonsense_confidence": float(noise["logits"].softmax(1).amax(1).mean()),
+           "nonsense_confident_frac": float((noise["logits"].softmax(1).amax(1) > 0.9).float().mean()),
+           "cv2_clean": clean["cv2"][:, list(cfg.channels)].cpu().tolist(),
+           "cv2_nonsense": noise["cv2"][:, list(cfg.channels)].cpu().tolist(),
+           "channels": list(cfg.channels), "layers": {}}
+    for name in ("cv1", "cv2", "fc1", "fc2"):
+        c, n = clean[name], noise[name]
+        if name == "fc1":
+            c, n = c[:, :cfg.fc_units], n[:, :cfg.fc_units]
+        corr = torch.corrcoef(c.T.double()).nan_to_num(0.0)
+        off = corr[~torch.eye(len(corr), dtype=torch.bool, device=corr.device)].abs()
+        lo, hi = torch.quantile(c.double(), 0.005, dim=0), torch.quantile(c.double(), 0.995, dim=0)
+        outside = ((n < lo) | (n > hi)).double().mean(1)            # per nonsense sample, fraction of units
+        mu, sd = c.mean(0), c.std(0).clamp_min(1e-12)
+        z = ((c - mu) / sd).double()
+        out["layers"][name] = {
+            "corr": corr.cpu().tolist(), "mean_abs_offdiag_corr": float(off.mean()),
+            "skew": (z.pow(3).mean(0)).cpu().tolist(), "excess_kurtosis": (z.pow(4).mean(0) - 3).cpu().tolist(),
+            "nonsense_outside_99": float(outside.mean()),
+            "nonsense_mean_abs_z": float(((n - mu) / sd).abs().mean()),
+        }
     return out
