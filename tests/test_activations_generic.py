@@ -215,3 +215,17 @@ def test_cuda_matches_cpu(name):
     x = torch.randn(4, CHANNELS, 5, 5)
     expected = act(x)
     torch.testing.assert_close(act.cuda()(x.cuda()).cpu(), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_limits_leave_finite_inputs_alone():
+    """Off the CPU the fused path applies ``limits`` to every block (no host sync), so on finite
+    inputs it must return the formula's values unchanged."""
+    from symact.activations.apl import _HingeKernel
+    from symact.activations.baselines import _SwishKernel
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5)
+    y = torch.randn(2, 3, 5)
+    hinge_params = [torch.rand(4, 1, 3, 1), torch.rand(4, 1, 3, 1), torch.rand(4, 1, 3, 1), torch.rand(4, 1, 3, 1)]
+    assert torch.equal(_HingeKernel.limits(x, y, *hinge_params), y)
+    assert torch.equal(_SwishKernel.limits(x, y, torch.tensor(0.7)), y)

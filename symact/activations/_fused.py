@@ -29,8 +29,10 @@ constants derived from the parameters.
 should go (or ``None``); the framework copies ``y`` or ``dx`` into place when
 they are not ``out``. A kernel may also define ``limits(x, y, *params) -> y``:
 it is called on the blocks whose input is not all finite, to replace the
-formula's ``0 * inf`` results at ``x = +-inf`` by the formula's limits (finite
-blocks never pay for it).
+formula's ``0 * inf`` results at ``x = +-inf`` by the formula's limits (on CPU
+finite blocks never pay for it; on other devices it runs on every block, since
+testing for infinities would synchronise with the host). It must not branch on
+tensor values (``torch.where``, not boolean indexing).
 
 ``params`` are tensors broadcastable against ``x`` (``(1, 1, 1)`` for a shared
 scalar, ``(1, C, 1)`` per channel, with extra leading dimensions for vectors
@@ -155,11 +157,14 @@ class _Fused(torch.autograd.Function):
         new = Scratch(dtype, x3.device)
         y = torch.empty_like(x3)
         limits = getattr(kernel, "limits", None)
+        # On CPU a block's sum tells cheaply whether it holds an infinity; elsewhere reading
+        # it back would stall the device once per block, so the limits are always applied.
+        check = x3.device.type == "cpu"
         for b in _blocks(x3.shape, _block_size(x3)):
             xb, yb = x3[b].to(dtype), y[b]
             new.start(xb.shape)
             res = kernel.forward(xb, state, new, yb if yb.dtype == dtype else None)
-            if limits is not None and not torch.isfinite(xb.sum()):
+            if limits is not None and (not check or not torch.isfinite(xb.sum())):
                 res = limits(xb, res, *ps)
             _place(res, yb)
         return y
