@@ -457,9 +457,9 @@ def _robust_configs(dataset: str, model: str) -> dict:
     smoke = dataclasses.replace(base, epochs=1, n_train=512, n_eval=64, strong_eps=base.strong_eps[-1:], n_strong=16,
                                 pgd_steps=3, pgd_restarts=1, n_aa=0, n_square=16, square_queries=20,
                                 n_examples=min(base.n_examples, 1), eval_batch=64)
-    quick = dataclasses.replace(base, epochs=3, n_train=20000 if dataset == "mnist" else 10000, n_eval=1000,
+    quick = dataclasses.replace(base, epochs=3, n_train=10000, n_eval=1000,
                                 strong_eps=(base.strong_eps[0], base.strong_eps[-1]), n_strong=100, pgd_steps=10,
-                                pgd_restarts=2, n_aa=0, n_square=100, square_queries=500, eval_batch=200)
+                                pgd_restarts=1, n_aa=0, n_square=100, square_queries=300, eval_batch=200)
     return {"smoke": smoke, "quick": quick, "paper": base}
 
 
@@ -521,7 +521,7 @@ def _layer_outputs(model: LeNet5, x: torch.Tensor, batch: int = 1000) -> dict:
     "features",
     {
         "smoke": FeatureConfig(epochs=1, n_train=512, n_test=256, n_nonsense=64),
-        "quick": FeatureConfig(epochs=3, n_train=20000, n_test=5000),
+        "quick": FeatureConfig(epochs=3, n_train=10000, n_test=5000),
         "paper": FeatureConfig(),
     },
 )
