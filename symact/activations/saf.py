@@ -59,9 +59,11 @@ class _MReLUKernel:
 
     @staticmethod
     def backward(x, g, params, needs, new, out):
-        # y > 0 exactly on (-1, 1), so -sign(x y) is Eq. 3 (0 at x = 0 and outside; NaN for NaN)
-        y = _MReLUKernel._one_minus_clipped_abs(x, new() if out is None else out)
-        return torch.addcmul(x.new_zeros(()), y.mul_(x).sign_(), g, value=-1.0, out=y), []
+        # hardtanh's backward passes g on the open interval (-1, 1) and gives 0 elsewhere (also at
+        # +-1); times -sign(x) that is Eq. 3, 0 at x = 0, and NaN for NaN (0 * NaN). Three passes.
+        dest = new() if out is None else out
+        inside = torch.ops.aten.hardtanh_backward.grad_input(g, x, -1.0, 1.0, grad_input=dest)
+        return torch.addcmul(x.new_zeros(()), inside, torch.sign(x, out=new()), value=-1.0, out=dest), []
 
 
 def rbf(x: torch.Tensor) -> torch.Tensor:
