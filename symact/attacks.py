@@ -29,9 +29,8 @@ from tqdm import tqdm
 from symact.data import ImageData
 from symact.device import get_device
 
-__all__ = ["ATTACKS", "accuracy", "eq10_direction", "evaluate", "fgs_max_grad", "first_success", "make_attack", "perturb_linf",
-           "pgd_restarts", "predict",
-           "progress_bar", "progress_enabled"]
+__all__ = ["ATTACKS", "accuracy", "eq10_direction", "evaluate", "fgs_max_grad", "first_success", "make_attack",
+           "perturb_linf", "pgd_restarts", "predict", "progress_bar", "progress_enabled"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
