@@ -127,8 +127,9 @@ class Result(dict):
     def caption(self) -> str:
         """One-line provenance for tables and figures built from this result."""
         p = self.provenance
+        commit = p["commit"][:10] + ("+dirty" if p["commit"].endswith("+dirty") else "")
         return (
-            f"Profile {p['profile']}, {p['device']}, {p['date'][:10]}, commit {p['commit'][:10]}, "
+            f"Profile {p['profile']}, {p['device']}, {p['date'][:10]}, commit {commit}, "
             f"{p['wall_seconds']:.0f} s, seed {p['seed']} ({p['chapter']}/{p['experiment']}.{p['profile']}.json)"
         )
 

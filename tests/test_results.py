@@ -157,3 +157,9 @@ def test_commit_is_recorded_before_the_run(monkeypatch):
         return {"v": 1}
 
     assert exp(profile="quick").provenance["commit"] == "start"
+
+
+def test_caption_keeps_the_dirty_flag(monkeypatch):
+    monkeypatch.setenv("SYMACT_COMMIT", "0123456789abcdef+dirty")
+    exp = _make("dirty")
+    assert "commit 0123456789+dirty," in exp(profile="quick").caption()
