@@ -81,3 +81,14 @@ def test_registered_robust_experiments():
     for key, row in exp.PAPER_ERRORS.items():
         full = len(exp.BETAS[key[0]]) + 1                             # clean, then one per beta
         assert len(row) == full or key[1:] == ("nonsense", "mrelu-r-m") and len(row) < full
+
+
+def test_example_images_round_trip():
+    import base64
+
+    import numpy as np
+    img = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    stored = {"shape": [2, 3, 4], "noisy": {"images": [[base64.b64encode(img.tobytes()).decode()]]}}
+    assert np.array_equal(exp.example_image(stored, "noisy", 0, 0), img)
+    legacy = {"noisy": {"images": [[img.tolist()]]}}
+    assert np.array_equal(exp.example_image(legacy, "noisy", 0, 0), img)

@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from symact.results import experiment
 from symact.train import TrainConfig, train
 
 __all__ = ["ALPHAS", "BASES", "BETAS", "FLAGS", "MODELS", "NONSENSE", "PAPER_ERRORS", "ROBUST", "CapacityConfig",
-           "FeatureConfig", "LogRBF", "RobustConfig", "build_model", "capacity", "confidences", "decide", "features",
+           "FeatureConfig", "LogRBF", "RobustConfig", "build_model", "capacity", "confidences", "decide", "example_image", "features",
            "hybrid_loss", "nonsense_samples", "parse_model", "robust_run", "training_tricks"]
 
 
@@ -324,7 +325,8 @@ def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: 
     Adversarial and noisy samples are errors unless decided as their true class
     (a nonsense decision counts as an error); nonsense samples are errors unless
     decided as nonsense. Also the nonsense-decision rate, the mean PSNR and the
-    mean top confidence per beta, and example images (uint8) with their decisions.
+    mean top confidence per beta, and example images with their decisions
+    (uint8 pixels, base64-encoded; read them with :func:`example_image`).
     """
     betas = (0.0,) + tuple(cfg.betas)
     gen = torch.Generator().manual_seed(cfg.seed + 7)
@@ -333,7 +335,7 @@ def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: 
     rejected = {k: np.zeros(len(betas)) for k in kinds}
     top_conf = {k: np.zeros(len(betas)) for k in kinds}
     psnr = {k: np.zeros(len(betas)) for k in kinds}
-    examples = {k: {"images": [], "decision": [], "confidence": []} for k in kinds}
+    examples: dict = {k: {"images": [], "decision": [], "confidence": []} for k in kinds}
     n_seen = 0
     subset = test.head(cfg.n_eval)
     total = math.ceil(len(subset) / cfg.eval_batch)
@@ -359,7 +361,9 @@ def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: 
                 if k:
                     conf = confidences(out[:k], robust)
                     pick = dec[:k].clamp_max(conf.shape[1] - 1)
-                    examples[kind]["images"].append((x[:k].clamp(0, 1) * 255).round().to(torch.uint8).cpu().tolist())
+                    pixels = (x[:k].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+                    examples[kind]["images"].append([base64.b64encode(img.tobytes()).decode() for img in pixels])
+                    examples["shape"] = list(pixels.shape[1:])
                     examples[kind]["decision"].append(dec[:k].cpu().tolist())
                     examples[kind]["confidence"].append(
                         [round(float(c), 3) for c in conf.gather(1, pick[:, None]).squeeze(1)])
@@ -371,6 +375,17 @@ def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: 
                      "psnr": [None] + (psnr[kind][1:] / n_seen).tolist()}
     out["examples"] = examples if cfg.n_examples else None
     return out
+
+
+def example_image(examples: dict, kind: str, beta_index: int, i: int) -> np.ndarray:
+    """Example ``i`` of ``kind`` at the ``beta_index``-th beta of a stored :func:`paper_eval` result, uint8 (C, H, W).
+
+    Results stored before the base64 encoding hold nested lists of pixels; both are read.
+    """
+    entry = examples[kind]["images"][beta_index][i]
+    if isinstance(entry, str):
+        return np.frombuffer(base64.b64decode(entry), dtype=np.uint8).reshape(examples["shape"])
+    return np.asarray(entry, dtype=np.uint8)
 
 
 def strong_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: bool, nonsense_class: bool,
