@@ -512,6 +512,11 @@ class FeatureConfig:
     seed: int = 0
 
 
+def _rounded(t: torch.Tensor, digits: int = 4) -> list:
+    """``t`` as nested lists rounded to ``digits`` decimals (keeps stored results small)."""
+    return np.round(t.detach().double().cpu().numpy(), digits).tolist()
+
+
 def _layer_outputs(model: LeNet5, x: torch.Tensor, batch: int = 1000) -> dict:
     """Pre-activation outputs of cv1, cv2 (centre entries), fc1 and fc2 for images ``x``."""
     layers = {"cv1": model.features[1], "cv2": model.features[4], "fc1": model.hidden[0], "fc2": model.classifier}
@@ -555,8 +560,8 @@ def features(cfg: FeatureConfig) -> dict:
     out = {"test_acc": float((clean["logits"].argmax(1) == test_y).float().mean()),
            "nonsense_confidence": float(noise["logits"].softmax(1).amax(1).mean()),
            "nonsense_confident_frac": float((noise["logits"].softmax(1).amax(1) > 0.9).float().mean()),
-           "cv2_clean": clean["cv2"][:, list(cfg.channels)].cpu().tolist(),
-           "cv2_nonsense": noise["cv2"][:, list(cfg.channels)].cpu().tolist(),
+           "cv2_clean": _rounded(clean["cv2"][:, list(cfg.channels)]),
+           "cv2_nonsense": _rounded(noise["cv2"][:, list(cfg.channels)]),
            "channels": list(cfg.channels), "layers": {}}
     for name in ("cv1", "cv2", "fc1", "fc2"):
         c, n = clean[name], noise[name]
@@ -569,7 +574,7 @@ def features(cfg: FeatureConfig) -> dict:
         mu, sd = c.mean(0), c.std(0).clamp_min(1e-12)
         z = ((c - mu) / sd).double()
         out["layers"][name] = {
-            "corr": corr.cpu().tolist(), "mean_abs_offdiag_corr": float(off.mean()),
+            "corr": _rounded(corr), "mean_abs_offdiag_corr": float(off.mean()),
             "skew": (z.pow(3).mean(0)).cpu().tolist(), "excess_kurtosis": (z.pow(4).mean(0) - 3).cpu().tolist(),
             "nonsense_outside_99": float(outside.mean()),
             "nonsense_mean_abs_z": float(((n - mu) / sd).abs().mean()),
