@@ -21,7 +21,9 @@ every path looked at and how to fix it. There is never a fallback to random data
 Two offline copies differ from the originals (see ``../shared/datasets/README.md``)
 and :attr:`ImageData.description` says so wherever they are used:
 Fashion-MNIST with a non-official train/test split, and CIFAR-10 re-encoded as
-JPEG at quality 75.
+JPEG at quality 75. The JPEG copy is stored class by class; :func:`load` returns
+it in one fixed shuffled order (seed 0), so that ``head(n)`` is a mix of classes
+as in the original's batches.
 """
 from __future__ import annotations
 
@@ -311,7 +313,10 @@ def _load_cifar10(root: Path, train: bool, download: bool):
             tmp = cache.with_suffix(".tmp")
             torch.save({"x": x, "y": y}, tmp)
             tmp.replace(cache)
-        return x, y, "CIFAR-10 (JPEG q75 copy)"
+        # the copy is stored class by class; a fixed shuffle makes head(n) a mix of classes,
+        # as in the original's batches (the order is the same on every machine)
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+        return x[order], y[order], "CIFAR-10 (JPEG q75 copy)"
     err = None
     if download:
         try:

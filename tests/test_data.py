@@ -43,7 +43,10 @@ def test_cifar10_jpeg_copy(needs_data, tmp_path, monkeypatch):
     assert torch.bincount(test.y).tolist() == [1000] * 10
     assert len(list((tmp_path / "cache").glob("cifar10-jpeg-test-*.pt"))) == 1  # decoded once, cached
     again = data.load("cifar10", train=False)
-    assert torch.equal(again.x, test.x)
+    assert torch.equal(again.x, test.x) and torch.equal(again.y, test.y)
+    # stored class by class, returned shuffled: the first images already cover every class
+    assert torch.bincount(test.y[:200], minlength=10).min() > 5
+    assert torch.bincount(data.load("cifar10").y[:200], minlength=10).min() > 5
 
 
 def test_cifar10_official_pickles(tmp_path):
