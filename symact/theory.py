@@ -20,6 +20,20 @@ Notation: the template is ``Z``, the input ``X``, ``n`` the dimension and ``r``
 the ball radius. With the RBF block, ``y(X) = exp(-g(X)^2)`` where
 ``g(X) = sum_k (1 - exp(-lam^2 (x_k - z_k)^2))``; everything below follows from
 that form (see the chapter's proofs).
+
+S-APL chapter (``../shared/papers/symmetric-apl.txt``, Section 3, Eq. 1 and 2,
+Theorem 3.1):
+
+- :func:`sapl_value`, :func:`apl_value`: Eq. 2 and Eq. 1 in float64 NumPy;
+- :func:`sapl_construction`: the S-APL parameters that interpolate ``f`` on a
+  uniform hinge grid of ``S`` hinges a side (the constructive proof of the
+  corrected Theorem 3.1);
+- :func:`apl_construction`: the free-hinge APL that interpolates ``f`` on
+  ``[A, B]``, one hinge placed beyond ``B`` (why "APL cannot" is false once
+  hinges are free);
+- :func:`fit_hinges`: least-squares fits of APL or S-APL with fixed or free
+  hinges;
+- :func:`max_error`: the sup-norm error on a dense grid.
 """
 from __future__ import annotations
 
@@ -27,8 +41,9 @@ import math
 
 import numpy as np
 
-__all__ = ["ACTS", "basic_block", "construction", "f1", "f2", "l1_ball_iou", "monte_carlo_error",
-           "polygon_iou", "sphere_ratio", "template_classify", "uniform_ball"]
+__all__ = ["ACTS", "apl_construction", "apl_value", "basic_block", "construction", "f1", "f2", "fit_hinges",
+           "l1_ball_iou", "max_error", "monte_carlo_error", "polygon_iou", "sapl_construction", "sapl_value",
+           "sphere_ratio", "template_classify", "uniform_ball"]
 
 #: the two symmetric activation functions of saf.txt Section 3
 ACTS = {
@@ -244,3 +259,181 @@ def template_classify(x, templates, labels, lam: float, tau: float, act: str = "
     best = ys.argmax(axis=-1)
     ymax = ys.max(axis=-1)
     return np.where(ymax >= tau, labels[best], -1), ymax
+
+
+# --------------------------------------------------------------------------------------------
+# S-APL (symmetric-apl.txt Section 3)
+
+
+def sapl_value(x, a_pos, b_pos, a_neg, b_neg) -> np.ndarray:
+    """S-APL, symmetric-apl.txt Eq. 2, in float64:
+    ``h(x) = sum_s a+_s max(0, x - b+_s) + sum_s a-_s max(0, -x - b-_s)``.
+
+    ``x`` any shape; the four parameter vectors have one entry per hinge.
+    """
+    x = np.asarray(x, dtype=np.float64)[..., None]
+    a_pos, b_pos, a_neg, b_neg = (np.asarray(v, dtype=np.float64) for v in (a_pos, b_pos, a_neg, b_neg))
+    return (a_pos * np.maximum(0.0, x - b_pos)).sum(-1) + (a_neg * np.maximum(0.0, -x - b_neg)).sum(-1)
+
+
+def apl_value(x, a, b) -> np.ndarray:
+    """APL (Agostinelli et al. 2014), symmetric-apl.txt Eq. 1, in float64:
+    ``h(x) = max(0, x) + sum_s a_s max(0, -x + b_s)``."""
+    x = np.asarray(x, dtype=np.float64)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.maximum(0.0, x) + (a * np.maximum(0.0, b - x[..., None])).sum(-1)
+
+
+def _interval(f, A: float, B: float) -> tuple[float, float]:
+    if not callable(f):
+        raise TypeError(f"f must be a callable taking a NumPy array, got {type(f).__name__}")
+    A, B = float(A), float(B)
+    if not (math.isfinite(A) and math.isfinite(B) and A < B):
+        raise ValueError(f"[A, B] must be a finite interval with A < B, got A={A}, B={B}")
+    return A, B
+
+
+def _count(name: str, value, low: int = 1) -> int:
+    if isinstance(value, bool) or int(value) != value or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _slopes_to_hinges(nodes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Hinge weights ``a_s`` at ``nodes[:-1]`` so that ``sum_s a_s max(0, t - nodes_s)`` passes through ``values``."""
+    step = np.diff(nodes)
+    slopes = np.divide(np.diff(values), step, out=np.zeros_like(step), where=step > 0)
+    return np.diff(slopes, prepend=0.0)
+
+
+def sapl_construction(f, A: float, B: float, S: int) -> dict:
+    """S-APL parameters that interpolate ``f`` on a uniform hinge grid (the corrected Theorem 3.1).
+
+    symmetric-apl.txt Theorem 3.1, as stated and proved in the S-APL chapter:
+    for ``A <= 0 <= B`` the right side gets hinges ``b+_s = (s - 1) h+``,
+    ``h+ = B / S``, the left side ``b-_s = (s - 1) h-``, ``h- = -A / S``
+    (a hinge at 0 on each side), and the slopes are successive differences,
+    ``a+_1 = c_1``, ``a+_s = c_s - c_(s-1)`` with ``c_k`` the slope of the chord
+    of ``f`` on ``[(k-1) h+, k h+]`` (the left side the same for
+    ``t -> f(-t)``). The result is the piecewise-linear interpolant of ``f``
+    at the ``2S + 1`` grid points, except at 0 where every S-APL is 0: when
+    ``f(0) != 0`` the value there is 0 and the error is at least ``|f(0)|``.
+
+    Returns a dict with ``a_pos, b_pos, a_neg, b_neg`` (length ``S`` each) and
+    the spacings ``h_pos, h_neg``.
+
+    Example:
+        >>> p = sapl_construction(np.abs, -1.0, 1.0, 2)
+        >>> float(max_error(np.abs, -1, 1, lambda x: sapl_value(x, p["a_pos"], p["b_pos"], p["a_neg"], p["b_neg"])))
+        0.0
+    """
+    A, B = _interval(f, A, B)
+    S = _count("S", S)
+    if not A <= 0.0 <= B:
+        raise ValueError(f"the S-APL construction needs A <= 0 <= B (S-APL(0) = 0 for any parameters), got [{A}, {B}]")
+    out = {}
+    for side, length, g in (("pos", B, f), ("neg", -A, lambda t: f(-t))):
+        h = length / S
+        nodes = h * np.arange(S + 1)
+        values = np.asarray(g(nodes), dtype=np.float64)
+        if values.shape != nodes.shape:
+            raise ValueError(f"f must map an array of shape {nodes.shape} to the same shape, got {values.shape}")
+        values[0] = 0.0
+        out[f"a_{side}"], out[f"b_{side}"], out[f"h_{side}"] = _slopes_to_hinges(nodes, values), nodes[:-1], h
+    return out
+
+
+def apl_construction(f, A: float, B: float, K: int) -> dict:
+    """A free-hinge APL (Eq. 1) equal to the interpolant of ``f`` on ``K`` equal pieces of ``[A, B]``.
+
+    With ``p`` the interpolant, ``q = p - max(0, x)`` is piecewise linear on
+    ``[A, B]``; continue it linearly to 0 at ``B + h`` (``h = (B - A) / K``)
+    and by 0 beyond. A continuous piecewise-linear function that vanishes
+    right of its last knot is exactly ``sum_s a_s max(0, b_s - x)`` with a
+    hinge ``b_s`` at each knot and ``a_s`` the slope jump there. So APL with
+    hinges free to sit beyond ``B`` approximates any continuous ``f``, even with
+    ``f(0) != 0`` (S-APL cannot). Hinges: the ``K - 1`` interior grid points,
+    0 when it is inside and not on the grid, ``B`` and ``B + h``.
+
+    Returns a dict with ``a``, ``b`` and ``h``.
+    """
+    A, B = _interval(f, A, B)
+    K = _count("K", K)
+    h = (B - A) / K
+    grid = A + h * np.arange(K + 1)
+    values = np.asarray(f(grid), dtype=np.float64)
+    knots = list(grid[1:-1]) + ([0.0] if A < 0.0 < B and not np.isclose(grid, 0.0, atol=1e-12 * h).any() else [])
+    knots = np.array(sorted(knots) + [B, B + h])
+    xs = np.concatenate([[A], knots])                     # the points through which q passes
+    p = np.interp(xs[:-1], grid, values)
+    q = np.concatenate([p - np.maximum(0.0, xs[:-1]), [0.0]])
+    slopes = np.append(np.diff(q) / np.diff(xs), 0.0)     # slope right of each point; 0 beyond B + h
+    return {"a": np.diff(slopes), "b": knots, "h": h}
+
+
+def max_error(f, A: float, B: float, approx, points: int = 20_001, extra=()) -> float:
+    """``max |f(x) - approx(x)|`` over ``points`` evenly spaced ``x`` in ``[A, B]`` plus the points ``extra``."""
+    A, B = _interval(f, A, B)
+    x = np.concatenate([np.linspace(A, B, _count("points", points, 2)), np.asarray(extra, dtype=np.float64)])
+    return float(np.max(np.abs(np.asarray(f(x), dtype=np.float64) - approx(x))))
+
+
+def fit_hinges(f, A: float, B: float, S: int, kind: str = "apl", hinges=None, free: bool = False,
+               points: int = 2001, max_nfev: int = 200) -> dict:
+    """Least-squares fit of APL (Eq. 1) or S-APL (Eq. 2) to ``f`` on ``points`` evenly spaced ``x`` in ``[A, B]``.
+
+    The slopes ``a`` enter linearly, so for given hinges they are the
+    least-squares solution; with ``free=True`` slopes and hinges are then
+    optimised jointly from there (``scipy.optimize.least_squares`` with the
+    exact Jacobian, S-APL hinges kept ``>= 0`` by bounds, at most
+    ``max_nfev`` evaluations): a local optimum, ``converged`` says whether
+    scipy's tolerances were met.
+
+    ``hinges``: APL, ``S`` positions (default ``A + (s - 1)(B - A)/S``, every
+    hinge inside ``[A, B)``); S-APL, ``S`` non-negative positions used on both
+    sides (default the grid of :func:`sapl_construction` for ``max(-A, B)``).
+    APL's fixed term ``max(0, x)`` is subtracted from the target first.
+
+    Returns a dict with ``a`` (APL) or ``a_pos, a_neg``, the hinges ``b`` (APL) or
+    ``b_pos, b_neg``, the fitted function ``fn``, ``max_error`` on the fit points and ``converged``.
+    """
+    from scipy.optimize import least_squares
+
+    A, B = _interval(f, A, B)
+    S = _count("S", S)
+    if kind not in ("apl", "sapl"):
+        raise ValueError(f"kind must be 'apl' or 'sapl', got {kind!r}")
+    if hinges is None:
+        hinges = A + (B - A) * np.arange(S) / S if kind == "apl" else max(-A, B) * np.arange(S) / S
+    hinges = np.asarray(hinges, dtype=np.float64)
+    if hinges.shape != (S,) or not np.all(np.isfinite(hinges)) or (kind == "sapl" and np.any(hinges < 0)):
+        raise ValueError(f"hinges must be {S} finite positions (S-APL: >= 0), got {hinges.tolist()}")
+    x = np.linspace(A, B, _count("points", points, 2))
+    target = np.asarray(f(x), dtype=np.float64) - (np.maximum(0.0, x) if kind == "apl" else 0.0)
+    b = hinges if kind == "apl" else np.concatenate([hinges, hinges])
+    sign = np.repeat([1.0, -1.0], S)   # S-APL: the right side's max(0, x - b), the left side's max(0, -x - b)
+
+    def design(b):
+        return np.maximum(0.0, sign * x[:, None] - b) if kind == "sapl" else np.maximum(0.0, b - x[:, None])
+
+    a, converged = np.linalg.lstsq(design(b), target, rcond=None)[0], True
+    if free:  # joint (a, b) with the exact Jacobian: d/db of a max(0, b - x) is a [b > x]; of a max(0, +-x - b), -a [+-x > b]
+        n = len(b)
+
+        def jac(theta):
+            a, b = theta[:n], theta[n:]
+            active = design(b) > 0
+            return np.concatenate([design(b), active * (a if kind == "apl" else -a)], axis=1)
+
+        lo = np.concatenate([np.full(n, -np.inf), np.full(n, -np.inf if kind == "apl" else 0.0)])
+        fit = least_squares(lambda t: design(t[n:]) @ t[:n] - target, np.concatenate([a, b]), jac=jac,
+                            bounds=(lo, np.inf), max_nfev=max_nfev)
+        a, b, converged = fit.x[:n], fit.x[n:], bool(fit.status > 0)
+    residual = design(b) @ a - target
+    if kind == "apl":
+        out = {"a": a, "b": b, "fn": lambda z: apl_value(z, a, b)}
+    else:
+        out = {"a_pos": a[:S], "b_pos": b[:S], "a_neg": a[S:], "b_neg": b[S:],
+               "fn": lambda z: sapl_value(z, a[:S], b[:S], a[S:], b[S:])}
+    out["max_error"], out["converged"] = float(np.abs(residual).max()), converged
+    return out
