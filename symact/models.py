@@ -130,7 +130,9 @@ class MLP(nn.Module):
     """A fully connected network on flattened images: ``in -> hidden... -> num_classes``.
 
     Each hidden layer is ``Linear`` then the activation (optionally with
-    ``BatchNorm1d`` in between, as the S-APL paper places it).
+    ``BatchNorm1d`` in between, as the S-APL paper places it), then
+    ``Dropout(dropout)`` when ``dropout > 0`` (the S-APL paper's MLP uses 0.3,
+    symmetric-apl.txt Appendix 8.2).
     """
 
     def __init__(
@@ -142,10 +144,13 @@ class MLP(nn.Module):
         batch_norm: bool = False,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        dropout: float = 0.0,
     ):
         super().__init__()
         if not hidden or any(h < 1 for h in hidden):
             raise ValueError(f"hidden must be a non-empty sequence of positive widths, got {hidden}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         make = as_factory(act)
         c = in_shape[0]
         layers: list[nn.Module] = [Normalize(mean or (0.5,) * c, std or (0.5,) * c), nn.Flatten()]
@@ -155,6 +160,8 @@ class MLP(nn.Module):
             if batch_norm:
                 layers.append(nn.BatchNorm1d(h))
             layers.append(make(h))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
             width = h
         layers.append(nn.Linear(width, num_classes))
         self.net = nn.Sequential(*layers)

@@ -1,0 +1,37 @@
+"""The S-APL chapter's experiments (symact.experiments.sapl)."""
+import dataclasses
+
+import pytest
+import torch
+
+from symact.activations import create
+from symact.experiments import sapl
+from symact.models import MLP
+
+
+def test_negative_side_mean():
+    act = create("sapl")
+    assert sapl.negative_side_mean(act) == 0.0  # the ReLU initialisation
+    with torch.no_grad():
+        act.a_neg.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))  # h(x) = |x| for x < 0
+    assert sapl.negative_side_mean(act) == pytest.approx((2 / torch.pi) ** 0.5, rel=1e-4)  # E|X| = sqrt(2/pi)
+    with torch.no_grad():
+        act.a_neg.mul_(-1)
+    assert sapl.negative_side_mean(act) < 0
+
+
+def test_dynamics_records_snapshots():
+    cfg = dataclasses.replace(sapl.dynamics.configs["smoke"], n_train=64, snapshots=3)
+    res = sapl.dynamics.run(cfg)
+    steps = res["variants"]["sapl"]["steps"]
+    shots = res["variants"]["sapl"]["snapshots"]
+    assert [s["step"] for s in shots] == [0, steps // 2, steps]  # the last mark is taken after the last step
+    assert len(shots[0]["negative_mean"]) == 2 and shots[0]["negative_mean"] == [0.0, 0.0]  # ReLU at step 0
+    assert res["variants"]["relu"]["snapshots"] == []
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="unknown variants"):
+        sapl.dynamics.run(dataclasses.replace(sapl.dynamics.configs["smoke"], variants=("relu", "swishy")))
+    with pytest.raises(ValueError, match="dropout"):
+        MLP(dropout=1.0)
