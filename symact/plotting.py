@@ -60,8 +60,8 @@ def savefig(fig: plt.Figure, name: str) -> list[Path]:
     return paths
 
 
-def publish(fig: plt.Figure, name: str, result=None) -> str:
-    """Save ``fig`` (see :func:`savefig`) and glue it for the book; return its glue key.
+def publish(fig: plt.Figure, name: str, result=None) -> None:
+    """Save ``fig`` (see :func:`savefig`) and glue it for the book.
 
     In a chapter, the figure is then shown, numbered and captioned, with::
 
@@ -73,6 +73,8 @@ def publish(fig: plt.Figure, name: str, result=None) -> str:
 
     where ``<key>`` is ``name`` with ``/`` replaced by ``-``; the provenance
     line comes from ``result.caption()`` (:class:`symact.results.Result`).
+    Returns nothing, so that a chapter cell ending in ``publish(...)`` prints
+    no stray output under its figure.
     """
     from IPython.display import Markdown
     from myst_nb import glue
@@ -83,7 +85,6 @@ def publish(fig: plt.Figure, name: str, result=None) -> str:
     if result is not None:
         glue(f"{key}-provenance", Markdown(provenance_md(result)), display=False)
     plt.close(fig)
-    return key
 
 
 def provenance_md(result) -> str:
