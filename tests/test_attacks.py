@@ -60,6 +60,33 @@ def test_evaluate_metrics(trained, toy_data):
     # PSNR of an eps-sign perturbation where no pixel is clipped is exactly 10 log10(1 / eps^2); clipping only raises it
     assert fgsm["psnr"] >= 10 * math.log10(1 / big**2) - 1e-3
     assert 0 < pgd["success_rate"] <= 1
+    assert math.isnan(none["confidence_gap"]) and 0 <= pgd["confidence_gap"] <= 1
+
+
+def test_confidence_gap_is_the_papers_metric(trained, toy_data):
+    """avg |Z_true - Z_adv| (symmetric-apl.txt Section 6.1) recomputed by hand from the adversarial images."""
+    small = toy_data.head(40)
+    atk = attacks.make_attack("pgd", trained, eps=0.4, steps=10)
+    x, y = _on_model_device(trained, small)
+    torch.manual_seed(0)
+    x_adv = atk(x, y)
+    out = attacks.evaluate(trained, small, lambda xb, yb: x_adv, batch_size=len(small))
+    with torch.no_grad():
+        clean_ok = trained(x).argmax(1) == y
+        p = trained(x_adv).softmax(1)
+    fooled = clean_ok & (p.argmax(1) != y)
+    want = [abs(float(p[i, y[i]] - p[i, p[i].argmax()])) for i in range(len(y)) if fooled[i]]
+    assert want and out["confidence_gap"] == pytest.approx(sum(want) / len(want), rel=1e-5)
+
+
+def test_wilson_interval():
+    lo, hi = attacks.wilson_interval(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
+    assert attacks.wilson_interval(0, 10)[0] == 0.0 and attacks.wilson_interval(10, 10)[1] == 1.0
+    lo1000, hi1000 = attacks.wilson_interval(500, 1000)
+    assert hi1000 - lo1000 < (hi - lo) / 3  # ten times the images, about a third of the width
+    with pytest.raises(ValueError, match="successes"):
+        attacks.wilson_interval(11, 10)
 
 
 def test_evaluate_returns_examples(trained, toy_data):
