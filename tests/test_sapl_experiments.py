@@ -35,3 +35,14 @@ def test_bad_input():
         sapl.dynamics.run(dataclasses.replace(sapl.dynamics.configs["smoke"], variants=("relu", "swishy")))
     with pytest.raises(ValueError, match="dropout"):
         MLP(dropout=1.0)
+
+
+def test_hinges_counts_parameters_like_the_paper():
+    """Table 5 counts 2S slopes per layer (shared) or per neuron: 12 and 1408 for S = 2 on the 256-64-32 MLP."""
+    cfg = dataclasses.replace(sapl.hinges.configs["smoke"], S=(2,), n_train=64)
+    rows = sapl.hinges.run(cfg)["rows"]
+    assert rows["S=2 shared"]["added_parameters"] == sapl.PAPER_TABLE5[4][2] == 12
+    assert rows["S=2 per-neuron"]["added_parameters"] == sapl.PAPER_TABLE5[4][3] == 1408
+    assert rows["tanh"]["added_parameters"] == 0
+    with pytest.raises(ValueError, match="S must be integers"):
+        sapl.hinges.run(dataclasses.replace(cfg, S=(7,)))
