@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from symact.activations import ActivationFactory, as_factory, is_activation
+from symact.activations import ActivationFactory, Maxout, as_factory, is_activation
 
 __all__ = ["LeNet5", "MLP", "Normalize", "ResNet18", "swap_activations"]
 
@@ -36,6 +36,17 @@ class Normalize(nn.Module):
                 f"expected images of shape (N, {self.mean.shape[1]}, H, W), got {tuple(x.shape)}"
             )
         return (x - self.mean) / self.std
+
+
+def _unit(layer, make: ActivationFactory, units: int) -> tuple[nn.Module, nn.Module]:
+    """``layer(units)`` and the activation for its ``units`` units, in that order (the seeded initialisation
+    of earlier models is unchanged); a ``Maxout`` with ``keep_channels=False`` reduces ``k`` pieces to one
+    unit, so the layer is rebuilt ``k`` times wider."""
+    lin = layer(units)
+    act = make(units)
+    if isinstance(act, Maxout) and not act.keep_channels and act.k > 1:
+        lin = layer(units * act.k)
+    return lin, act
 
 
 class LeNet5(nn.Module):
@@ -62,9 +73,17 @@ class LeNet5(nn.Module):
         embed_act: activation after the bottleneck (default: ``fc_act``;
             ``None`` keeps the embedding linear, which avoids dead 2-D ReLU units).
         mean, std: per-channel normalisation of the input.
-        batchnorm: batch normalisation between each convolution and its
-            activation (the SAF paper, Section 4.3, finds it necessary for its
-            robust CNNs; it does not say where, so this is our placement).
+        batchnorm: ``True`` or ``"conv"``: batch normalisation between each
+            convolution and its activation (the SAF paper, Section 4.3, finds
+            it necessary for its robust CNNs; it does not say where, so this is
+            our placement); ``"all"``: also before the hidden fully connected
+            layer's activation (the S-APL paper puts BN before every S-APL);
+            ``False``: none.
+
+    A :class:`~symact.activations.Maxout` with ``keep_channels=False`` as the
+    activation (e.g. ``act=lambda c: Maxout(9, keep_channels=False)``) makes
+    the layer before it ``k`` times wider, so each layer keeps its number of
+    units: a true maxout network with ``k`` pieces per unit.
     """
 
     def __init__(
@@ -85,16 +104,22 @@ class LeNet5(nn.Module):
             raise ValueError(f"variant must be 'mnist' or 'cifar', got {variant!r}")
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        if batchnorm not in (False, True, "conv", "all"):
+            raise ValueError(f"batchnorm must be False, True, 'conv' or 'all', got {batchnorm!r}")
         act_only = as_factory(act)
-        conv_act = (lambda c: nn.Sequential(nn.BatchNorm2d(c), act_only(c))) if batchnorm else act_only
         hidden_act = act_only if fc_act == "same" else as_factory(fc_act)
         self.variant = variant
+
+        def conv(cin: int, cout: int, **kw) -> list[nn.Module]:
+            lin, a = _unit(lambda c: nn.Conv2d(cin, c, 5, **kw), act_only, cout)
+            return [lin] + ([nn.BatchNorm2d(lin.out_channels)] if batchnorm else []) + [a]
+
         if variant == "mnist":
             mean, std = mean or (0.1307,), std or (0.3081,)
             self.features = nn.Sequential(
                 Normalize(mean, std),
-                nn.Conv2d(1, 20, 5), conv_act(20), nn.MaxPool2d(2),
-                nn.Conv2d(20, 50, 5), conv_act(50), nn.MaxPool2d(2),
+                *conv(1, 20), nn.MaxPool2d(2),
+                *conv(20, 50), nn.MaxPool2d(2),
                 nn.Flatten(),
             )
             flat, hidden = 50 * 4 * 4, 500
@@ -102,13 +127,14 @@ class LeNet5(nn.Module):
             mean, std = mean or (0.4914, 0.4822, 0.4465), std or (0.2470, 0.2435, 0.2616)
             self.features = nn.Sequential(
                 Normalize(mean, std),
-                nn.Conv2d(3, 32, 5, padding=2), conv_act(32), nn.MaxPool2d(2),
-                nn.Conv2d(32, 32, 5, padding=2), conv_act(32), nn.AvgPool2d(2),
-                nn.Conv2d(32, 64, 5, padding=2), conv_act(64), nn.AvgPool2d(2),
+                *conv(3, 32, padding=2), nn.MaxPool2d(2),
+                *conv(32, 32, padding=2), nn.AvgPool2d(2),
+                *conv(32, 64, padding=2), nn.AvgPool2d(2),
                 nn.Flatten(),
             )
             flat, hidden = 64 * 4 * 4, 64
-        layers: list[nn.Module] = [nn.Linear(flat, hidden), hidden_act(hidden)]
+        lin, a = _unit(lambda c: nn.Linear(flat, c), hidden_act, hidden)
+        layers: list[nn.Module] = [lin] + ([nn.BatchNorm1d(lin.out_features)] if batchnorm == "all" else []) + [a]
         last_in = hidden
         if embed_dim is not None:
             embed_make = hidden_act if embed_act == "same" else as_factory(embed_act)
@@ -156,10 +182,11 @@ class MLP(nn.Module):
         layers: list[nn.Module] = [Normalize(mean or (0.5,) * c, std or (0.5,) * c), nn.Flatten()]
         width = int(torch.tensor(in_shape).prod())
         for h in hidden:
-            layers.append(nn.Linear(width, h))
+            lin, a = _unit(lambda c: nn.Linear(width, c), make, h)
+            layers.append(lin)
             if batch_norm:
-                layers.append(nn.BatchNorm1d(h))
-            layers.append(make(h))
+                layers.append(nn.BatchNorm1d(lin.out_features))
+            layers.append(a)
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = h

@@ -67,3 +67,23 @@ def test_bad_input_errors():
         LeNet5(act="no_such_activation")
     with pytest.raises(TypeError):
         LeNet5(act=3)
+
+
+def test_maxout_networks_keep_their_units():
+    """Maxout with k pieces (keep_channels=False) widens the layer before it k times; the next layer sees the units."""
+    from symact.activations import Maxout
+
+    def mx(c):
+        return Maxout(3, keep_channels=False)
+
+    m = LeNet5("mnist", act=mx, batchnorm="all")
+    convs = [x for x in m.features if isinstance(x, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [60, 150] and [c.in_channels for c in convs] == [1, 20]
+    assert m.hidden[0].out_features == 1500 and isinstance(m.hidden[1], torch.nn.BatchNorm1d)
+    assert m(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert LeNet5("cifar", act=mx)(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    mlp = MLP((1, 28, 28), (8, 4), 10, act=mx, batch_norm=True)
+    assert [x.out_features for x in mlp.net if isinstance(x, torch.nn.Linear)] == [24, 12, 10]
+    assert mlp(torch.rand(5, 1, 28, 28)).shape == (5, 10)
+    with pytest.raises(ValueError, match="batchnorm must be"):
+        LeNet5(batchnorm="fc")

@@ -519,7 +519,8 @@ def _rounded(t: torch.Tensor, digits: int = 4) -> list:
 
 def _layer_outputs(model: LeNet5, x: torch.Tensor, batch: int = 1000) -> dict:
     """Pre-activation outputs of cv1, cv2 (centre entries), fc1 and fc2 for images ``x``."""
-    layers = {"cv1": model.features[1], "cv2": model.features[4], "fc1": model.hidden[0], "fc2": model.classifier}
+    cv1, cv2 = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
+    layers = {"cv1": cv1, "cv2": cv2, "fc1": model.hidden[0], "fc2": model.classifier}
     got: dict[str, list] = {k: [] for k in layers}
     hooks = [m.register_forward_hook(lambda mod, inp, out, k=k: got[k].append(out.detach()))
              for k, m in layers.items()]
