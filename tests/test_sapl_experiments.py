@@ -46,3 +46,17 @@ def test_hinges_counts_parameters_like_the_paper():
     assert rows["tanh"]["added_parameters"] == 0
     with pytest.raises(ValueError, match="S must be integers"):
         sapl.hinges.run(dataclasses.replace(cfg, S=(7,)))
+
+
+def test_table1_rows_and_ttest():
+    exp = sapl.TABLE1[("lenet", "mnist", False)]
+    cfg = dataclasses.replace(exp.configs["smoke"], n_train=64, n_test=100)
+    res = exp.run(cfg)
+    assert set(res["rows"]) == {"relu", "maxout", "sapl"}
+    for row in res["rows"].values():
+        assert len(row["errors"]) == 2 and 0 <= row["mean"] <= 1 and row["std"] >= 0
+    assert res["ttest"]["best_baseline"] in ("relu", "maxout")
+    assert res["ttest"]["p"] is None or 0 <= res["ttest"]["p"] <= 1
+    assert set(sapl.TABLE1) == set(sapl.PAPER_TABLE1)
+    with pytest.raises(ValueError, match="unknown activations"):
+        exp.run(dataclasses.replace(cfg, activations=("relu", "softsign")))

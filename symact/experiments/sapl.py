@@ -8,6 +8,10 @@
   the mean S-APL output on the negative half-line under the unit Gaussian
   that batch normalisation targets, ``m- = E[h(X) | X < 0]``, ``X ~ N(0, 1)``.
   The paper's first stage predicts ``m- < 0`` early, its second ``m- > 0`` late.
+- ``table1-<network>-<dataset>``: Table 1 (error rates, mean and standard
+  deviation over seeds) and Table 7 (t-test of S-APL against the best
+  baseline): LeNet-5 on MNIST and CIFAR-10 (with and without data
+  augmentation), the MLP of Appendix 8.2 on MNIST.
 - ``hinges``: Tables 5 and 6 (Appendix 8.1), MNIST row: the MLP of Table 5
   (256, 64, 32 units) with S = 2..6 hinges a side, one S-APL shared by a
   layer or one per neuron: test error, added parameters, time per epoch.
@@ -20,13 +24,14 @@ import numpy as np
 import torch
 
 from symact import data, models
-from symact.activations import create
+from symact.activations import Maxout, create
 from symact.attacks import accuracy
 from symact.device import seed_everything
 from symact.results import experiment
 from symact.train import TrainConfig, train
 
-__all__ = ["DynamicsConfig", "HingesConfig", "PAPER_TABLE5", "dynamics", "hinges", "negative_side_mean"]
+__all__ = ["DynamicsConfig", "HingesConfig", "PAPER_TABLE1", "PAPER_TABLE5", "TABLE1", "TABLE1_ACTS", "Table1Config",
+           "dynamics", "hinges", "negative_side_mean"]
 
 #: activation name in symact.activations for each variant of Section 5
 VARIANTS = {"relu": "relu", "leaky-relu": "leaky_relu", "sapl": "sapl", "sapl-positive": "sapl_positive",
@@ -168,3 +173,99 @@ def hinges(cfg: HingesConfig) -> dict:
                 return create("sapl", channels=c, per_channel=per, S=S, hinges=HINGE_POSITIONS[:S])
             rows[f"S={S} {sharing}"] = _mlp_run(cfg, make, train_set, test_set)
     return {"data": train_set.description, "rows": rows}
+
+
+#: Table 1's activations: symact registry names, Maxout with nine pieces per unit (a true maxout network)
+TABLE1_ACTS = ("relu", "leaky_relu", "prelu", "tanh", "sigmoid", "elu", "maxout", "swish", "sapl")
+
+#: symmetric-apl.txt Table 1 (error %, best baseline named, then S-APL) and Table 7 (p-value):
+#: (network, dataset, augment) -> (best baseline, its error, S-APL error, p)
+PAPER_TABLE1 = {("lenet", "mnist", False): ("prelu", 1.11, 1.03, 0.061),
+                ("mlp", "mnist", False): ("swish", 1.55, 1.71, 0.073),
+                ("lenet", "cifar10", False): ("prelu", 31.93, 30.83, 0.041),
+                ("lenet", "cifar10", True): ("prelu", 27.42, 27.02, 0.049)}
+
+
+def _table1_act(name: str):
+    if name == "maxout":
+        return lambda c: Maxout(9, keep_channels=False)   # "maxout (nine features)"
+    if name == "prelu":
+        return lambda c: create("prelu", channels=c)
+    return lambda c: create(name)
+
+
+@dataclass(frozen=True)
+class Table1Config:
+    """symmetric-apl.txt Table 1: error rates of one network over ``seeds`` seeds for each activation.
+
+    LeNet-5 in the SAF paper's shapes (our LeNet-5, see :class:`symact.models.LeNet5`), the MLP of
+    Appendix 8.2 (258 and 128 hidden units, dropout 0.3, batch 32, 50 epochs). BN before every
+    activation in every network (the paper puts it before every S-APL; we give the baselines the same).
+    The paper gives no recipe for LeNet-5: SGD, momentum 0.9, lr 0.01, weight decay 5e-4, batch 128.
+    """
+
+    network: str = "lenet"
+    dataset: str = "mnist"
+    augment: bool = False
+    activations: tuple[str, ...] = TABLE1_ACTS
+    seeds: int = 5
+    epochs: int = 30
+    n_train: int | None = None
+    n_test: int | None = None
+    batch_size: int = 128
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+
+
+def table1_run(cfg: Table1Config) -> dict:
+    """Train every activation for every seed; errors are fractions. The t-test is Welch's, S-APL against the
+    baseline with the lowest mean error (Table 7)."""
+    from scipy.stats import ttest_ind
+
+    if cfg.network not in ("lenet", "mlp") or cfg.dataset not in ("mnist", "cifar10") or cfg.seeds < 1:
+        raise ValueError(f"network in ('lenet', 'mlp'), dataset in ('mnist', 'cifar10'), seeds >= 1; got {cfg}")
+    unknown = [a for a in cfg.activations if a not in TABLE1_ACTS]
+    if unknown:
+        raise ValueError(f"unknown activations {unknown}; expected some of {list(TABLE1_ACTS)}")
+    train_set, test_set = data.load(cfg.dataset).head(cfg.n_train), data.load(cfg.dataset, train=False).head(cfg.n_test)
+    rows = {}
+    for name in cfg.activations:
+        errors, seconds = [], []
+        for seed in range(cfg.seeds):
+            seed_everything(seed)
+            if cfg.network == "mlp":
+                model = models.MLP(train_set.x.shape[1:], (258, 128), len(train_set.classes), act=_table1_act(name),
+                                   batch_norm=True, dropout=0.3)
+            else:
+                model = models.LeNet5("cifar" if cfg.dataset == "cifar10" else "mnist", len(train_set.classes),
+                                      act=_table1_act(name), batchnorm="all")
+            tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=0.9,
+                               weight_decay=cfg.weight_decay, augment=cfg.augment, seed=seed)
+            hist = train(model, train_set, tcfg)
+            errors.append(1 - accuracy(model, test_set))
+            seconds.append(float(np.sum(hist["seconds"])))
+        rows[name] = {"errors": errors, "mean": float(np.mean(errors)),
+                      "std": float(np.std(errors, ddof=1)) if len(errors) > 1 else 0.0, "train_seconds": seconds}
+    out = {"data": test_set.description, "rows": rows}
+    baselines = [a for a in rows if a != "sapl"]
+    if "sapl" in rows and baselines:
+        best = min(baselines, key=lambda a: rows[a]["mean"])
+        p = ttest_ind(rows["sapl"]["errors"], rows[best]["errors"], equal_var=False).pvalue if cfg.seeds > 1 else None
+        out["ttest"] = {"best_baseline": best, "p": None if p is None or not np.isfinite(p) else float(p)}
+    return out
+
+
+def _table1_configs(network: str, dataset: str, augment: bool) -> dict:
+    base = Table1Config(network=network, dataset=dataset, augment=augment)
+    if network == "mlp":
+        base = Table1Config(network=network, dataset=dataset, epochs=50, batch_size=32, weight_decay=0.0)
+    smoke = Table1Config(network=network, dataset=dataset, augment=augment, activations=("relu", "maxout", "sapl"),
+                         seeds=2, epochs=1, n_train=256, n_test=500)
+    quick = Table1Config(network=network, dataset=dataset, augment=augment, seeds=3, epochs=2, n_train=5000,
+                         batch_size=base.batch_size, weight_decay=base.weight_decay)
+    return {"smoke": smoke, "quick": quick, "paper": base}
+
+
+#: (network, dataset, augment) -> registered experiment ``table1-<network>-<dataset>[-da]``
+TABLE1 = {key: experiment("sapl", f"table1-{key[0]}-{key[1]}{'-da' if key[2] else ''}", _table1_configs(*key))(table1_run)
+          for key in PAPER_TABLE1}
