@@ -154,7 +154,7 @@ def _mlp_run(cfg: HingesConfig, make, train_set, test_set) -> dict:
                        seed=cfg.seed)
     hist = train(model, train_set, tcfg)
     return {"test_error": 1 - accuracy(model, test_set), "added_parameters": added,
-            "seconds_per_epoch": float(np.median(hist["seconds"])), "train_loss": hist["train_loss"][-1]}
+            "epoch_seconds": float(np.median(hist["seconds"])), "train_loss": hist["train_loss"][-1]}
 
 
 @experiment("sapl", "hinges", {
