@@ -50,34 +50,44 @@ def negative_side_mean(act: torch.nn.Module) -> float:
 
 
 @dataclass(frozen=True)
-class DynamicsConfig:
-    """The MLP of symmetric-apl.txt Appendix 8.2 on MNIST (hidden 258 and 128, dropout 0.3, batch 32, 50 epochs).
+class MLPRecipe:
+    """The MLP training recipe of symmetric-apl.txt Appendix 8.2: dropout 0.3, batch 32, 50 epochs, BN before
+    every activation. The paper names no optimiser: SGD, momentum 0.9, constant ``lr``, no weight decay."""
 
-    The paper gives no optimiser: we use SGD with momentum 0.9 at a constant
-    ``lr``. S-APL: S = 4 hinges a side at the Section 4 positions, one shared
-    set per layer, initialised as ReLU; BN before every activation in every
-    variant. ``snapshots`` S-APL shapes are recorded at evenly spaced steps,
-    the first before any step.
-    """
-
-    variants: tuple[str, ...] = tuple(VARIANTS)
     hidden: tuple[int, ...] = (258, 128)
     dropout: float = 0.3
     epochs: int = 50
     n_train: int | None = None
     batch_size: int = 32
     lr: float = 0.01
-    snapshots: int = 26
     seed: int = 0
 
 
-def _run_variant(cfg: DynamicsConfig, variant: str, train_set, test_set) -> dict:
+def _train_mlp(cfg: MLPRecipe, make, train_set, batch_fn=None) -> tuple[torch.nn.Module, dict]:
+    """Build the MLP of ``cfg`` with activation factory ``make`` and train it; returns ``(model, history)``."""
     seed_everything(cfg.seed)
-    model = models.MLP(hidden=cfg.hidden, act=lambda c: create(VARIANTS[variant]), batch_norm=True, dropout=cfg.dropout)
-    acts = [m for m in model.modules() if type(m).__name__ == "SAPL"]
+    model = models.MLP(hidden=cfg.hidden, act=make, batch_norm=True, dropout=cfg.dropout)
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=0.9, weight_decay=0.0,
+                       seed=cfg.seed)
+    return model, train(model, train_set, tcfg, batch_fn=batch_fn)
+
+
+@dataclass(frozen=True)
+class DynamicsConfig(MLPRecipe):
+    """The MLP of symmetric-apl.txt Appendix 8.2 on MNIST (hidden 258 and 128; :class:`MLPRecipe`) with each
+    of :data:`VARIANTS`. S-APL: S = 4 hinges a side at the Section 4 positions, one shared set per layer,
+    initialised as ReLU. ``snapshots`` S-APL shapes are recorded at evenly spaced steps, the first before
+    any step.
+    """
+
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    snapshots: int = 26
+
+
+def _run_variant(cfg: DynamicsConfig, variant: str, train_set, test_set) -> dict:
     total = cfg.epochs * -(-len(train_set) // cfg.batch_size)
     marks = set(np.linspace(0, total, cfg.snapshots).round().astype(int).tolist())
-    shots, step = [], [0]
+    acts, shots, step = [], [], [0]
     x = torch.linspace(-3, 3, 121)
 
     def snap():
@@ -91,9 +101,13 @@ def _run_variant(cfg: DynamicsConfig, variant: str, train_set, test_set) -> dict
         step[0] += 1
         return xb, yb
 
-    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=0.9, weight_decay=0.0,
-                       seed=cfg.seed)
-    hist = train(model, train_set, tcfg, batch_fn=record)
+    def make(c):
+        act = create(VARIANTS[variant])
+        if type(act).__name__ == "SAPL":
+            acts.append(act)
+        return act
+
+    model, hist = _train_mlp(cfg, make, train_set, batch_fn=record)
     if acts:
         snap()  # after the last step
     return {"train_loss": hist["train_loss"], "train_acc": hist["train_acc"], "seconds": hist["seconds"],
@@ -125,34 +139,21 @@ HINGE_POSITIONS = (0.0, 1.0, 2.0, 2.5, 3.0, 3.5)
 
 
 @dataclass(frozen=True)
-class HingesConfig:
+class HingesConfig(MLPRecipe):
     """symmetric-apl.txt Appendix 8.1, Tables 5 and 6 (MNIST): the MLP of Table 5 with S-APL of S hinges a side.
 
-    BN before every activation; fixed hinges at the first ``S`` of
-    :data:`HINGE_POSITIONS`; slopes learned, one set per layer (``shared``) or
-    per neuron. A tanh network is timed beside them (Table 6). The paper gives
-    neither epochs nor optimiser for Table 5: we use the Appendix 8.2 MLP
-    recipe (batch 32, SGD with momentum 0.9, lr 0.01, 50 epochs at the paper
-    profile).
+    Fixed hinges at the first ``S`` of :data:`HINGE_POSITIONS`; slopes learned, one set per layer
+    (``shared``) or per neuron. A tanh network is timed beside them (Table 6). The paper gives neither
+    epochs nor optimiser for Table 5: we use the Appendix 8.2 MLP recipe (:class:`MLPRecipe`).
     """
 
     S: tuple[int, ...] = (2, 3, 4, 5, 6)
     hidden: tuple[int, ...] = (256, 64, 32)
-    dropout: float = 0.3
-    epochs: int = 50
-    n_train: int | None = None
-    batch_size: int = 32
-    lr: float = 0.01
-    seed: int = 0
 
 
 def _mlp_run(cfg: HingesConfig, make, train_set, test_set) -> dict:
-    seed_everything(cfg.seed)
-    model = models.MLP(hidden=cfg.hidden, act=make, batch_norm=True, dropout=cfg.dropout)
+    model, hist = _train_mlp(cfg, make, train_set)
     added = sum(p.numel() for m in model.modules() if type(m).__name__ == "SAPL" for p in m.parameters())
-    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=0.9, weight_decay=0.0,
-                       seed=cfg.seed)
-    hist = train(model, train_set, tcfg)
     return {"test_error": 1 - accuracy(model, test_set), "added_parameters": added,
             "epoch_seconds": float(np.median(hist["seconds"])), "train_loss": hist["train_loss"][-1]}
 
