@@ -60,3 +60,68 @@ def test_table1_rows_and_ttest():
     assert set(sapl.TABLE1) == set(sapl.PAPER_TABLE1)
     with pytest.raises(ValueError, match="unknown activations"):
         exp.run(dataclasses.replace(cfg, activations=("relu", "softsign")))
+
+
+def _rows(s):
+    """Every attack row of one image set of a robustness result, by a readable name."""
+    rows = {f"{k}-pixel": v for k, v in s["onepixel"].items()}
+    rows.update({f"fgsm {e}": v for e, v in s["fgsm"].items()})
+    rows.update({k: s[k] for k in ("cw", "pgd", "autoattack")})
+    return rows
+
+
+def test_robustness_smoke_keys_rates_and_intervals():
+    exp = sapl.ROBUSTNESS["sapl"]
+    cfg = exp.configs["smoke"]
+    res = exp.run(cfg)
+    assert res["activation"] == "sapl" and 0 <= res["test_acc"] <= 1 and len(res["train_loss"]) == cfg.epochs
+    assert set(res["sets"]) == {str(cfg.n_images)}
+    s = res["sets"][str(cfg.n_images)]
+    assert set(s["onepixel"]) == {"1", "3", "5"} and set(s["fgsm"]) == {str(e) for e in cfg.fgsm_eps}
+    assert s["n"] == cfg.n_images and s["n_strong"] == cfg.n_strong and s["pgd"]["n"] == cfg.n_strong
+    for name, row in _rows(s).items():
+        lo, hi = row["interval"]
+        assert 0 <= lo <= row["success_rate"] <= hi <= 1, name
+        assert row["correct"] == round(row["clean_acc"] * row["n"]), name
+    for row in s["onepixel"].values():
+        assert len(row["rates"]) == cfg.de_repeats and row["success_rate"] == pytest.approx(sum(row["rates"]) / cfg.de_repeats)
+
+
+def test_robustness_activations_and_large_set():
+    """APL has S = 5 hinges at 0, +-1, +-2 and Swish beta 0.2 (symmetric-apl.txt Appendix 8.2); a large set
+    is drawn with the same seed, so the paper's 100 images are among its 1,000."""
+    from symact.data import ImageData
+
+    apl = create("apl", channels=3, **sapl.ROBUSTNESS_ACTS["apl"])
+    assert apl.b.shape == (3, 5) and sorted(apl.b[0].tolist()) == [-2.0, -1.0, 0.0, 1.0, 2.0]
+    assert float(create("swish", **sapl.ROBUSTNESS_ACTS["swish"]).beta) == pytest.approx(0.2)
+    imgs = ImageData(torch.zeros(50, 1, 2, 2, dtype=torch.uint8), torch.arange(50), "toy", tuple("ab"), "toy")
+    assert torch.equal(imgs.sample(30, seed=3).y[:10], imgs.sample(10, seed=3).y)
+    exp = sapl.ROBUSTNESS["relu"]
+    cfg = dataclasses.replace(exp.configs["smoke"], n_images=4, n_large=6, pixels=(1,), fgsm_eps=(0.03,), de_repeats=1)
+    res = exp.run(cfg)
+    assert set(res["sets"]) == {"4", "6"} and res["sets"]["6"]["onepixel"]["1"]["rates"] == [
+        res["sets"]["6"]["onepixel"]["1"]["success_rate"]]  # the large set is attacked once
+    with pytest.raises(ValueError, match="unknown activation"):
+        exp.run(dataclasses.replace(cfg, activation="tanh"))
+    with pytest.raises(ValueError, match="n_images"):
+        exp.run(dataclasses.replace(cfg, pixels=()))
+
+
+def test_robustness_registry_and_config_hashes():
+    from symact.results import REGISTRY, config_hash
+
+    assert set(sapl.ROBUSTNESS) == {"relu", "apl", "swish", "sapl"}
+    assert {a for _, a in sapl.PAPER_TABLE2 if _ == "lenet"} == set(sapl.ROBUSTNESS)
+    hashes = set()
+    for act, exp in sapl.ROBUSTNESS.items():
+        assert REGISTRY[("sapl", f"robustness-lenet-cifar10-{act}")] is exp
+        paper = exp.configs["paper"]
+        assert (paper.de_steps, paper.de_popsize, paper.de_repeats, paper.n_images) == (40, 400, 5, 100)
+        assert paper.n_large >= 1000 and paper.fgsm_eps == (0.02, 0.04, 0.06, 0.08) and paper.pgd_steps == 50
+        for prof, cfg in exp.configs.items():
+            h = config_hash(cfg)
+            assert h == config_hash(dataclasses.replace(cfg)) == config_hash(sapl.RobustnessConfig(**{
+                f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}))
+            hashes.add(h)
+    assert len(hashes) == 12  # every activation and profile has its own hash

@@ -15,23 +15,29 @@
 - ``hinges``: Tables 5 and 6 (Appendix 8.1), MNIST row: the MLP of Table 5
   (256, 64, 32 units) with S = 2..6 hinges a side, one S-APL shared by a
   layer or one per neuron: test error, added parameters, time per epoch.
+- ``robustness-lenet-cifar10-<activation>``: Tables 2 to 4 (Section 6), LeNet-5 rows: ReLU, APL, Swish and
+  S-APL networks on CIFAR-10 under one-, three- and five-pixel differential evolution, FGSM and CW-L2, with
+  the paper's avg |Z_true - Z_adv|, on the paper's 100 random test images and on 1,000 (Wilson 95%
+  intervals); then PGD-50 with restarts and AutoAttack at eps 8/255.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from symact import data, models
+from symact import attacks, data, models
 from symact.activations import Maxout, create
 from symact.attacks import accuracy
 from symact.device import seed_everything
 from symact.results import experiment
 from symact.train import TrainConfig, train
 
-__all__ = ["DynamicsConfig", "HingesConfig", "PAPER_TABLE1", "PAPER_TABLE5", "TABLE1", "TABLE1_ACTS", "Table1Config",
-           "dynamics", "hinges", "negative_side_mean"]
+__all__ = ["DynamicsConfig", "HingesConfig", "PAPER_TABLE1", "PAPER_TABLE2", "PAPER_TABLE3", "PAPER_TABLE4",
+           "PAPER_TABLE5", "ROBUSTNESS", "ROBUSTNESS_ACTS", "RobustnessConfig", "TABLE1", "TABLE1_ACTS", "Table1Config",
+           "dynamics", "hinges", "negative_side_mean", "robustness_run"]
 
 #: activation name in symact.activations for each variant of Section 5
 VARIANTS = {"relu": "relu", "leaky-relu": "leaky_relu", "sapl": "sapl", "sapl-positive": "sapl_positive",
@@ -272,3 +278,179 @@ def _table1_configs(network: str, dataset: str, augment: bool) -> dict:
 #: (network, dataset, augment) -> registered experiment ``table1-<network>-<dataset>[-da]``
 TABLE1 = {key: experiment("sapl", f"table1-{key[0]}-{key[1]}{'-da' if key[2] else ''}", _table1_configs(*key))(table1_run)
           for key in PAPER_TABLE1}
+
+
+#: symmetric-apl.txt Tables 2 to 4 (Section 6), percentages of successful attacks on 100 random CIFAR-10 test
+#: images and avg |Z_true - Z_adv| over the fooled ones; keys (network, activation), networks "lenet",
+#: "nin" (Network in Network), "pure-cnn", "resnet18".
+#: Table 2 (differential evolution, 40 iterations, population 400, mean of 5 attacks): (1, 3, 5 pixels, gap)
+PAPER_TABLE2 = {("lenet", "relu"): (61, 88, 92, 0.721), ("lenet", "apl"): (50, 71, 84, 0.570),
+                ("lenet", "swish"): (63, 85, 90, 0.542), ("lenet", "sapl"): (29, 58, 67, 0.401),
+                ("nin", "relu"): (29, 69, 80, 0.411), ("nin", "apl"): (24, 50, 69, 0.400),
+                ("nin", "swish"): (29, 71, 77, 0.446), ("nin", "sapl"): (18, 39, 58, 0.281),
+                ("pure-cnn", "relu"): (16, 53, 64, 0.483), ("pure-cnn", "apl"): (12, 44, 58, 0.301),
+                ("pure-cnn", "swish"): (14, 51, 67, 0.312), ("pure-cnn", "sapl"): (9, 34, 41, 0.243),
+                ("resnet18", "relu"): (23, 63, 71, 0.501), ("resnet18", "apl"): (17, 45, 60, 0.413),
+                ("resnet18", "swish"): (22, 65, 70, 0.541), ("resnet18", "sapl"): (12, 37, 49, 0.334)}
+#: Table 3 (FGSM): (eps 0.02, 0.04, 0.06, 0.08, gap at eps 0.04)
+PAPER_TABLE3 = {("lenet", "relu"): (57, 64, 69, 73, 0.761), ("lenet", "apl"): (43, 51, 66, 75, 0.350),
+                ("lenet", "swish"): (54, 59, 71, 74, 0.619), ("lenet", "sapl"): (36, 44, 62, 68, 0.298),
+                ("pure-cnn", "relu"): (35, 36, 38, 42, 0.721), ("pure-cnn", "apl"): (30, 34, 38, 42, 0.509),
+                ("pure-cnn", "swish"): (36, 40, 42, 44, 0.613), ("pure-cnn", "sapl"): (25, 28, 33, 38, 0.388),
+                ("resnet18", "relu"): (36, 38, 39, 43, 0.691), ("resnet18", "apl"): (33, 36, 39, 42, 0.445),
+                ("resnet18", "swish"): (36, 39, 40, 42, 0.511), ("resnet18", "sapl"): (27, 29, 35, 40, 0.391)}
+#: Table 4 (CW-L2): (rate, gap); the pure CNN Swish gap is printed "0.6.31" in the source: None
+PAPER_TABLE4 = {("lenet", "relu"): (83, 0.871), ("lenet", "apl"): (79, 0.551), ("lenet", "swish"): (81, 0.570),
+                ("lenet", "sapl"): (72, 0.392), ("pure-cnn", "relu"): (58, 0.611), ("pure-cnn", "apl"): (54, 0.509),
+                ("pure-cnn", "swish"): (56, None), ("pure-cnn", "sapl"): (47, 0.365),
+                ("resnet18", "relu"): (49, 0.689), ("resnet18", "apl"): (44, 0.461),
+                ("resnet18", "swish"): (50, 0.534), ("resnet18", "sapl"): (40, 0.393)}
+
+#: Section 6's activations (Appendix 8.2): registry keyword arguments. APL: S = 5 fixed hinges at 0, +-1, +-2,
+#: one set per channel (Agostinelli et al.); Swish beta = 0.2 (fixed); S-APL as in Section 4 (S = 4 a side
+#: at 0, 1, 2, 2.5, one set per layer, ReLU initialisation), as in Table 1
+ROBUSTNESS_ACTS = {"relu": {}, "apl": {"S": 5, "hinges": (-2.0, -1.0, 0.0, 1.0, 2.0)}, "swish": {"beta": 0.2},
+                   "sapl": {}}
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """symmetric-apl.txt Section 6, Tables 2 to 4, LeNet-5 rows: one activation, trained and attacked.
+
+    Training: the Table 1 LeNet-5 recipe (:class:`Table1Config`: BN before every activation, SGD momentum
+    0.9, lr 0.01, weight decay 5e-4, batch 128, ``epochs``; the paper gives no recipe), no augmentation.
+    Images: ``n_images`` random test images (the paper's 100, drawn with ``seed``), and, if ``n_large > 0``,
+    ``n_large`` random test images drawn with the same seed (the first set is a subset of the second).
+    Attacks, each on both sets, rates over the images the model classifies correctly:
+
+    - differential evolution (torchattacks ``OnePixel``, Su et al.'s public settings: best1bin, dithered
+      mutation in [0.5, 1), recombination 1, random init, no polish; the paper's Eq. 6 writes rand1 with
+      F = 0.5) on ``pixels`` pixels, ``de_steps`` iterations, population ``de_popsize`` (Table 2: 40, 400),
+      ``de_repeats`` attacks of the ``n_images`` set averaged (paper: 5); the ``n_large`` set is attacked once;
+    - FGSM at ``fgsm_eps`` (Table 3);
+    - CW-L2, torchattacks ``CW`` with ``c = cw_c``, ``cw_steps`` Adam steps of lr 0.01 and no binary search
+      (Table 4; the paper used Foolbox's defaults, which search over ``c``);
+    - strong attacks at L-infinity ``eps`` (8/255) on the first ``n_strong`` images of each set (None: all):
+      PGD-``pgd_steps`` (step eps/4, cross-entropy) with ``pgd_restarts`` random starts, and AutoAttack
+      (standard: APGD-CE, APGD-T, FAB-T, Square).
+
+    ``smoke`` and ``quick`` shrink training (``n_train``, ``epochs``) and the attacks: quick trains 3 epochs on
+    10,000 images and runs DE with population 40 for 5 iterations, once, PGD-50 with 2 restarts, and no
+    ``n_large`` set; its other attacks are the paper profile's.
+    """
+
+    activation: str = "sapl"
+    epochs: int = 30
+    n_train: int | None = None
+    n_test: int | None = None
+    batch_size: int = 128
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    n_images: int = 100
+    n_large: int = 1000
+    pixels: tuple[int, ...] = (1, 3, 5)
+    de_steps: int = 40
+    de_popsize: int = 400
+    de_repeats: int = 5
+    fgsm_eps: tuple[float, ...] = (0.02, 0.04, 0.06, 0.08)
+    cw_c: float = 1.0
+    cw_steps: int = 100
+    eps: float = 8 / 255
+    pgd_steps: int = 50
+    pgd_restarts: int = 10
+    n_strong: int | None = None
+    seed: int = 0
+
+
+def _on_correct(model: torch.nn.Module, attack):
+    """``attack`` run only on the images ``model`` classifies correctly; the others are returned unchanged."""
+    def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            ok = model(x).argmax(1) == y
+        out = x.detach().clone()
+        if ok.any():
+            out[ok] = attack(x[ok], y[ok]).detach()
+        return out
+    return run
+
+
+def _with_interval(res: dict) -> dict:
+    """``res`` (an :func:`symact.attacks.evaluate` result) with ``correct``, ``fooled`` and the Wilson 95%
+    ``interval`` of its success rate over the correctly classified images."""
+    correct = round(res["clean_acc"] * res["n"])
+    fooled = round(res["success_rate"] * correct)
+    return {**res, "correct": correct, "fooled": fooled, "interval": list(attacks.wilson_interval(fooled, correct))}
+
+
+def _repeated(runs: list[dict]) -> dict:
+    """Attacks of the same images pooled: mean rate, the gap averaged over every fooled image of every run,
+    and the Wilson interval of the mean rate over the images (the repeats average out the attack's own
+    randomness, not the choice of images)."""
+    correct = round(runs[0]["clean_acc"] * runs[0]["n"])
+    rates = [r["success_rate"] for r in runs]
+    fooled = [round(r * correct) for r in rates]
+    gaps = sum(f * r["confidence_gap"] for f, r in zip(fooled, runs) if f)
+    mean = float(np.mean(rates))
+    return {"n": runs[0]["n"], "clean_acc": runs[0]["clean_acc"], "correct": correct, "success_rate": mean,
+            "rates": rates, "confidence_gap": gaps / sum(fooled) if sum(fooled) else float("nan"),
+            "interval": list(attacks.wilson_interval(round(mean * correct), correct))}
+
+
+def _attack_set(cfg: RobustnessConfig, model: torch.nn.Module, images, repeats: int) -> dict:
+    ev = lambda atk, imgs=images: _with_interval(attacks.evaluate(model, imgs, _on_correct(model, atk)))  # noqa: E731
+    out = {"n": len(images), "clean_acc": attacks.evaluate(model, images)["clean_acc"], "onepixel": {}, "fgsm": {}}
+    for k in cfg.pixels:
+        runs = []
+        for r in range(repeats):
+            seed_everything(cfg.seed + r)  # torchattacks' differential evolution draws from NumPy's global state
+            atk = attacks.make_attack("onepixel", model, pixels=k, steps=cfg.de_steps, popsize=cfg.de_popsize)
+            runs.append(attacks.evaluate(model, images, _on_correct(model, atk)))
+        out["onepixel"][str(k)] = _repeated(runs)
+    for e in cfg.fgsm_eps:
+        out["fgsm"][str(e)] = ev(attacks.make_attack("fgsm", model, eps=e))
+    out["cw"] = ev(attacks.make_attack("cw", model, c=cfg.cw_c, steps=cfg.cw_steps))
+    strong = images.head(cfg.n_strong)  # the first images of a random sample are a random sample
+    out["n_strong"] = len(strong)
+    out["pgd"] = ev(attacks.pgd_restarts(model, torch.nn.functional.cross_entropy, cfg.eps, cfg.eps / 4,
+                                         cfg.pgd_steps, cfg.pgd_restarts, cfg.seed), strong)
+    out["autoattack"] = ev(attacks.make_attack("autoattack", model, eps=cfg.eps, n_classes=10, seed=cfg.seed), strong)
+    return out
+
+
+def robustness_run(cfg: RobustnessConfig) -> dict:
+    """Train LeNet-5 with ``cfg.activation`` on CIFAR-10 and attack it (:class:`RobustnessConfig`).
+
+    Rates are fractions of the correctly classified images; ``sets`` is keyed by the number of images.
+    """
+    if cfg.activation not in ROBUSTNESS_ACTS:
+        raise ValueError(f"unknown activation {cfg.activation!r}; expected one of {list(ROBUSTNESS_ACTS)}")
+    if cfg.n_images < 1 or cfg.n_large < 0 or cfg.de_repeats < 1 or not cfg.pixels or min(cfg.pixels) < 1:
+        raise ValueError(f"need n_images >= 1, n_large >= 0, de_repeats >= 1, pixels >= 1; got {cfg}")
+    seed_everything(cfg.seed)
+    train_set, test_set = data.load("cifar10").head(cfg.n_train), data.load("cifar10", train=False)
+    kw = ROBUSTNESS_ACTS[cfg.activation]
+    model = models.LeNet5("cifar", 10, act=lambda c: create(cfg.activation, channels=c, **kw), batchnorm="all")
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=0.9,
+                       weight_decay=cfg.weight_decay, seed=cfg.seed)
+    hist = train(model, train_set, tcfg)
+    out = {"data": test_set.description, "activation": cfg.activation,
+           "test_acc": accuracy(model, test_set.head(cfg.n_test)), "n_test": len(test_set.head(cfg.n_test)),
+           "train_loss": hist["train_loss"], "train_seconds": float(np.sum(hist["seconds"])), "sets": {}}
+    sizes = [(cfg.n_images, cfg.de_repeats)] + ([(cfg.n_large, 1)] if cfg.n_large else [])
+    for n, repeats in sizes:
+        out["sets"][str(n)] = _attack_set(cfg, model, test_set.sample(n, seed=cfg.seed), repeats)
+    return out
+
+
+def _robustness_configs(act: str) -> dict:
+    paper = RobustnessConfig(activation=act)
+    smoke = dataclasses.replace(paper, epochs=1, n_train=512, n_test=200, n_images=12, n_large=0, de_steps=1,
+                                de_popsize=10, de_repeats=2, cw_steps=2, pgd_steps=2, pgd_restarts=2, n_strong=4)
+    quick = dataclasses.replace(paper, epochs=3, n_train=10000, n_test=2000, n_large=0, de_steps=5, de_popsize=40,
+                                de_repeats=1, pgd_restarts=2)
+    return {"smoke": smoke, "quick": quick, "paper": paper}
+
+
+#: activation -> registered experiment ``robustness-lenet-cifar10-<activation>``
+ROBUSTNESS = {act: experiment("sapl", f"robustness-lenet-cifar10-{act}", _robustness_configs(act))(robustness_run)
+              for act in ROBUSTNESS_ACTS}
