@@ -334,8 +334,8 @@ class RobustnessConfig:
       PGD-``pgd_steps`` (step eps/4, cross-entropy) with ``pgd_restarts`` random starts, and AutoAttack
       (standard: APGD-CE, APGD-T, FAB-T, Square).
 
-    ``smoke`` and ``quick`` shrink training (``n_train``, ``epochs``) and the attacks: quick trains 3 epochs on
-    10,000 images and runs DE with population 40 for 5 iterations, once, PGD-50 with 2 restarts, and no
+    ``smoke`` and ``quick`` shrink training (``n_train``, ``epochs``) and the attacks: quick trains 2 epochs on
+    10,000 images and runs DE with population 20 for 5 iterations, once, PGD-50 with 2 restarts, and no
     ``n_large`` set; its other attacks are the paper profile's.
     """
 
@@ -446,7 +446,7 @@ def _robustness_configs(act: str) -> dict:
     paper = RobustnessConfig(activation=act)
     smoke = dataclasses.replace(paper, epochs=1, n_train=512, n_test=200, n_images=12, n_large=0, de_steps=1,
                                 de_popsize=10, de_repeats=2, cw_steps=2, pgd_steps=2, pgd_restarts=2, n_strong=4)
-    quick = dataclasses.replace(paper, epochs=3, n_train=10000, n_test=2000, n_large=0, de_steps=5, de_popsize=40,
+    quick = dataclasses.replace(paper, epochs=2, n_train=10000, n_test=2000, n_large=0, de_steps=5, de_popsize=20,
                                 de_repeats=1, pgd_restarts=2)
     return {"smoke": smoke, "quick": quick, "paper": paper}
 
