@@ -1,6 +1,11 @@
 """Forward+backward time and memory kept for backward, per activation, against ReLU.
 
-Run: ``python benchmarks/activations.py [--threads 2 [1]] [--repeats 7] [--device cpu|cuda|all]``.
+Run: ``python benchmarks/activations.py [--threads 2 [1]] [--repeats 7] [--device cpu|cuda|all] [--no-native]``.
+
+On the CPU the fused activations run the native kernels of
+``symact/activations/_native.cpp`` when they compile; ``--no-native`` times
+the torch kernels of ``_fused`` instead and writes
+``activations_torch_kernels.json``, for comparison.
 
 Input: float32, shape (256, 64, 16, 16) (4.2 M elements), ``requires_grad``;
 the incoming gradient is drawn once. For each activation (created by name
@@ -35,7 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import write  # noqa: E402
 
-from symact.activations import create, names  # noqa: E402
+from symact.activations import _native, create, names  # noqa: E402
 
 SHAPE = (256, 64, 16, 16)
 CHANNELS = SHAPE[1]
@@ -146,7 +151,11 @@ def main() -> None:
                         help="CPU thread counts to measure (the targets are for 2; on a shared machine 1 is steadier)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    parser.add_argument("--no-native", action="store_true", help="time the torch kernels, not the native CPU kernels")
     args = parser.parse_args()
+    if args.no_native:
+        os.environ["SYMACT_NATIVE"] = "0"
+    native = "on" if _native.available() else "off"
     runs = [] if args.device == "cuda" else [(torch.device("cpu"), t) for t in args.threads]
     if args.device == "cuda" or (args.device == "all" and torch.cuda.is_available()):
         runs.append((torch.device("cuda"), args.threads[0]))
@@ -160,8 +169,10 @@ def main() -> None:
     torch.set_num_threads(args.threads[0])
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     notes = (f"input float32 {SHAPE}, CPU threads {args.threads}, {args.repeats} timed steps after 2 warm-up steps; "
-             f"1-minute load average at the end: {load[0]:.2f} on {os.cpu_count()} cores" if load else "")
-    write("activations_cuda" if args.device == "cuda" else "activations", rows, notes)
+             f"native CPU kernels {native}"
+             + (f"; 1-minute load average at the end: {load[0]:.2f} on {os.cpu_count()} cores" if load else ""))
+    name = "activations_cuda" if args.device == "cuda" else "activations"
+    write(name + ("_torch_kernels" if args.no_native and args.device != "cuda" else ""), rows, notes)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,11 @@ block; each ``dparam`` must already be summed to the shape of its parameter
 (see :func:`sum_to`, :func:`dot_to`). ``needs[i]`` says whether parameter
 ``i`` needs a gradient.
 
+A kernel may also define ``native(params) -> (name, constants) or None``:
+the kernel of ``_native.cpp`` computing the same function, which then runs
+instead on the CPU wherever :func:`._native.layout` allows (one pass forward,
+one backward).
+
 Fused activations support first-order gradients (training, attacks), not
 double backward; the DOME and KAF modules take ``fused=False`` to run the
 plain autograd formula where higher-order gradients are needed.
@@ -51,6 +56,8 @@ import math
 
 import torch
 from torch.autograd.function import once_differentiable
+
+from symact.activations import _native
 
 __all__ = ["BLOCK", "LOG2E", "Scratch", "apply", "as_param", "dot_to", "sum_to"]
 
@@ -212,5 +219,10 @@ def apply(kernel, x: torch.Tensor, params, per_channel: bool = False) -> torch.T
                 raise ValueError(f"expected {p.shape[-2]} channels (dim 1 of the input), got {shape[1]} (input shape {tuple(shape)})")
     if x.numel() == 0:
         return x.clone()
+    spec = kernel.native(params) if hasattr(kernel, "native") else None
+    if spec is not None:
+        cp = _native.layout(x, params, per_channel)
+        if cp is not None:
+            return _native.run(spec, cp, x, params)
     x3 = x.reshape(shape[0], shape[1], -1) if per_channel else x.reshape(1, 1, -1)
     return _Fused.apply(kernel, x3, *params).view(shape)

@@ -70,6 +70,11 @@ class _HingeKernel:
     """
 
     @staticmethod
+    def native(params):
+        learnable_hinges = params[1].requires_grad or params[3].requires_grad
+        return "hinge", (params[0].shape[0], params[2].shape[0], float(learnable_hinges))
+
+    @staticmethod
     def _ramps(x, params, new):
         """``(a, b, s, sign, ReLU(sign x - b_s))`` for every hinge ``s``; the ramp lives in one reused scratch tensor."""
         a_pos, b_pos, a_neg, b_neg = params

@@ -65,6 +65,9 @@ class _PDOMEKernel:
     def __init__(self, scale: float, shift: float):
         self.scale, self.shift = scale, shift
 
+    def native(self, params):
+        return "pdome", (self.scale, self.shift)
+
     @staticmethod
     def _terms(x, mu, sigma, new):
         inv = _SQRT_LOG2E / sigma

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from symact.activations import _fused, register
+from symact.activations import _fused, _native, register
 from symact.activations._fused import LOG2E, sum_to
 
 __all__ = ["KAF", "KAF2D", "dictionary", "kaf", "kaf2d", "kaf2d_naive", "kaf_naive", "kernel_ridge_init"]
@@ -116,12 +116,15 @@ class _KAFKernel:
 
     def __init__(self, D: int, boundary: float):
         _check_dictionary(D, boundary)
-        self.D = int(D)
+        self.D, self.boundary = int(D), float(boundary)
         self.delta = 2.0 * boundary / (self.D - 1)
         self.groups = []  # (anchor position, [k...], [dictionary index...])
         for idx in np.array_split(np.arange(self.D), math.ceil(self.D / _GROUP)):
             m = int(idx[len(idx) // 2])
             self.groups.append((-boundary + m * self.delta, [int(i) - m for i in idx], [int(i) for i in idx]))
+
+    def native(self, params):
+        return ("kaf", (self.D, self.boundary)) if self.D <= _native.MAX_KAF_D else None
 
     @staticmethod
     def _clamp(dtype: torch.dtype, kmax: int) -> float:

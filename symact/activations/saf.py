@@ -35,6 +35,10 @@ class _RBFKernel:
     """``y = exp(-x^2) = 2^(-log2(e) x^2)``, ``dy/dx = -2 x y``."""
 
     @staticmethod
+    def native(params):
+        return "rbf", ()
+
+    @staticmethod
     def forward(x, params, new, out):
         return torch.addcmul(x.new_zeros(()), x, x, value=-LOG2E, out=new() if out is None else out).exp2_()
 
@@ -47,6 +51,10 @@ class _RBFKernel:
 
 class _MReLUKernel:
     """``y = ReLU(1 - |x|) = 1 - min(|x|, 1)`` (Eq. 2); ``dy/dx = -sign(x)`` on ``0 < |x| < 1``, else 0 (Eq. 3)."""
+
+    @staticmethod
+    def native(params):
+        return "mrelu", ()
 
     @staticmethod
     def _one_minus_clipped_abs(x, dest):
