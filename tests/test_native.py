@@ -9,7 +9,17 @@ from symact.activations import _native, create
 from symact.activations import apl as apl_mod
 from symact.activations import kaf as kaf_mod
 
-pytestmark = pytest.mark.skipif(not _native.available(), reason="no C++ compiler: native kernels unavailable")
+# Where a compiler exists the kernels must build: test_native_kernels_build fails otherwise, it never skips.
+pytestmark = pytest.mark.skipif(_native.compiler() is None, reason="no C++ compiler: native kernels unavailable")
+
+
+@pytest.fixture(autouse=True)
+def _native_on(monkeypatch):
+    monkeypatch.delenv("SYMACT_NATIVE", raising=False)
+
+
+def test_native_kernels_build():
+    assert _native.library() is not None, "a C++ compiler is present but the native kernels did not build"
 
 # (registry name, kwargs): every activation with a native kernel, shared and per channel
 CASES = [
@@ -18,6 +28,7 @@ CASES = [
     ("sapl", {"per_channel": True, "learnable_hinges": True}), ("sapl_negative", {}),
     ("apl", {}), ("apl", {"per_channel": False, "learnable_hinges": True}),
     ("kaf", {}), ("kaf", {"per_channel": False}), ("kaf", {"D": 50}), ("kaf", {"D": 7, "init": "elu"}),
+    ("swish", {"beta": 0.2}), ("swish", {"learnable": True}), ("swish", {"beta": -0.5, "learnable": True}),
 ]
 CHANNELS = 6
 

@@ -9,7 +9,7 @@
 //
 // Layout: x is (N, C, P) contiguous; a channel's parameters are np consecutive values (params +
 // c * np); grads is (C, np) in float64. Kernels: 0 PDOME family, 1 RBF, 2 mReLU, 3 hinges
-// (APL / S-APL), 4 KAF.
+// (APL / S-APL), 4 KAF, 5 Swish.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -143,6 +143,36 @@ struct PDome {
         grad[0] += f * hsum(smu);
         grad[1] += f * hsum(ssig);
         grad[2] -= double(scale) * hsum(spi);
+    }
+};
+
+// y = x s, s = sigmoid(beta x); dy/dx = s + beta x s (1 - s), dy/dbeta = x^2 s (1 - s); at x = +-inf the
+// limit: 0 where the sigmoid tends to 0, else x (baselines.py)
+struct Swish {
+    template <class S> using Prep = Plain<S>;
+    template <class V, class S>
+    static V sig(V x, S beta) { return S(1) / (S(1) + exp_(x * -beta)); }
+    template <class V, class S>
+    static void fwd(const S* x, S* y, int64_t n, const Plain<S>& pr, int64_t ch) {
+        const S beta = pr.at(ch)[0];
+        each<V>(x, (const S*)nullptr, y, n, [&](V x, V) {
+            const V inf = splat<V>(std::numeric_limits<S>::infinity());
+            const S sb = beta > 0 ? S(1) : beta < 0 ? S(-1) : S(0);
+            V side = ((x > S(0) ? splat<V>(1) : splat<V>(0)) - (x < S(0) ? splat<V>(1) : splat<V>(0))) * sb;
+            V lim = side < S(0) ? splat<V>(0) : x;
+            return (x == inf) | (x == -inf) ? lim : x * sig(x, beta);
+        });
+    }
+    template <class V, class S>
+    static void bwd(const S* x, const S* g, S* dx, int64_t n, const Plain<S>& pr, int64_t ch, double* grad) {
+        const S beta = pr.at(ch)[0];
+        V sb{};
+        each<V>(x, g, dx, n, [&](V x, V g) {
+            V s = sig(x, beta), xs1 = (s - s * s) * x;
+            sb += xs1 * x * g;
+            return (s + xs1 * beta) * g;
+        });
+        if (grad) grad[0] += hsum(sb);
     }
 };
 
@@ -408,6 +438,7 @@ static int dispatch(int kernel, bool backward, const void* x, const void* g, voi
         case 2: return go(MReLU{});
         case 3: return (consts[0] + consts[1] <= 64) ? go(Hinge{}) : 2;
         case 4: return consts[0] <= KAF::MAXD ? go(KAF{}) : 2;
+        case 5: return go(Swish{});
     }
     return 1;
 }

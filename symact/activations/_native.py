@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 from torch.autograd.function import once_differentiable
 
-__all__ = ["MIN_ROW", "available", "layout", "library", "run"]
+__all__ = ["MIN_ROW", "available", "compiler", "layout", "library", "run"]
 
 SOURCE = Path(__file__).with_name("_native.cpp")
 FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread"]
@@ -46,7 +46,7 @@ FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread"]
 MIN_ROW = 16
 #: largest KAF dictionary the native kernel takes (KAF::MAXD in _native.cpp)
 MAX_KAF_D = 64
-KERNELS = {"pdome": 0, "rbf": 1, "mrelu": 2, "hinge": 3, "kaf": 4}
+KERNELS = {"pdome": 0, "rbf": 1, "mrelu": 2, "hinge": 3, "kaf": 4, "swish": 5}
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not tried yet
 
@@ -66,8 +66,13 @@ def _cpu_features() -> str:
     return platform.processor()
 
 
+def compiler() -> str | None:
+    """The C++ compiler the native kernels are built with: ``$CXX``, else the first of c++, g++, clang++ found."""
+    return os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+
+
 def _compile() -> ctypes.CDLL:
-    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+    cxx = compiler()
     if not cxx:
         raise RuntimeError("no C++ compiler found (set CXX, or install g++)")
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False).stdout

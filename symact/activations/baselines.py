@@ -31,6 +31,10 @@ class _SwishKernel:
     """``y = x s`` with ``s = sigmoid(beta x)``; ``dy/dx = s + beta x s (1 - s)``, ``dy/dbeta = x^2 s (1 - s)``."""
 
     @staticmethod
+    def native(params):
+        return "swish", ()
+
+    @staticmethod
     def forward(x, params, new, out):
         (beta,) = params
         return torch.mul(x, beta, out=new() if out is None else out).sigmoid_().mul_(x)
