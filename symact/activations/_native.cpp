@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <thread>
 #include <vector>
 
 #ifndef LANES
@@ -239,7 +238,8 @@ struct Hinge {
         const S* p = pr.at(ch);
         const int sp = int(pr.c.k[0]), sn = int(pr.c.k[1]), m = sp + sn;
         const bool hinge_grads = grad && pr.c.k[2] != 0;  // the hinges b are learnable
-        V acc[2 * 64] = {};  // per hinge: sum g ReLU(.), sum g H(.)
+        V acc[2 * 64];  // per hinge: sum g ReLU(.), sum g H(.) (only the 2m used are zeroed: segments are short)
+        std::fill_n(acc, 2 * m, V{});
         const S* a[2] = {p, p + 2 * sp};
         const S* b[2] = {p + sp, p + 2 * sp + sn};
         each<V>(x, g, dx, n, [&](V x, V g) {
@@ -367,7 +367,8 @@ struct KAF {
         const Local<S> lc(pr, ch);
         const S inv = pr.inv;
         const bool want_dx = dx != nullptr, want_grad = grad != nullptr;
-        V acc[MAXD] = {};  // sum g exp(-tau^2/8) p^k, per dictionary point
+        V acc[MAXD];  // sum g exp(-tau^2/8) p^k, per dictionary point (only the D used are zeroed)
+        std::fill_n(acc, pr.D, V{});
         each<V>(x, g, dx, n, [&](V x, V g) {
             V d{};
             for (int gi = 0; gi < lc.ng; ++gi) {
@@ -412,10 +413,10 @@ static void run(bool backward, const S* x, const S* g, S* y, double* grads, int6
             e = end;
         }
     };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
-    work(0);
-    for (auto& th : pool) th.join();
+    // OpenMP: in a process with torch this is torch's own libgomp (same soname), so one pool of threads
+    // serves both; a second pool would spin against torch's between calls
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int t = 0; t < threads; ++t) work(t);
     if (grads) {
         std::fill(grads, grads + C * ctx.np, 0.0);
         for (auto& pt : part)

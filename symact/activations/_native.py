@@ -41,7 +41,7 @@ from torch.autograd.function import once_differentiable
 __all__ = ["MIN_ROW", "available", "compiler", "layout", "library", "run"]
 
 SOURCE = Path(__file__).with_name("_native.cpp")
-FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread"]
+FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fopenmp"]
 #: fewest contiguous elements per (sample, channel) for per-channel parameters to run natively
 MIN_ROW = 16
 #: largest KAF dictionary the native kernel takes (KAF::MAXD in _native.cpp)
