@@ -39,14 +39,14 @@ static inline double hsum(double v) { return v; }
 
 // exp for a vector of floats: exp(x) = 2^n exp(r), n = round(x log2 e), r = x - n ln 2 in two parts
 // (Cody and Waite: n * 0.693359375 is exact), |r| <= ln(2)/2, exp(r) by its degree-7 Taylor polynomial
-// (truncation below 6e-9, relative). NaN stays NaN; -inf and results below 2^-126 give 0 (no
-// subnormals); overflow gives inf.
-static inline vf exp_(vf x) {
-    vf t = x * 1.44269504088896341f;
-    t = t < -150.0f ? splat<vf>(-150.0f) : t;  // NaN compares false and stays NaN
-    t = t > 129.0f ? splat<vf>(129.0f) : t;
+// (truncation below 6e-9, relative). Three variants: exp_ for any x (NaN stays NaN; -inf and results
+// below 2^-126 give 0, no subnormals; overflow gives inf), expneg_ for x <= 0 or NaN, expmid_ for
+// |x| < 87 or NaN; the last two skip the checks their range does not need.
+static inline vf round_(vf t) {
     const float shift = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
-    vf n = (t + shift) - shift;
+    return (t + shift) - shift;
+}
+static inline vf exp_r(vf x, vf n) {  // exp(x - n ln 2)
     vf r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
     vf p = r * (1.0f / 5040) + 1.0f / 720;
     p = p * r + 1.0f / 120;
@@ -54,14 +54,34 @@ static inline vf exp_(vf x) {
     p = p * r + 1.0f / 6;
     p = p * r + 0.5f;
     p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    return p * r + 1.0f;
+}
+static inline vf pow2(vi e) { return (vf)((e + 127) << 23); }  // 2^e for -126 <= e <= 127
+
+static inline vf expmid_(vf x) {
+    vf n = round_(x * 1.44269504088896341f);
+    return exp_r(x, n) * pow2(__builtin_convertvector(n, vi));
+}
+static inline vf expneg_(vf x) {
+    vf t = x * 1.44269504088896341f, n = round_(t);
+    vi e = __builtin_convertvector(n, vi);
+    vf y = exp_r(x, n) * pow2(e < -126 ? vi{} - 126 : e);
+    return t < -126.0f ? splat<vf>(0.0f) : y;  // also -inf; NaN compares false and stays NaN
+}
+static inline vf exp_(vf x) {
+    vf t = x * 1.44269504088896341f;
+    t = t < -150.0f ? splat<vf>(-150.0f) : t;  // NaN compares false and stays NaN
+    t = t > 129.0f ? splat<vf>(129.0f) : t;
+    vf n = round_(t);
     vi e = __builtin_convertvector(n, vi);
     vi ec = e < -126 ? vi{} - 126 : e > 127 ? vi{} + 127 : e;  // 2^128 is not a float: 2^127 * 2
-    vf y = p * (vf)((ec + 127) << 23);
+    vf y = exp_r(x, n) * pow2(ec);
     y = e > 127 ? y * 2.0f : y;
     y = t > 128.0f ? splat<vf>(std::numeric_limits<float>::infinity()) : y;
     return t < -126.0f ? splat<vf>(0.0f) : y;
 }
+static inline double expmid_(double x) { return std::exp(x); }
+static inline double expneg_(double x) { return std::exp(x); }
 static inline double exp_(double x) { return std::exp(x); }
 
 template <class V> static inline V load(const typename Lanes<V>::S* p) {
@@ -73,22 +93,23 @@ template <class V> static inline void store(typename Lanes<V>::S* p, V v) { std:
 
 // Calls fn(x, g) -> value on every element of [0, n) in vectors of V; the last partial vector is
 // padded with x = 0, g = 0 (fn must add nothing to its sums there: every kernel's terms carry g).
+// With add, the values are added to out instead of stored.
 template <class V, class Fn>
 static inline void each(const typename Lanes<V>::S* x, const typename Lanes<V>::S* g, typename Lanes<V>::S* out,
-                        int64_t n, Fn fn) {
+                        int64_t n, Fn fn, bool add = false) {
     using S = typename Lanes<V>::S;
     constexpr int L = Lanes<V>::n;
     int64_t i = 0;
     for (; i + L <= n; i += L) {
         V r = fn(load<V>(x + i), g ? load<V>(g + i) : V{});
-        if (out) store<V>(out + i, r);
+        if (out) store<V>(out + i, add ? load<V>(out + i) + r : r);
     }
     if (i < n) {
         S bx[L] = {}, bg[L] = {}, bo[L];
         std::memcpy(bx, x + i, (n - i) * sizeof(S));
         if (g) std::memcpy(bg, g + i, (n - i) * sizeof(S));
         store<V>(bo, fn(load<V>(bx), load<V>(bg)));
-        if (out) std::memcpy(out + i, bo, (n - i) * sizeof(S));
+        for (int64_t j = 0; out && j < n - i; ++j) out[i + j] = add ? out[i + j] + bo[j] : bo[j];
     }
 }
 
@@ -120,7 +141,7 @@ struct PDome {
         const S mu = p[0], inv = S(1) / p[1], pi = p[2], scale = S(c.k[0]), shift = S(c.k[1]);
         each<V>(x, (const S*)nullptr, y, n, [&](V x, V) {
             V z1 = (x - mu) * inv, z2 = (x + mu) * inv;
-            return shift + scale * (exp_(-z1 * z1) - pi * exp_(-z2 * z2));
+            return shift + scale * (expneg_(-z1 * z1) - pi * expneg_(-z2 * z2));
         });
     }
     template <class V, class S>
@@ -131,7 +152,7 @@ struct PDome {
         V smu{}, ssig{}, spi{};
         each<V>(x, g, dx, n, [&](V x, V g) {
             V z1 = (x - mu) * inv, z2 = (x + mu) * inv;
-            V a = z1 * exp_(-z1 * z1), b = exp_(-z2 * z2), pb = pi * z2 * b;
+            V a = z1 * expneg_(-z1 * z1), b = expneg_(-z2 * z2), pb = pi * z2 * b;
             smu += g * (a + pb);
             ssig += g * (z1 * a - z2 * pb);
             spi += g * b;
@@ -180,11 +201,11 @@ struct RBF {
     template <class S> using Prep = Plain<S>;
     template <class V, class S>
     static void fwd(const S* x, S* y, int64_t n, const Plain<S>&, int64_t) {
-        each<V>(x, (const S*)nullptr, y, n, [&](V x, V) { return exp_(-x * x); });
+        each<V>(x, (const S*)nullptr, y, n, [&](V x, V) { return expneg_(-x * x); });
     }
     template <class V, class S>
     static void bwd(const S* x, const S* g, S* dx, int64_t n, const Plain<S>&, int64_t, double*) {
-        each<V>(x, g, dx, n, [&](V x, V g) { return S(-2) * x * exp_(-x * x) * g; });
+        each<V>(x, g, dx, n, [&](V x, V g) { return S(-2) * x * expneg_(-x * x) * g; });
     }
 };
 
@@ -269,11 +290,15 @@ struct Hinge {
 
 // KAF: f(s) = sum_i alpha_i exp(-((s - d_i)/Delta)^2 / 8) (kaf.py: gamma = 1/(2 (2 Delta)^2)), by
 // groups of at most 21 points around an anchor d_m: with tau = (s - d_m)/Delta and k = i - m,
-// each term is exp(-tau^2/8) p^k exp(-k^2/8), p = exp(tau/4): Horner's rule in p and 1/p.
+// each term is exp(-tau^2/8) p^k exp(-k^2/8), p = exp(tau/4): Horner's rule in p and 1/p. Every
+// group is padded to k = -10..10 with zero coefficients, so that the loops have constant bounds and
+// the 21 sums of the backward pass stay in registers; tau is clamped to |tau| <= B, where every
+// term is exactly 0 and p^10 is still finite.
 struct KAF {
+    static constexpr int K = 10, W = 2 * K + 1, MAXG = 4, MAXD = 64;  // larger dictionaries: torch kernel
     struct Group { int i0, len, m; };
     static std::vector<Group> groups(int D) {  // as numpy.array_split(arange(D), ceil(D / 21))
-        const int G = (D + 20) / 21;
+        const int G = (D + W - 1) / W;
         std::vector<Group> out;
         for (int gi = 0, i0 = 0; gi < G; ++gi) {
             const int len = D / G + (gi < D % G ? 1 : 0);
@@ -283,109 +308,109 @@ struct KAF {
         return out;
     }
     template <class S>
-    static S bound(int kmax) {  // |tau| beyond which every term is exactly 0 and p^k would overflow
-        return S(4.0 * (std::log(double(std::numeric_limits<S>::max())) - 4.0) / std::max(kmax, 1));
-    }
-    // h = sum_k c_k p^k over a group (c: the group's coefficients, scaled by exp(-k^2/8))
-    template <class V, class S>
-    static inline V poly(const S* cf, const Group& gr, V p, V q) {
-        const int last = gr.i0 + gr.len - 1;
-        V h = splat<V>(cf[last]);
-        for (int i = last - 1; i >= gr.m; --i) h = h * p + cf[i];
-        if (gr.m > gr.i0) {
-            V hn = splat<V>(cf[gr.i0]);
-            for (int i = gr.i0 + 1; i < gr.m; ++i) hn = hn * q + cf[i];
-            h += hn * q;
-        }
-        return h;
-    }
-    // groups, anchors, clamps, exp(-k^2/8), and every channel's Horner coefficients c_i and k_i c_i
-    template <class S>
     struct Prep {
         std::vector<Group> gs;
-        std::vector<S> anchor, B;
-        std::vector<double> scale;
-        std::vector<S> cf, kcf;  // (C, D)
-        S inv;
-        double delta;
+        std::vector<double> scale;  // exp(-k_i^2/8)
+        std::vector<S> cf;          // (C, groups, W): alpha_i exp(-k_i^2/8) at k_i + K, zero padded
+        S inv, B;
+        double delta, lo;
         int D;
         Prep(const Ctx& c, const S* alpha, int64_t C) : gs(groups(int(c.k[0]))), D(int(c.k[0])) {
             delta = 2.0 * c.k[1] / (c.k[0] - 1);
+            lo = -c.k[1];
             inv = S(1 / delta);
-            std::vector<int> k(D);
-            for (auto& gr : gs) {
-                anchor.push_back(S(-c.k[1] + gr.m * delta));
-                B.push_back(bound<S>(std::max(gr.m - gr.i0, gr.i0 + gr.len - 1 - gr.m)));
-                for (int i = gr.i0; i < gr.i0 + gr.len; ++i) {
-                    k[i] = i - gr.m;
-                    scale.push_back(std::exp(-k[i] * k[i] / 8.0));
-                }
-            }
-            cf.resize(C * D);
-            kcf.resize(C * D);
+            B = S(4.0 * (std::log(double(std::numeric_limits<S>::max())) - 4.0) / K);
+            for (auto& gr : gs)
+                for (int i = gr.i0; i < gr.i0 + gr.len; ++i) scale.push_back(std::exp(-(i - gr.m) * (i - gr.m) / 8.0));
+            cf.assign(C * gs.size() * W, S(0));
             for (int64_t ch = 0; ch < C; ++ch)
-                for (int i = 0; i < D; ++i) {
-                    cf[ch * D + i] = S(alpha[ch * D + i] * scale[i]);
-                    kcf[ch * D + i] = S(k[i]) * cf[ch * D + i];
-                }
+                for (size_t gi = 0; gi < gs.size(); ++gi)
+                    for (int i = gs[gi].i0; i < gs[gi].i0 + gs[gi].len; ++i)
+                        cf[(ch * gs.size() + gi) * W + i - gs[gi].m + K] = S(alpha[ch * D + i] * scale[i]);
         }
-    };
-    static constexpr int MAXD = 64;  // larger dictionaries run the torch kernel
-    // one channel's setup in locals (so that the compiler keeps it in registers)
-    template <class S>
-    struct Local {
-        int ng;
-        Group gs[(MAXD + 20) / 21];
-        S anchor[(MAXD + 20) / 21], B[(MAXD + 20) / 21], cf[MAXD], kcf[MAXD];
-        Local(const Prep<S>& pr, int64_t ch) : ng(int(pr.gs.size())) {
-            for (int gi = 0; gi < ng; ++gi) { gs[gi] = pr.gs[gi]; anchor[gi] = pr.anchor[gi]; B[gi] = pr.B[gi]; }
-            std::copy_n(pr.cf.data() + ch * pr.D, pr.D, cf);
-            std::copy_n(pr.kcf.data() + ch * pr.D, pr.D, kcf);
-        }
+        const S* coef(int64_t ch, size_t gi) const { return cf.data() + (ch * gs.size() + gi) * W; }
         template <class V>
-        V tau(V x, int gi, S inv) const {
-            V t = (x - anchor[gi]) * inv;
-            t = t > B[gi] ? splat<V>(B[gi]) : t;  // NaN stays NaN
-            return t < -B[gi] ? splat<V>(-B[gi]) : t;
+        V tau(V x, size_t gi) const {
+            V t = (x - S(lo + gs[gi].m * delta)) * inv;
+            t = t > B ? splat<V>(B) : t;  // NaN stays NaN
+            return t < -B ? splat<V>(-B) : t;
         }
     };
     template <class V, class S>
     static void fwd(const S* x, S* y, int64_t n, const Prep<S>& pr, int64_t ch) {
-        const Local<S> lc(pr, ch);
-        const S inv = pr.inv;
-        each<V>(x, (const S*)nullptr, y, n, [&](V x, V) {
-            V y{};
-            for (int gi = 0; gi < lc.ng; ++gi) {
-                V tau = lc.tau(x, gi, inv), pw = exp_(tau * S(0.25));
-                y += exp_(tau * tau * S(-0.125)) * poly<V, S>(lc.cf, lc.gs[gi], pw, S(1) / pw);
-            }
-            return y;
-        });
+        for (size_t gi = 0; gi < pr.gs.size(); ++gi) {
+            S c[W];
+            std::copy_n(pr.coef(ch, gi), W, c);
+            each<V>(x, (const S*)nullptr, y, n, [&](V x, V) {
+                V tau = pr.tau(x, gi), pw = expmid_(tau * S(0.25));  // |tau / 4| <= B / 4 < 87
+                return expneg_(tau * tau * S(-0.125)) * poly<V, S>(c, pw, S(1) / pw);
+            }, gi > 0);
+        }
     }
+    // Backward in blocks of NB vectors: first dx and, per vector, w = g exp(-tau^2/8), p and 1/p; then
+    // the 21 sums of w p^k, a few powers k at a time, so that their accumulators stay in registers.
     template <class V, class S>
     static void bwd(const S* x, const S* g, S* dx, int64_t n, const Prep<S>& pr, int64_t ch, double* grad) {
-        const Local<S> lc(pr, ch);
-        const S inv = pr.inv;
-        const bool want_dx = dx != nullptr, want_grad = grad != nullptr;
-        V acc[MAXD];  // sum g exp(-tau^2/8) p^k, per dictionary point (only the D used are zeroed)
-        std::fill_n(acc, pr.D, V{});
-        each<V>(x, g, dx, n, [&](V x, V g) {
-            V d{};
-            for (int gi = 0; gi < lc.ng; ++gi) {
-                const Group gr = lc.gs[gi];
-                V tau = lc.tau(x, gi, inv), pw = exp_(tau * S(0.25)), q = S(1) / pw, e0 = exp_(tau * tau * S(-0.125));
-                if (want_dx) d += e0 * (tau * poly<V, S>(lc.cf, gr, pw, q) - poly<V, S>(lc.kcf, gr, pw, q));
-                if (!want_grad) continue;
-                V w = g * e0, pk = w;
-                acc[gr.m] += w;
-                for (int i = gr.m + 1; i < gr.i0 + gr.len; ++i) { pk = pk * pw; acc[i] += pk; }
-                pk = w;
-                for (int i = gr.m - 1; i >= gr.i0; --i) { pk = pk * q; acc[i] += pk; }
+        constexpr int L = Lanes<V>::n, NB = 16, KB = 5;
+        const S f = S(-0.25 / pr.delta);
+        for (size_t gi = 0; gi < pr.gs.size(); ++gi) {
+            S c[W], kc[W];
+            std::copy_n(pr.coef(ch, gi), W, c);
+            for (int k = 0; k < W; ++k) kc[k] = S(k - K) * c[k];
+            V acc[W];
+            std::fill_n(acc, W, V{});
+            for (int64_t i0 = 0; i0 < n; i0 += NB * L) {
+                const int64_t m = std::min<int64_t>(NB * L, n - i0);
+                const int nv = int((m + L - 1) / L);
+                S bx[NB * L], bg[NB * L], bo[NB * L];  // the block, zero padded (g = 0 adds nothing)
+                std::memcpy(bx, x + i0, m * sizeof(S));
+                std::memcpy(bg, g + i0, m * sizeof(S));
+                std::fill(bx + m, bx + nv * L, S(0));
+                std::fill(bg + m, bg + nv * L, S(0));
+                V w[NB], pw[NB], q[NB], up[NB], down[NB];
+                for (int j = 0; j < nv; ++j) {
+                    V tau = pr.tau(load<V>(bx + j * L), gi);
+                    pw[j] = expmid_(tau * S(0.25));  // |tau / 4| <= B / 4 < 87
+                    q[j] = S(1) / pw[j];
+                    w[j] = load<V>(bg + j * L) * expneg_(tau * tau * S(-0.125));
+                    if (dx) store<V>(bo + j * L, w[j] * (tau * poly<V, S>(c, pw[j], q[j]) - poly<V, S>(kc, pw[j], q[j])) * f);
+                    up[j] = down[j] = w[j];
+                    acc[K] += w[j];
+                }
+                if (dx)
+                    for (int64_t j = 0; j < m; ++j) dx[i0 + j] = gi ? dx[i0 + j] + bo[j] : bo[j];
+                if (!grad) continue;
+                for (int k0 = 1; k0 <= K; k0 += KB) {
+                    V a[KB], b[KB];
+                    for (int k = 0; k < KB; ++k) a[k] = b[k] = V{};
+                    for (int j = 0; j < nv; ++j) {
+                        V u = up[j], d = down[j];
+                        for (int k = 0; k < KB; ++k) {
+                            u = u * pw[j];
+                            d = d * q[j];
+                            a[k] += u;
+                            b[k] += d;
+                        }
+                        up[j] = u;
+                        down[j] = d;
+                    }
+                    for (int k = 0; k < KB && k0 + k <= K; ++k) {
+                        acc[K + k0 + k] += a[k];
+                        acc[K - k0 - k] += b[k];
+                    }
+                }
             }
-            return d * g * S(-0.25 / pr.delta);
-        });
-        if (want_grad)
-            for (int i = 0; i < pr.D; ++i) grad[i] += pr.scale[i] * hsum(acc[i]);
+            const Group& gr = pr.gs[gi];
+            for (int i = gr.i0; grad && i < gr.i0 + gr.len; ++i) grad[i] += pr.scale[i] * hsum(acc[i - gr.m + K]);
+        }
+    }
+    // sum_k c[k + K] p^k (q = 1/p)
+    template <class V, class S>
+    static inline V poly(const S* c, V p, V q) {
+        V h = splat<V>(c[W - 1]), hn = splat<V>(c[0]);
+        for (int k = K - 1; k >= 0; --k) h = h * p + c[k + K];
+        for (int k = 1; k < K; ++k) hn = hn * q + c[k];
+        return h + hn * q;
     }
 };
 
@@ -438,7 +463,7 @@ static int dispatch(int kernel, bool backward, const void* x, const void* g, voi
         case 1: return go(RBF{});
         case 2: return go(MReLU{});
         case 3: return (consts[0] + consts[1] <= 64) ? go(Hinge{}) : 2;
-        case 4: return consts[0] <= KAF::MAXD ? go(KAF{}) : 2;
+        case 4: return consts[0] <= KAF::MAXG * KAF::W ? go(KAF{}) : 2;
         case 5: return go(Swish{});
     }
     return 1;
