@@ -463,7 +463,7 @@ static int dispatch(int kernel, bool backward, const void* x, const void* g, voi
         case 1: return go(RBF{});
         case 2: return go(MReLU{});
         case 3: return (consts[0] + consts[1] <= 64) ? go(Hinge{}) : 2;
-        case 4: return consts[0] <= KAF::MAXG * KAF::W ? go(KAF{}) : 2;
+        case 4: return consts[0] <= KAF::MAXD ? go(KAF{}) : 2;
         case 5: return go(Swish{});
     }
     return 1;
