@@ -159,3 +159,13 @@ def test_native_off_switch_and_compiler_failure(monkeypatch):
     monkeypatch.delenv("CXX")
     monkeypatch.delenv("SYMACT_CACHE")
     torch.testing.assert_close(y, create("dome")(x))
+
+
+@pytest.mark.parametrize("D", [7, 20, 50])
+def test_kaf_limits_at_infinity_in_both_paths(D, monkeypatch):
+    """kaf.py: f(+-inf) = 0 and the gradient there is 0, for one or several anchor groups (D < 21 too)."""
+    act = create("kaf", channels=CHANNELS, D=D, init="elu")
+    x = torch.tensor([float("inf"), -float("inf"), 1e30, -1e30]).repeat(1, CHANNELS, 4)
+    for native in (True, False):
+        y, dx, (dalpha,) = _step(act, x, native, monkeypatch)
+        assert (y == 0).all() and (dx == 0).all() and (dalpha == 0).all()
