@@ -31,6 +31,10 @@ Implementations:
   dictionary points (``|k| <= 10``), and ``tau`` is clamped where every term
   has underflowed to exactly 0 anyway, so nothing overflows; the result
   equals the direct formula to rounding (tested against :func:`kaf_naive`).
+  On the CPU the same computation runs as one native pass forward and one
+  backward (``_native.cpp``, for ``D <= 64``), where every group is padded to
+  ``|k| <= 10`` (so ``tau`` is clamped at the bound for ``|k| = 10`` in both
+  implementations).
 
 Limits: ``f(+-inf) = 0`` (every Gaussian vanishes); NaN gives NaN.
 Gradients at infinite inputs are 0.
