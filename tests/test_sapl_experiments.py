@@ -125,3 +125,82 @@ def test_robustness_registry_and_config_hashes():
                 f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}))
             hashes.add(h)
     assert len(hashes) == 12  # every activation and profile has its own hash
+
+
+def test_dynamics_lenet_records_every_layer():
+    """Fig. 2: LeNet-5 (two convolutions, one hidden fully connected layer) has three S-APL layers."""
+    exp = sapl.dynamics_lenet
+    cfg = exp.configs["smoke"]
+    res = exp.run(cfg)
+    assert res["data"] == "MNIST" and set(res["variants"]) == set(cfg.variants)
+    run = res["variants"]["sapl"]
+    assert run["steps"] == cfg.epochs * -(-cfg.n_train // cfg.batch_size)
+    assert [s["step"] for s in run["snapshots"]] == [0, run["steps"] // 2, run["steps"]]
+    for shot in run["snapshots"]:
+        assert len(shot["shape"]) == len(shot["negative_mean"]) == 3
+        assert all(len(s) == len(run["x"]) == 121 for s in shot["shape"])
+    assert run["snapshots"][0]["negative_mean"] == [0.0, 0.0, 0.0]  # the ReLU initialisation
+    for r in res["variants"].values():
+        assert len(r["train_loss"]) == cfg.epochs and 0 <= r["test_acc"] <= 1
+    assert res["variants"]["relu"]["snapshots"] == []
+    with pytest.raises(ValueError, match="snapshots"):
+        exp.run(dataclasses.replace(cfg, snapshots=1))
+    with pytest.raises(ValueError, match="unknown variants"):
+        exp.run(dataclasses.replace(cfg, variants=("prelu",)))
+
+
+def test_knn_accuracy():
+    import numpy as np
+
+    two = np.r_[np.zeros((5, 2)), np.ones((5, 2)) * 10] + np.arange(10)[:, None] * 1e-3
+    assert sapl.knn_accuracy(two, np.r_[[0] * 5, [1] * 5], k=3) == 1.0
+    line = np.arange(10.0)[:, None]
+    # alternating labels, k = 2: inner points see two of the other label; the end points tie, and ties go to
+    # label 0, right for the point at 0 (label 0), wrong for the point at 9 (label 1)
+    assert sapl.knn_accuracy(line, np.arange(10) % 2, k=2) == pytest.approx(0.1)
+    assert sapl.knn_accuracy(line[1:-1], (np.arange(1, 9) % 2), k=1) == 0.0  # every neighbour has the other label
+    with pytest.raises(ValueError, match="1 <= k < N"):
+        sapl.knn_accuracy(line, np.arange(10) % 2, k=10)
+
+
+def test_tsne_smoke_points_labels_and_separation():
+    exp = sapl.tsne
+    cfg = exp.configs["smoke"]
+    res = exp.run(cfg)
+    assert res["classes"] == ["frog", "ship"] and res["data"] in ("CIFAR-10", "CIFAR-10 (JPEG q75 copy)")
+    assert set(res["activations"]) == {"relu", "sapl"}
+    for r in res["activations"].values():
+        n = cfg.n_per_class * len(cfg.classes)
+        assert len(r["points"]) == len(r["labels"]) == n and all(len(p) == 2 for p in r["points"])
+        assert all(round(v, 4) == v for p in r["points"] for v in p)
+        assert sorted(set(r["labels"])) == [0, 1] and r["labels"].count(0) == cfg.n_per_class
+        assert r["logits_all"]["n"] == 2000  # 1,000 frog and 1,000 ship test images
+        assert len(r["draws"]) == cfg.draws and 0 <= r["test_acc"] <= 1 and r["n_test"] == cfg.n_test
+        for score in [r["logits_all"]] + [d[space] for d in r["draws"] for space in ("tsne", "logits")]:
+            assert -1 <= score["silhouette"] <= 1 and 0 <= score["knn"] <= 1
+    for bad, match in (({"classes": ("frog", "dragon")}, "classes"), ({"activations": ("tanh",)}, "unknown"),
+                       ({"perplexity": 60.0}, "perplexity"), ({"n_per_class": 1001}, "exceeds")):
+        with pytest.raises(ValueError, match=match):
+            exp.run(dataclasses.replace(cfg, **bad))
+
+
+def test_new_experiments_registry_and_config_hashes():
+    """Fig. 2 and Fig. 4 at the paper profile follow the paper (t-SNE learning rate 30, perplexity 40, frog and
+    ship); every profile hashes stably and differently; the stored results of the older experiments stay fresh
+    (their configs were not changed by the shared LeNet-5 helper)."""
+    from symact.results import REGISTRY, config_hash, stored_status
+
+    assert REGISTRY[("sapl", "dynamics-lenet")] is sapl.dynamics_lenet
+    assert REGISTRY[("sapl", "tsne-lenet-cifar10")] is sapl.tsne
+    paper = sapl.tsne.configs["paper"]
+    assert (paper.tsne_lr, paper.perplexity, paper.classes, paper.n_per_class) == (30.0, 40.0, ("frog", "ship"), 100)
+    assert sapl.dynamics_lenet.configs["paper"].variants == tuple(sapl.VARIANTS)
+    for exp in (sapl.dynamics_lenet, sapl.tsne):
+        hashes = set()
+        for cfg in exp.configs.values():
+            h = config_hash(cfg)
+            assert h == config_hash(type(cfg)(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}))
+            hashes.add(h)
+        assert len(hashes) == 3
+    for exp in [sapl.dynamics, sapl.hinges, *sapl.ROBUSTNESS.values()]:
+        assert stored_status(exp, "quick") in ("fresh", "missing"), exp.name

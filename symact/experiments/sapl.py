@@ -8,6 +8,8 @@
   the mean S-APL output on the negative half-line under the unit Gaussian
   that batch normalisation targets, ``m- = E[h(X) | X < 0]``, ``X ~ N(0, 1)``.
   The paper's first stage predicts ``m- < 0`` early, its second ``m- > 0`` late.
+- ``dynamics-lenet``: the same for LeNet-5 on MNIST (Fig. 2), BN before every activation, trained with
+  the Table 1 LeNet-5 recipe.
 - ``table1-<network>-<dataset>``: Table 1 (error rates, mean and standard
   deviation over seeds) and Table 7 (t-test of S-APL against the best
   baseline): LeNet-5 on MNIST and CIFAR-10 (with and without data
@@ -19,6 +21,9 @@
   S-APL networks on CIFAR-10 under one-, three- and five-pixel differential evolution, FGSM and CW-L2, with
   the paper's avg |Z_true - Z_adv|, on the paper's 100 random test images and on 1,000 (Wilson 95%
   intervals); then PGD-50 with restarts and AutoAttack at eps 8/255.
+- ``tsne-lenet-cifar10``: Fig. 4 (Section 6): t-SNE of the pre-softmax outputs of ReLU and S-APL LeNet-5
+  for CIFAR-10 frog and ship test images, with the class separation measured (silhouette, kNN accuracy)
+  in the t-SNE plane and in the logit space.
 """
 from __future__ import annotations
 
@@ -35,9 +40,10 @@ from symact.device import seed_everything
 from symact.results import experiment
 from symact.train import TrainConfig, train
 
-__all__ = ["DynamicsConfig", "HingesConfig", "PAPER_TABLE1", "PAPER_TABLE2", "PAPER_TABLE3", "PAPER_TABLE4",
-           "PAPER_TABLE5", "ROBUSTNESS", "ROBUSTNESS_ACTS", "RobustnessConfig", "TABLE1", "TABLE1_ACTS", "Table1Config",
-           "dynamics", "hinges", "negative_side_mean", "robustness_run"]
+__all__ = ["DynamicsConfig", "HingesConfig", "LeNetDynamicsConfig", "PAPER_TABLE1", "PAPER_TABLE2", "PAPER_TABLE3",
+           "PAPER_TABLE4", "PAPER_TABLE5", "ROBUSTNESS", "ROBUSTNESS_ACTS", "RobustnessConfig", "TABLE1", "TABLE1_ACTS",
+           "TSNEConfig", "Table1Config", "dynamics", "dynamics_lenet", "hinges", "knn_accuracy", "negative_side_mean",
+           "robustness_run", "tsne"]
 
 #: activation name in symact.activations for each variant of Section 5
 VARIANTS = {"relu": "relu", "leaky-relu": "leaky_relu", "sapl": "sapl", "sapl-positive": "sapl_positive",
@@ -78,6 +84,23 @@ def _train_mlp(cfg: MLPRecipe, make, train_set, batch_fn=None) -> tuple[torch.nn
     return model, train(model, train_set, tcfg, batch_fn=batch_fn)
 
 
+def _lenet_recipe(cfg, seed: int, augment: bool = False) -> TrainConfig:
+    """The LeNet-5 recipe of :class:`Table1Config` (SGD, momentum 0.9) with ``cfg``'s epochs, batch size,
+    learning rate and weight decay."""
+    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=0.9,
+                       weight_decay=cfg.weight_decay, augment=augment, seed=seed)
+
+
+def _train_lenet(make, train_set, tcfg: TrainConfig, batch_fn=None) -> tuple[torch.nn.Module, dict]:
+    """LeNet-5 for ``train_set`` (MNIST shapes for one channel, CIFAR shapes for three) with activation factory
+    ``make`` and BN before every activation (symmetric-apl.txt Section 4), built after seeding with
+    ``tcfg.seed`` and trained with ``tcfg``; returns ``(model, history)``."""
+    seed_everything(tcfg.seed)
+    variant = "mnist" if train_set.shape[0] == 1 else "cifar"
+    model = models.LeNet5(variant, len(train_set.classes), act=make, batchnorm="all")
+    return model, train(model, train_set, tcfg, batch_fn=batch_fn)
+
+
 @dataclass(frozen=True)
 class DynamicsConfig(MLPRecipe):
     """The MLP of symmetric-apl.txt Appendix 8.2 on MNIST (hidden 258 and 128; :class:`MLPRecipe`) with each
@@ -90,7 +113,34 @@ class DynamicsConfig(MLPRecipe):
     snapshots: int = 26
 
 
-def _run_variant(cfg: DynamicsConfig, variant: str, train_set, test_set) -> dict:
+@dataclass(frozen=True)
+class LeNetDynamicsConfig:
+    """symmetric-apl.txt Section 5, Fig. 2 (and Fig. 3's loss comparison) for LeNet-5: each of :data:`VARIANTS`
+    trained on MNIST, ``snapshots`` S-APL shapes per layer recorded at evenly spaced steps (the first before any
+    step), as :class:`DynamicsConfig` does for the MLP.
+
+    What the paper leaves open, and our choices: Appendix 8.2 says only that Fig. 2 uses "the same ... Lenet 5
+    architecture" as Table 1; the data set is not named (Fig. 1's MLP is on MNIST; we use MNIST), nor the
+    optimiser, epochs or batch size: we use the Table 1 LeNet-5 recipe (:class:`Table1Config`: SGD, momentum
+    0.9, lr 0.01, weight decay 5e-4, batch 128, 30 epochs, BN before every activation). The paper's LeNet-5
+    (LeCun et al.) has four activation layers (its text mentions "the 4th layer"); ours, in the SAF paper's
+    shapes (:class:`symact.models.LeNet5`), has three: two convolutions and one hidden fully connected layer.
+    S-APL as in :class:`DynamicsConfig`: S = 4 a side, one shared set per layer, ReLU initialisation.
+    """
+
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    snapshots: int = 26
+    epochs: int = 30
+    n_train: int | None = None
+    batch_size: int = 128
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    seed: int = 0
+
+
+def _run_variant(cfg, variant: str, train_set, test_set, fit) -> dict:
+    """Train one variant with ``fit(make, train_set, batch_fn) -> (model, history)``, recording the S-APL
+    shapes and ``m-`` of every layer at ``cfg.snapshots`` evenly spaced steps of training."""
     total = cfg.epochs * -(-len(train_set) // cfg.batch_size)
     marks = set(np.linspace(0, total, cfg.snapshots).round().astype(int).tolist())
     acts, shots, step = [], [], [0]
@@ -113,11 +163,23 @@ def _run_variant(cfg: DynamicsConfig, variant: str, train_set, test_set) -> dict
             acts.append(act)
         return act
 
-    model, hist = _train_mlp(cfg, make, train_set, batch_fn=record)
+    model, hist = fit(make, train_set, record)
     if acts:
         snap()  # after the last step
     return {"train_loss": hist["train_loss"], "train_acc": hist["train_acc"], "seconds": hist["seconds"],
             "test_acc": accuracy(model, test_set), "steps": total, "x": x.tolist(), "snapshots": shots}
+
+
+def _dynamics(cfg, fit) -> dict:
+    """Every variant of ``cfg`` trained on MNIST with ``fit`` (see :func:`_run_variant`)."""
+    unknown = [v for v in cfg.variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; expected some of {list(VARIANTS)}")
+    if cfg.snapshots < 2:
+        raise ValueError(f"snapshots must be >= 2 (the start and the end of training), got {cfg.snapshots}")
+    train_set, test_set = data.load("mnist").head(cfg.n_train), data.load("mnist", train=False)
+    return {"data": train_set.description,
+            "variants": {v: _run_variant(cfg, v, train_set, test_set, fit) for v in cfg.variants}}
 
 
 @experiment("sapl", "dynamics", {
@@ -126,12 +188,18 @@ def _run_variant(cfg: DynamicsConfig, variant: str, train_set, test_set) -> dict
     "paper": DynamicsConfig(),
 })
 def dynamics(cfg: DynamicsConfig) -> dict:
-    unknown = [v for v in cfg.variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown variants {unknown}; expected some of {list(VARIANTS)}")
-    train_set, test_set = data.load("mnist").head(cfg.n_train), data.load("mnist", train=False)
-    return {"data": train_set.description,
-            "variants": {v: _run_variant(cfg, v, train_set, test_set) for v in cfg.variants}}
+    return _dynamics(cfg, lambda make, train_set, record: _train_mlp(cfg, make, train_set, batch_fn=record))
+
+
+@experiment("sapl", "dynamics-lenet", {
+    "smoke": LeNetDynamicsConfig(variants=("relu", "sapl"), epochs=1, n_train=512, snapshots=3),
+    "quick": LeNetDynamicsConfig(epochs=4, n_train=5000, snapshots=11),
+    "paper": LeNetDynamicsConfig(),
+})
+def dynamics_lenet(cfg: LeNetDynamicsConfig) -> dict:
+    """symmetric-apl.txt Fig. 2: LeNet-5 on MNIST (:class:`LeNetDynamicsConfig`); results as :func:`dynamics`."""
+    return _dynamics(cfg, lambda make, train_set, record: _train_lenet(make, train_set, _lenet_recipe(cfg, cfg.seed),
+                                                                       batch_fn=record))
 
 
 #: symmetric-apl.txt Tables 5 and 6, MNIST rows: hinges (2S) -> (error % shared, error % per neuron,
@@ -239,16 +307,14 @@ def table1_run(cfg: Table1Config) -> dict:
     for name in cfg.activations:
         errors, seconds = [], []
         for seed in range(cfg.seeds):
-            seed_everything(seed)
+            tcfg = _lenet_recipe(cfg, seed, cfg.augment)
             if cfg.network == "mlp":
+                seed_everything(seed)
                 model = models.MLP(train_set.x.shape[1:], (258, 128), len(train_set.classes), act=_table1_act(name),
                                    batch_norm=True, dropout=0.3)
+                hist = train(model, train_set, tcfg)
             else:
-                model = models.LeNet5("cifar" if cfg.dataset == "cifar10" else "mnist", len(train_set.classes),
-                                      act=_table1_act(name), batchnorm="all")
-            tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=0.9,
-                               weight_decay=cfg.weight_decay, augment=cfg.augment, seed=seed)
-            hist = train(model, train_set, tcfg)
+                model, hist = _train_lenet(_table1_act(name), train_set, tcfg)
             errors.append(1 - accuracy(model, test_set))
             seconds.append(float(np.sum(hist["seconds"])))
         rows[name] = {"errors": errors, "mean": float(np.mean(errors)),
@@ -311,6 +377,11 @@ PAPER_TABLE4 = {("lenet", "relu"): (83, 0.871), ("lenet", "apl"): (79, 0.551), (
 #: at 0, 1, 2, 2.5, one set per layer, ReLU initialisation), as in Table 1
 ROBUSTNESS_ACTS = {"relu": {}, "apl": {"S": 5, "hinges": (-2.0, -1.0, 0.0, 1.0, 2.0)}, "swish": {"beta": 0.2},
                    "sapl": {}}
+
+
+def _section6_act(name: str):
+    """Activation factory of Section 6 (:data:`ROBUSTNESS_ACTS`)."""
+    return lambda c: create(name, channels=c, **ROBUSTNESS_ACTS[name])
 
 
 @dataclass(frozen=True)
@@ -426,13 +497,8 @@ def robustness_run(cfg: RobustnessConfig) -> dict:
         raise ValueError(f"unknown activation {cfg.activation!r}; expected one of {list(ROBUSTNESS_ACTS)}")
     if cfg.n_images < 1 or cfg.n_large < 0 or cfg.de_repeats < 1 or not cfg.pixels or min(cfg.pixels) < 1:
         raise ValueError(f"need n_images >= 1, n_large >= 0, de_repeats >= 1, pixels >= 1; got {cfg}")
-    seed_everything(cfg.seed)
     train_set, test_set = data.load("cifar10").head(cfg.n_train), data.load("cifar10", train=False)
-    kw = ROBUSTNESS_ACTS[cfg.activation]
-    model = models.LeNet5("cifar", 10, act=lambda c: create(cfg.activation, channels=c, **kw), batchnorm="all")
-    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=0.9,
-                       weight_decay=cfg.weight_decay, seed=cfg.seed)
-    hist = train(model, train_set, tcfg)
+    model, hist = _train_lenet(_section6_act(cfg.activation), train_set, _lenet_recipe(cfg, cfg.seed))
     out = {"data": test_set.description, "activation": cfg.activation,
            "test_acc": accuracy(model, test_set.head(cfg.n_test)), "n_test": len(test_set.head(cfg.n_test)),
            "train_loss": hist["train_loss"], "train_seconds": float(np.sum(hist["seconds"])), "sets": {}}
@@ -454,3 +520,119 @@ def _robustness_configs(act: str) -> dict:
 #: activation -> registered experiment ``robustness-lenet-cifar10-<activation>``
 ROBUSTNESS = {act: experiment("sapl", f"robustness-lenet-cifar10-{act}", _robustness_configs(act))(robustness_run)
               for act in ROBUSTNESS_ACTS}
+
+
+def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
+    """Leave-one-out accuracy of the ``k``-nearest-neighbour vote (Euclidean; ties to the lowest label):
+    the fraction of points whose ``k`` nearest other points mostly share their label."""
+    points, labels = np.asarray(points, dtype=np.float64), np.asarray(labels)
+    if points.ndim != 2 or len(points) != len(labels) or not 1 <= k < len(points):
+        raise ValueError(f"expected points (N, D), N labels and 1 <= k < N; got {points.shape}, {labels.shape}, k={k}")
+    sq = (points ** 2).sum(1)
+    dist = sq[:, None] + sq[None, :] - 2 * points @ points.T
+    np.fill_diagonal(dist, np.inf)
+    near = labels[np.argsort(dist, axis=1, kind="stable")[:, :k]]
+    votes = np.stack([(near == c).sum(1) for c in np.unique(labels)], 1)
+    return float((np.unique(labels)[votes.argmax(1)] == labels).mean())
+
+
+@dataclass(frozen=True)
+class TSNEConfig:
+    """symmetric-apl.txt Section 6, Fig. 4 (settings in Appendix 8.2): t-SNE of LeNet-5's pre-softmax outputs
+    (the logits) for random CIFAR-10 test images of ``classes``, one network per activation.
+
+    Networks: LeNet-5 on CIFAR-10 with each of ``activations`` (:data:`ROBUSTNESS_ACTS`), trained as in
+    :class:`RobustnessConfig` (the Table 1 recipe: BN before every activation, SGD momentum 0.9, ``lr``,
+    ``weight_decay``, batch 128, no augmentation; same seed), so on one device they are the networks attacked
+    by ``robustness-lenet-cifar10-<activation>`` at the same ``epochs`` and ``n_train``.
+    t-SNE: scikit-learn's ``TSNE`` with learning rate ``tsne_lr`` 30 and perplexity 40 (the paper's), its
+    other settings at their defaults (PCA initialisation, 1,000 iterations, Barnes-Hut).
+    The paper's "100 random samples of frog and ship images" does not say whether 100 of each or in all:
+    we take ``n_per_class`` of each. The paper shows one draw and judges separation by eye; we draw
+    ``draws`` image sets (the same images for every network, seed ``seed + i``, t-SNE seeded alike) and
+    measure separation by the silhouette score and the leave-one-out ``k``-NN accuracy of the classes, in
+    the t-SNE plane and in the logit space, and in the logit space of every test image of ``classes``.
+    """
+
+    activations: tuple[str, ...] = ("relu", "sapl")
+    classes: tuple[str, ...] = ("frog", "ship")
+    n_per_class: int = 100
+    draws: int = 10
+    perplexity: float = 40.0
+    tsne_lr: float = 30.0
+    k: int = 5
+    epochs: int = 30
+    n_train: int | None = None
+    n_test: int | None = None
+    batch_size: int = 128
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    seed: int = 0
+
+
+@torch.no_grad()
+def _logits(model: torch.nn.Module, images) -> np.ndarray:
+    model.eval()
+    return torch.cat([model(xb) for xb, _ in images.batches(500)]).double().numpy()
+
+
+def _separation(points: np.ndarray, labels: np.ndarray, k: int) -> dict:
+    from sklearn.metrics import silhouette_score
+
+    return {"silhouette": float(silhouette_score(points, labels)), "knn": knn_accuracy(points, labels, k)}
+
+
+@experiment("sapl", "tsne-lenet-cifar10", {
+    "smoke": TSNEConfig(n_per_class=30, draws=2, epochs=1, n_train=512, n_test=200),
+    "quick": TSNEConfig(draws=3, epochs=2, n_train=10000, n_test=2000),
+    "paper": TSNEConfig(),
+})
+def tsne(cfg: TSNEConfig) -> dict:
+    """Fig. 4 (:class:`TSNEConfig`). Per activation: test accuracy, training loss, the separation of the classes
+    (``silhouette`` in [-1, 1], ``knn`` a fraction) per draw in the t-SNE plane (``tsne``) and in the logit space
+    (``logits``), and on all test images of ``classes`` (``logits_all``); the first draw's 2-D points
+    (4 decimals) and labels (indices into ``classes``) for the figure."""
+    import sklearn
+    from sklearn.manifold import TSNE
+
+    unknown = [a for a in cfg.activations if a not in ROBUSTNESS_ACTS]
+    if unknown or not cfg.activations:
+        raise ValueError(f"unknown activations {unknown}; expected some of {list(ROBUSTNESS_ACTS)}")
+    if len(set(cfg.classes)) < 2 or any(c not in data.CIFAR10_CLASSES for c in cfg.classes):
+        raise ValueError(f"classes must be two or more distinct names of {data.CIFAR10_CLASSES}; got {cfg.classes}")
+    n = cfg.n_per_class * len(cfg.classes)
+    if cfg.draws < 1 or cfg.n_per_class < 1 or not 1 <= cfg.k < n or not 0 < cfg.perplexity < n:
+        raise ValueError(f"need draws >= 1, n_per_class >= 1 and 1 <= k, perplexity < the {n} images; got {cfg}")
+    train_set, test_set = data.load("cifar10").head(cfg.n_train), data.load("cifar10", train=False)
+    idx = [data.CIFAR10_CLASSES.index(c) for c in cfg.classes]
+    keep = torch.isin(test_set.y, torch.tensor(idx))
+    chosen = dataclasses.replace(test_set, x=test_set.x[keep], y=test_set.y[keep])
+    labels_all = np.array([idx.index(int(y)) for y in chosen.y])
+    members = [np.flatnonzero(labels_all == c) for c in range(len(idx))]
+    if min(len(m) for m in members) < cfg.n_per_class:
+        raise ValueError(f"n_per_class = {cfg.n_per_class} exceeds the {min(len(m) for m in members)} test images "
+                         f"of a class")
+    picks = []  # per draw: n_per_class random images of each class, the same for every network
+    for i in range(cfg.draws):
+        g = torch.Generator().manual_seed(cfg.seed + i)
+        picks.append(np.concatenate([m[torch.randperm(len(m), generator=g)[:cfg.n_per_class].numpy()]
+                                     for m in members]))
+    out = {"data": test_set.description, "classes": list(cfg.classes), "sklearn_version": sklearn.__version__,
+           "activations": {}}
+    for act in cfg.activations:
+        model, hist = _train_lenet(_section6_act(act), train_set, _lenet_recipe(cfg, cfg.seed))
+        z = _logits(model, chosen)
+        rows = []
+        for i, pick in enumerate(picks):
+            emb = TSNE(2, perplexity=cfg.perplexity, learning_rate=cfg.tsne_lr,
+                       random_state=cfg.seed + i).fit_transform(z[pick])
+            rows.append({"tsne": _separation(emb, labels_all[pick], cfg.k),
+                         "logits": _separation(z[pick], labels_all[pick], cfg.k)})
+            if i == 0:
+                points, labels = np.round(emb.astype(np.float64), 4).tolist(), labels_all[pick].tolist()
+        out["activations"][act] = {
+            "test_acc": accuracy(model, test_set.head(cfg.n_test)), "n_test": len(test_set.head(cfg.n_test)),
+            "train_loss": hist["train_loss"], "train_seconds": float(np.sum(hist["seconds"])),
+            "logits_all": {"n": len(labels_all), **_separation(z, labels_all, cfg.k)},
+            "draws": rows, "points": points, "labels": labels}
+    return out
