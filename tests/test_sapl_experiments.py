@@ -204,3 +204,59 @@ def test_new_experiments_registry_and_config_hashes():
         assert len(hashes) == 3
     for exp in [sapl.dynamics, sapl.hinges, *sapl.ROBUSTNESS.values()]:
         assert stored_status(exp, "quick") in ("fresh", "missing"), exp.name
+
+
+def test_hinges_cifar10_rows_and_counts():
+    """Tables 5 and 6, CIFAR-10: our LeNet-5 has four activation layers (convolutions of 32, 32 and 64 channels,
+    a hidden layer of 64 units), so a shared S-APL adds 4 * 2S slopes (the paper's 16 for S = 2) and one set per
+    channel (32 + 32 + 64 + 64) * 2S; per neuron it would be 2S per unit of every feature map."""
+    exp = sapl.hinges_cifar10
+    cfg = exp.configs["smoke"]
+    res = exp.run(cfg)
+    rows = res["rows"]
+    assert res["data"] in ("CIFAR-10", "CIFAR-10 (JPEG q75 copy)")
+    assert set(rows) == {"tanh", "maxout"} | {f"S={S} {k}" for S in cfg.S for k in ("shared", "per-channel")}
+    for name, row in rows.items():
+        assert 0 <= row["test_error"] <= 1 and row["epoch_seconds"] > 0, name
+    assert cfg.S == (2, 3)
+    assert rows["S=2 shared"]["added_parameters"] == 4 * 2 * 2 == sapl.PAPER_TABLE5_CIFAR10[4][2] == 16
+    assert rows["S=3 shared"]["added_parameters"] == 4 * 2 * 3 == sapl.PAPER_TABLE5_CIFAR10[6][2] == 24
+    assert rows["S=2 per-channel"]["added_parameters"] == (32 + 32 + 64 + 64) * 2 * 2 == 768
+    assert rows["S=3 per-channel"]["added_parameters"] == 1152
+    assert rows["S=2 shared"]["parameters"] - rows["tanh"]["parameters"] == 16
+    assert rows["tanh"]["added_parameters"] == rows["maxout"]["added_parameters"] == 0
+    # tanh: conv 3->32, 32->32, 32->64 (5x5, bias), BN 2 per channel, fc 1024->64, BN, fc 64->10
+    tanh = (3 * 25 * 32 + 32) + (32 * 25 * 32 + 32) + (32 * 25 * 64 + 64) + (1024 * 64 + 64) + 2 * 192 + 650
+    # maxout with six pieces: every layer before an activation six times wider, the next one's input unchanged
+    maxout = (3 * 25 * 192 + 192) + (32 * 25 * 192 + 192) + (32 * 25 * 384 + 384) + (1024 * 384 + 384) + 2 * 1152 + 650
+    assert (rows["tanh"]["parameters"], rows["maxout"]["parameters"]) == (tanh, maxout) == (145962, 872522)
+    assert res["activation_units"] == [32 * 32 * 32, 32 * 16 * 16, 64 * 8 * 8, 64]
+    for bad, match in (({"S": (7,)}, "S must be integers"), ({"S": ()}, "S must be integers"),
+                       ({"maxout_pieces": 1}, "maxout_pieces")):
+        with pytest.raises(ValueError, match=match):
+            exp.run(dataclasses.replace(cfg, **bad))
+
+
+def test_hinges_cifar10_configs_and_paper_constants():
+    """The paper profile is Table 1's LeNet-5 recipe with S = 2..6 and six maxout pieces; every profile hashes
+    stably and differently; the MNIST ``hinges`` results stay fresh (its config was not changed)."""
+    import json
+
+    from symact.results import REGISTRY, REPO_ROOT, config_hash
+
+    exp = sapl.hinges_cifar10
+    assert REGISTRY[("sapl", "hinges-cifar10")] is exp
+    paper, t1 = exp.configs["paper"], sapl.TABLE1[("lenet", "cifar10", False)].configs["paper"]
+    assert paper.S == (2, 3, 4, 5, 6) and paper.maxout_pieces == 6 and paper.n_train is None and paper.n_test is None
+    assert (paper.epochs, paper.batch_size, paper.lr, paper.weight_decay) == (t1.epochs, t1.batch_size, t1.lr,
+                                                                               t1.weight_decay)
+    hashes = {config_hash(cfg) for cfg in exp.configs.values()}
+    assert len(hashes) == 3
+    for cfg in exp.configs.values():
+        assert config_hash(cfg) == config_hash(sapl.HingesLeNetConfig(**dataclasses.asdict(cfg)))
+    # the quick result committed in the repository (the tests store theirs elsewhere; smoke results are not kept)
+    stored = json.loads((REPO_ROOT / "results" / "sapl" / "hinges.quick.json").read_text())
+    assert stored["provenance"]["config_hash"] == config_hash(sapl.hinges.configs["quick"])
+    assert set(sapl.PAPER_TABLE5_CIFAR10) == set(sapl.PAPER_TABLE5) == {4, 6, 8, 10, 12}
+    assert sapl.PAPER_TABLE5_CIFAR10[12] == (28.92, 28.03, 48, ">225k", 30)
+    assert sapl.PAPER_TABLE6_CIFAR10 == {"tanh": 21, "maxout": 31}
