@@ -436,7 +436,8 @@ def _table1_configs(network: str, dataset: str, augment: bool) -> dict:
     # paper profile; the MLP keeps all nine
     quick_acts = TABLE1_ACTS if network == "mlp" else tuple(a for a in TABLE1_ACTS if a != "maxout")
     quick = Table1Config(network=network, dataset=dataset, augment=augment, activations=quick_acts, seeds=3, epochs=2,
-                         n_train=5000, batch_size=base.batch_size, weight_decay=base.weight_decay)
+                         n_train=5000 if dataset == "mnist" else 2500, batch_size=base.batch_size,
+                         weight_decay=base.weight_decay)
     return {"smoke": smoke, "quick": quick, "paper": base}
 
 
