@@ -117,7 +117,20 @@ class DynamicsConfig(MLPRecipe):
 
 
 @dataclass(frozen=True)
-class LeNetDynamicsConfig:
+class LeNetRecipe:
+    """The LeNet-5 training recipe of this chapter (the paper gives none; see :class:`Table1Config`): SGD, momentum
+    0.9, ``lr``, ``weight_decay``, batch ``batch_size``, ``epochs`` on the first ``n_train`` training images
+    (None: all)."""
+
+    epochs: int = 30
+    n_train: int | None = None
+    batch_size: int = 128
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+
+
+@dataclass(frozen=True)
+class LeNetDynamicsConfig(LeNetRecipe):
     """symmetric-apl.txt Section 5, Fig. 2 (and Fig. 3's loss comparison) for LeNet-5: each of :data:`VARIANTS`
     trained on MNIST, ``snapshots`` S-APL shapes per layer recorded at evenly spaced steps (the first before any
     step), as :class:`DynamicsConfig` does for the MLP.
@@ -133,11 +146,6 @@ class LeNetDynamicsConfig:
 
     variants: tuple[str, ...] = tuple(VARIANTS)
     snapshots: int = 26
-    epochs: int = 30
-    n_train: int | None = None
-    batch_size: int = 128
-    lr: float = 0.01
-    weight_decay: float = 5e-4
     seed: int = 0
 
 
@@ -277,7 +285,7 @@ PAPER_TABLE6_CIFAR10 = {"tanh": 21, "maxout": 31}
 
 
 @dataclass(frozen=True)
-class HingesLeNetConfig:
+class HingesLeNetConfig(LeNetRecipe):
     """symmetric-apl.txt Appendix 8.1, Tables 5 and 6, CIFAR-10 rows: LeNet-5 with S-APL of S hinges a side.
 
     LeNet-5 in the SAF paper's CIFAR shapes (:class:`symact.models.LeNet5`: three convolutions and one hidden
@@ -293,12 +301,7 @@ class HingesLeNetConfig:
 
     S: tuple[int, ...] = (2, 3, 4, 5, 6)
     maxout_pieces: int = 6
-    epochs: int = 30
-    n_train: int | None = None
     n_test: int | None = None
-    batch_size: int = 128
-    lr: float = 0.01
-    weight_decay: float = 5e-4
     seed: int = 0
 
 
@@ -366,7 +369,7 @@ def _table1_act(name: str):
 
 
 @dataclass(frozen=True)
-class Table1Config:
+class Table1Config(LeNetRecipe):
     """symmetric-apl.txt Table 1: error rates of one network over ``seeds`` seeds for each activation.
 
     LeNet-5 in the SAF paper's shapes (our LeNet-5, see :class:`symact.models.LeNet5`), the MLP of
@@ -380,12 +383,7 @@ class Table1Config:
     augment: bool = False
     activations: tuple[str, ...] = TABLE1_ACTS
     seeds: int = 5
-    epochs: int = 30
-    n_train: int | None = None
     n_test: int | None = None
-    batch_size: int = 128
-    lr: float = 0.01
-    weight_decay: float = 5e-4
 
 
 def table1_run(cfg: Table1Config) -> dict:
@@ -485,7 +483,7 @@ def _section6_act(name: str):
 
 
 @dataclass(frozen=True)
-class RobustnessConfig:
+class RobustnessConfig(LeNetRecipe):
     """symmetric-apl.txt Section 6, Tables 2 to 4, LeNet-5 rows: one activation, trained and attacked.
 
     Training: the Table 1 LeNet-5 recipe (:class:`Table1Config`: BN before every activation, SGD momentum
@@ -511,12 +509,7 @@ class RobustnessConfig:
     """
 
     activation: str = "sapl"
-    epochs: int = 30
-    n_train: int | None = None
     n_test: int | None = None
-    batch_size: int = 128
-    lr: float = 0.01
-    weight_decay: float = 5e-4
     n_images: int = 100
     n_large: int = 1000
     pixels: tuple[int, ...] = (1, 3, 5)
@@ -637,7 +630,7 @@ def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
 
 
 @dataclass(frozen=True)
-class TSNEConfig:
+class TSNEConfig(LeNetRecipe):
     """symmetric-apl.txt Section 6, Fig. 4 (settings in Appendix 8.2): t-SNE of LeNet-5's pre-softmax outputs
     (the logits) for random CIFAR-10 test images of ``classes``, one network per activation.
 
@@ -661,12 +654,7 @@ class TSNEConfig:
     perplexity: float = 40.0
     tsne_lr: float = 30.0
     k: int = 5
-    epochs: int = 30
-    n_train: int | None = None
     n_test: int | None = None
-    batch_size: int = 128
-    lr: float = 0.01
-    weight_decay: float = 5e-4
     seed: int = 0
 
 
