@@ -122,13 +122,6 @@ class Scratch:
         return bufs[i][:numel].view(shape)
 
 
-def _compute_dtype(x: torch.Tensor, params) -> torch.dtype:
-    dtype = torch.promote_types(x.dtype, torch.float32)
-    for p in params:
-        dtype = torch.promote_types(dtype, p.dtype)
-    return dtype
-
-
 def _blocks(shape: torch.Size, block: int):
     """Index tuples cutting an ``(N, C, P)`` tensor into pieces of about ``block`` elements."""
     n, c, p = shape
@@ -158,7 +151,7 @@ class _Fused(torch.autograd.Function):
     def forward(ctx, kernel, x3, *params):
         ctx.kernel = kernel
         ctx.save_for_backward(x3, *params)
-        dtype = _compute_dtype(x3, params)
+        dtype = _native.compute_dtype(x3, params)
         ps = [p.to(dtype) for p in params]
         state = kernel.prepare(ps) if hasattr(kernel, "prepare") else ps
         new = Scratch(dtype, x3.device)
@@ -181,7 +174,7 @@ class _Fused(torch.autograd.Function):
     def backward(ctx, g):
         x3, *params = ctx.saved_tensors
         needs = ctx.needs_input_grad[2:]
-        dtype = _compute_dtype(x3, params)
+        dtype = _native.compute_dtype(x3, params)
         ps = [p.to(dtype) for p in params]
         state = ctx.kernel.prepare(ps) if hasattr(ctx.kernel, "prepare") else ps
         new = Scratch(dtype, x3.device)

@@ -295,7 +295,7 @@ struct Hinge {
 // the 21 sums of the backward pass stay in registers; tau is clamped to |tau| <= B, where every
 // term is exactly 0 and p^10 is still finite.
 struct KAF {
-    static constexpr int K = 10, W = 2 * K + 1, MAXG = 4, MAXD = 64;  // larger dictionaries: torch kernel
+    static constexpr int K = 10, W = 2 * K + 1, MAXD = 64;  // larger dictionaries: torch kernel
     struct Group { int i0, len, m; };
     static std::vector<Group> groups(int D) {  // as numpy.array_split(arange(D), ceil(D / 21))
         const int G = (D + W - 1) / W;

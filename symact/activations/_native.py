@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 from torch.autograd.function import once_differentiable
 
-__all__ = ["MIN_ROW", "available", "compiler", "layout", "library", "run"]
+__all__ = ["MIN_ROW", "available", "compiler", "compute_dtype", "layout", "library", "run"]
 
 SOURCE = Path(__file__).with_name("_native.cpp")
 FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fopenmp"]
@@ -133,7 +133,8 @@ def layout(x: torch.Tensor, params, per_channel: bool) -> tuple[int, int] | None
     return (C, P) if x.is_contiguous() and P >= MIN_ROW else None
 
 
-def _dtype(x: torch.Tensor, params) -> torch.dtype:
+def compute_dtype(x: torch.Tensor, params) -> torch.dtype:
+    """float32, or float64 when the input or a parameter is float64 (float16/bfloat16 inputs compute in float32)."""
     dtype = torch.promote_types(x.dtype, torch.float32)
     for p in params:
         dtype = torch.promote_types(dtype, p.dtype)
@@ -175,7 +176,7 @@ class _Native(torch.autograd.Function):
         (name, consts), (C, P) = spec, shape
         ctx.spec, ctx.shape = spec, shape
         ctx.save_for_backward(x, *params)
-        dtype = _dtype(x, params)
+        dtype = compute_dtype(x, params)
         xc = x.to(dtype)
         table = _pack(params, C, dtype)
         y = torch.empty_like(xc)
@@ -190,7 +191,7 @@ class _Native(torch.autograd.Function):
         (name, consts), (C, P) = ctx.spec, ctx.shape
         x, *params = ctx.saved_tensors
         needs = ctx.needs_input_grad[3:]
-        dtype = _dtype(x, params)
+        dtype = compute_dtype(x, params)
         xc = x.to(dtype)
         gc = torch.empty_like(xc).copy_(g) if g.dtype != dtype or g.stride() != xc.stride() else g
         table = _pack(params, C, dtype)

@@ -131,12 +131,14 @@ class _KAFKernel:
         return ("kaf", (self.D, self.boundary)) if self.D <= _native.MAX_KAF_D else None
 
     @staticmethod
-    def _clamp(dtype: torch.dtype, kmax: int) -> float:
-        # p^kmax * exp(-kmax^2/8) * |alpha| stays finite; beyond, exp(-tau^2/8) is exactly 0 (underflow)
-        return 4.0 * (math.log(torch.finfo(dtype).max) - 4.0) / max(kmax, 1)
+    def _clamp(dtype: torch.dtype) -> float:
+        # for the largest |k| of any group, K = 10: p^K * exp(-K^2/8) * |alpha| stays finite, and beyond the
+        # bound exp(-tau^2/8) is exactly 0 (underflow); _native.cpp clamps at the same bound
+        kmax = _GROUP // 2
+        return 4.0 * (math.log(torch.finfo(dtype).max) - 4.0) / kmax
 
     def _terms(self, x, anchor, new):
-        bound = self._clamp(x.dtype, _GROUP // 2)  # the largest |k| of any group: p^k stays finite, terms are 0
+        bound = self._clamp(x.dtype)
         tau = torch.sub(x, anchor, out=new()).mul_(1.0 / self.delta).clamp_(-bound, bound)
         e0 = torch.addcmul(x.new_zeros(()), tau, tau, value=-LOG2E / 8.0, out=new()).exp2_()
         p = torch.mul(tau, LOG2E / 4.0, out=new()).exp2_()
