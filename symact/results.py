@@ -17,6 +17,15 @@ seconds and date. :func:`load_or_run` returns a stored result whose config hash
 matches the current config; a stored result whose hash does not match is
 *stale*: it is reported (a printed line and a warning) and recomputed, never
 shown silently. ``SYMACT_RECOMPUTE=1`` forces a rerun.
+
+A long experiment can be *resumable*: it wraps each costly piece (one seed,
+one network) in :func:`part`, which stores the piece's value at once in
+``results/<chapter>/<name>.<profile>.parts/<key>.json`` with its own
+provenance. A run that is stopped (a session that ends, a machine taken back)
+loses only the piece in progress: the next run of the same config, in any
+process or on any machine with those files, loads the finished pieces and
+computes the rest. When the whole result is stored the parts are folded into
+its provenance and their folder is removed.
 """
 from __future__ import annotations
 
@@ -27,6 +36,8 @@ import hashlib
 import json
 import math
 import os
+import re
+import shutil
 import subprocess
 import time
 import warnings
@@ -48,6 +59,7 @@ __all__ = [
     "experiment",
     "load_or_run",
     "active_profile",
+    "part",
     "results_dir",
     "stored_status",
 ]
@@ -152,6 +164,16 @@ class Experiment:
     def run(self, config) -> dict:
         return self.fn(config)
 
+    def parts_dir(self, prof: str) -> Path:
+        return results_dir() / self.chapter / f"{self.name}.{prof}.parts"
+
+    def parts(self, prof: str) -> dict:
+        """The fresh stored parts (see :func:`part`) of an unfinished run at profile ``prof``: key -> value.
+        Never runs anything; empty when the run has finished or has not started."""
+        want = config_hash(self.configs[prof])
+        found = {p.stem: _read(p) for p in sorted(self.parts_dir(prof).glob("*.json"))}
+        return {k: d["result"] for k, d in found.items() if d and d["provenance"].get("config_hash") == want}
+
     def stored(self, prof: str) -> Result | None:
         """The stored result at profile ``prof`` if it is fresh, else ``None``; never runs anything.
 
@@ -211,6 +233,58 @@ def _say_stale(exp: Experiment, prof: str, action: str) -> None:
     warnings.warn(msg, stacklevel=3)
 
 
+_PART_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*")
+_RUNS: list[dict] = []   # the stored runs in progress, innermost last: parts folder, config hash, parts' provenance
+
+
+def _provenance(config, commit: str, wall: float) -> dict:
+    return {
+        "config_hash": config_hash(config),
+        "commit": commit,
+        "symact_version": symact.__version__,
+        "torch_version": torch.__version__,
+        "device": device_name(),
+        "wall_seconds": round(wall, 2),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _write(path: Path, prov: dict, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"provenance": prov, "result": data}, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def part(key: str, fn: Callable[[], Any]) -> Any:
+    """``fn()``, made JSON-ready, as one resumable part of the experiment being run (see the module docstring).
+
+    Inside a run that :func:`load_or_run` stores, a fresh stored part under ``key`` is loaded instead of
+    calling ``fn``, and a newly computed one is stored before it is returned; elsewhere (a run with overrides,
+    or no experiment at all) it is just ``fn()``. ``key`` names a file: letters, digits and ``_.=+-``,
+    unique within the experiment. Loaded and computed values are identical, so a resumed run gives the result
+    an uninterrupted one would.
+    """
+    if not isinstance(key, str) or not _PART_KEY.fullmatch(key):
+        raise ValueError(f"part key must be letters, digits and '_.=+-' (not first), got {key!r}")
+    if not _RUNS or _RUNS[-1] is None:
+        return _jsonable(fn())
+    run = _RUNS[-1]
+    if key in run["parts"]:
+        raise ValueError(f"part key {key!r} is used twice in one experiment")
+    path = run["dir"] / f"{key}.json"
+    d = _read(path)
+    if d is not None and d.get("provenance", {}).get("config_hash") == run["hash"]:
+        run["parts"][key] = {**d["provenance"], "loaded": True}
+        return d["result"]
+    start = time.perf_counter()
+    value = _jsonable(fn())
+    prov = {**run["names"], "part": key, **_provenance(run["config"], _git_commit(), time.perf_counter() - start)}
+    _write(path, prov, value)
+    run["parts"][key] = prov
+    return value
+
+
 def load_or_run(exp: Experiment, profile: str | None = None, recompute: bool | None = None, **overrides) -> Result:
     """Load the stored result of ``exp`` for the profile, or run and store it.
 
@@ -240,27 +314,28 @@ def load_or_run(exp: Experiment, profile: str | None = None, recompute: bool | N
         if status == "stale":
             _say_stale(exp, prof, "recomputing")
     commit = _git_commit()  # the code that runs, not whatever HEAD is when a long run ends
+    parts_dir = exp.parts_dir(prof)
+    if recompute and not overrides:
+        shutil.rmtree(parts_dir, ignore_errors=True)
+    run = None if overrides else {"dir": parts_dir, "hash": config_hash(config), "config": config, "parts": {},
+                                  "names": {"chapter": exp.chapter, "experiment": exp.name, "profile": prof}}
+    _RUNS.append(run)
     start = time.perf_counter()
-    data = _jsonable(exp.fn(config))
+    try:
+        data = _jsonable(exp.fn(config))
+    finally:
+        _RUNS.pop()
     wall = time.perf_counter() - start
-    prov = {
-        "chapter": exp.chapter,
-        "experiment": exp.name,
-        "function": f"{exp.fn.__module__}.{exp.fn.__qualname__}",
-        "profile": prof,
-        "config": _jsonable(config),
-        "config_hash": config_hash(config),
-        "commit": commit,
-        "symact_version": symact.__version__,
-        "torch_version": torch.__version__,
-        "device": device_name(),
-        "seed": getattr(config, "seed", None),
-        "wall_seconds": round(wall, 2),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    prov = {"chapter": exp.chapter, "experiment": exp.name, "function": f"{exp.fn.__module__}.{exp.fn.__qualname__}",
+            "profile": prof, "config": _jsonable(config), **_provenance(config, commit, wall),
+            "seed": getattr(config, "seed", None)}
+    if run is not None and run["parts"]:
+        # the compute time of parts loaded from earlier runs counts too; each part keeps its own commit and device
+        loaded = [p for p in run["parts"].values() if p.get("loaded")]
+        prov["wall_seconds"] = round(wall + sum(p["wall_seconds"] for p in loaded), 2)
+        prov["parts"] = {k: {f: p[f] for f in ("commit", "device", "date", "wall_seconds")}
+                         for k, p in run["parts"].items()}
     if not overrides:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"provenance": prov, "result": data}, indent=1, sort_keys=True) + "\n")
-        tmp.replace(path)
+        _write(path, prov, data)
+        shutil.rmtree(parts_dir, ignore_errors=True)
     return Result(data, prov)

@@ -97,7 +97,8 @@ def test_experiment_needs_every_profile():
 
 
 def test_committed_results_match_current_configs():
-    """Every committed result file belongs to a registered experiment and matches its current config."""
+    """Every committed result file (parts of unfinished runs included) belongs to a registered experiment and
+    matches its current config."""
     import symact.experiments  # noqa: F401  (registers every experiment)
 
     files = [p for p in (REPO_ROOT / "results").rglob("*.json") if ".smoke." not in p.name]
@@ -111,7 +112,11 @@ def test_committed_results_match_current_configs():
         key = (prov["chapter"], prov["experiment"])
         assert key in results.REGISTRY, f"{path}: experiment {key} is not registered"
         exp = results.REGISTRY[key]
-        assert path.name == f"{exp.name}.{prov['profile']}.json"
+        if "part" in prov:  # a part of an unfinished run (results.part)
+            assert path.parent == exp.parts_dir(prov["profile"]) and path.stem == prov["part"], path
+            assert not exp.path(prov["profile"]).exists(), f"{path}: a part beside the finished result"
+        else:
+            assert path.name == f"{exp.name}.{prov['profile']}.json"
         if prov["config_hash"] != config_hash(exp.configs[prov["profile"]]):
             stale.append(str(path.relative_to(REPO_ROOT)))
     assert not stale, f"stored results whose config no longer matches the code (rerun them): {stale}"
@@ -163,3 +168,70 @@ def test_caption_keeps_the_dirty_flag(monkeypatch):
     monkeypatch.setenv("SYMACT_COMMIT", "0123456789abcdef+dirty")
     exp = _make("dirty")
     assert "commit 0123456789+dirty," in exp(profile="quick").caption()
+
+
+def _make_parted(name, stop_after=None):
+    """An experiment of three parts that raises after ``stop_after`` of them (an interrupted run)."""
+    @experiment("testchapter", name, {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
+    def exp(cfg):
+        values = []
+        for i in range(3):
+            if stop_after is not None and i == stop_after:
+                raise KeyboardInterrupt
+            values.append(results.part(f"seed={i}", lambda i=i: CALLS.append(i) or {"v": cfg.n * i, "x": (1.5,)}))
+        return {"values": values}
+
+    return exp
+
+
+def test_interrupted_run_resumes_from_its_parts():
+    with pytest.raises(KeyboardInterrupt):
+        _make_parted("p", stop_after=2)(profile="quick")
+    assert CALLS == [0, 1]
+    exp = _make_parted("p")
+    assert exp.parts("quick") == {"seed=0": {"v": 0, "x": [1.5]}, "seed=1": {"v": 2, "x": [1.5]}}
+    stored = json.loads((exp.parts_dir("quick") / "seed=1.json").read_text())["provenance"]
+    assert stored["part"] == "seed=1" and stored["profile"] == "quick" and stored["config_hash"] == config_hash(Cfg(2))
+    r = exp(profile="quick")
+    assert CALLS == [0, 1, 2]  # only the missing part ran
+    assert r["values"] == [{"v": 0, "x": [1.5]}, {"v": 2, "x": [1.5]}, {"v": 4, "x": [1.5]}]
+    assert sorted(r.provenance["parts"]) == ["seed=0", "seed=1", "seed=2"]
+    assert r.provenance["wall_seconds"] >= sum(p["wall_seconds"] for p in r.provenance["parts"].values()) - 0.02
+    assert not exp.parts_dir("quick").exists() and exp.parts("quick") == {}
+    assert exp(profile="quick") == r and CALLS == [0, 1, 2]  # the whole result is stored
+
+
+def test_parts_of_another_config_recompute_and_recompute_clears_them():
+    with pytest.raises(KeyboardInterrupt):
+        _make_parted("q", stop_after=1)(profile="quick")
+    path = _make_parted("q").parts_dir("quick") / "seed=0.json"
+    d = json.loads(path.read_text())
+    d["provenance"]["config_hash"] = "0" * 16
+    path.write_text(json.dumps(d))
+    exp = _make_parted("q")
+    assert exp.parts("quick") == {}  # a part of another config is not fresh
+    CALLS.clear()
+    exp(profile="quick")
+    assert CALLS == [0, 1, 2]
+    with pytest.raises(KeyboardInterrupt):
+        _make_parted("q", stop_after=1)(profile="quick", recompute=True)
+    CALLS.clear()
+    _make_parted("q")(profile="quick", recompute=True)
+    assert CALLS == [0, 1, 2]  # recompute ignores (and removes) stored parts
+
+
+def test_parts_outside_stored_runs_and_bad_keys():
+    assert results.part("a", lambda: (1, 2.0)) == [1, 2.0]  # no experiment: just the value, JSON-ready
+    exp = _make_parted("r")
+    r = exp(profile="quick", n=5)  # overrides: nothing stored, parts included
+    assert r["values"][2]["v"] == 10 and not exp.parts_dir("quick").exists() and "parts" not in r.provenance
+    for bad in ("", "../x", "a/b", ".hidden", 3):
+        with pytest.raises(ValueError, match="part key"):
+            results.part(bad, lambda: 1)
+
+    @experiment("testchapter", "twice", {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
+    def twice(cfg):
+        return [results.part("k", lambda: 1), results.part("k", lambda: 2)]
+
+    with pytest.raises(ValueError, match="used twice"):
+        twice(profile="quick")

@@ -62,6 +62,39 @@ def test_table1_rows_and_ttest():
         exp.run(dataclasses.replace(cfg, activations=("relu", "softsign")))
 
 
+def test_table1_summary_ttest_and_progress(monkeypatch, tmp_path):
+    from scipy.stats import ttest_ind
+
+    runs = {"relu": [{"error": e, "seconds": 1.0} for e in (0.10, 0.12, 0.11)],
+            "tanh": [{"error": e, "seconds": 1.0} for e in (0.20, 0.22, 0.21)],
+            "sapl": [{"error": e, "seconds": 2.0} for e in (0.09, 0.10, 0.08)]}
+    out = sapl.table1_summary(runs)
+    assert out["rows"]["relu"]["mean"] == pytest.approx(0.11) and out["rows"]["relu"]["std"] == pytest.approx(0.01)
+    assert out["ttest"]["best_baseline"] == "relu"
+    assert out["ttest"]["p"] == pytest.approx(ttest_ind([0.09, 0.10, 0.08], [0.10, 0.12, 0.11], equal_var=False).pvalue)
+    assert sapl.table1_summary({"sapl": runs["sapl"][:1], "relu": runs["relu"]})["ttest"]["p"] is None  # one seed
+
+    # an interrupted paper run: its finished networks are shown, never a whole table
+    monkeypatch.setenv("SYMACT_RESULTS", str(tmp_path))
+    key = ("mlp", "mnist", False)
+    exp = sapl.TABLE1[key]
+    assert sapl.table1_progress(key) is None
+    calls = []
+
+    def one(cfg, name, seed, train_set, test_set):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append((name, seed))
+        return {"error": 0.1 + seed / 100, "seconds": 5.0}
+
+    monkeypatch.setattr(sapl, "_table1_one", one)
+    with pytest.raises(KeyboardInterrupt):
+        exp(profile="paper")
+    prog = sapl.table1_progress(key)
+    assert calls == [("relu", 0), ("relu", 1), ("relu", 2)] and (prog["done"], prog["total"]) == (3, 45)
+    assert prog["rows"]["relu"]["errors"] == pytest.approx([0.1, 0.11, 0.12]) and "ttest" not in prog
+
+
 def _rows(s):
     """Every attack row of one image set of a robustness result, by a readable name."""
     rows = {f"{k}-pixel": v for k, v in s["onepixel"].items()}

@@ -54,7 +54,8 @@ class CapacityConfig:
     l1_ns: tuple[int, ...] = (2, 3, 5, 10, 20, 50)
     l1_samples: int = 200_000
     polygon_ms: tuple[int, ...] = (2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
-    one_minus_taus: tuple[float, ...] = tuple(float(v) for v in np.logspace(-8, np.log10(0.6), 60))
+    # 12 significant digits: np.logspace's last bits differ between CPUs, and the config hash must not
+    one_minus_taus: tuple[float, ...] = tuple(float(f"{v:.12g}") for v in np.logspace(-8, np.log10(0.6), 60))
     seed: int = 0
 
 

@@ -39,14 +39,15 @@ from symact import attacks, data, models
 from symact.activations import Maxout, create
 from symact.attacks import accuracy
 from symact.device import seed_everything
-from symact.results import experiment
+from symact.results import experiment, part
 from symact.train import TrainConfig, train
 
 __all__ = ["DynamicsConfig", "HingesConfig", "HingesLeNetConfig", "LeNetDynamicsConfig", "PAPER_TABLE1",
            "PAPER_TABLE2", "PAPER_TABLE3", "PAPER_TABLE4", "PAPER_TABLE5", "PAPER_TABLE5_CIFAR10",
            "PAPER_TABLE6_CIFAR10", "ROBUSTNESS", "ROBUSTNESS_ACTS", "RobustnessConfig", "TABLE1", "TABLE1_ACTS",
            "TSNEConfig", "Table1Config", "activation_units", "dynamics", "dynamics_lenet", "hinges",
-           "hinges_cifar10", "knn_accuracy", "negative_side_mean", "robustness_run", "tsne"]
+           "hinges_cifar10", "knn_accuracy", "negative_side_mean", "robustness_run", "table1_progress",
+           "table1_summary", "tsne"]
 
 #: activation name in symact.activations for each variant of Section 5
 VARIANTS = {"relu": "relu", "leaky-relu": "leaky_relu", "sapl": "sapl", "sapl-positive": "sapl_positive",
@@ -386,40 +387,68 @@ class Table1Config(LeNetRecipe):
     n_test: int | None = None
 
 
-def table1_run(cfg: Table1Config) -> dict:
-    """Train every activation for every seed; errors are fractions. The t-test is Welch's, S-APL against the
-    baseline with the lowest mean error (Table 7)."""
+def _table1_one(cfg: Table1Config, name: str, seed: int, train_set, test_set) -> dict:
+    """One network of Table 1: its test error (a fraction) and training seconds."""
+    tcfg = _lenet_recipe(cfg, seed, cfg.augment)
+    if cfg.network == "mlp":
+        seed_everything(seed)
+        model = models.MLP(train_set.x.shape[1:], (258, 128), len(train_set.classes), act=_table1_act(name),
+                           batch_norm=True, dropout=0.3)
+        hist = train(model, train_set, tcfg)
+    else:
+        model, hist = _train_lenet(_table1_act(name), train_set, tcfg)
+    return {"error": 1 - accuracy(model, test_set), "seconds": float(np.sum(hist["seconds"]))}
+
+
+def table1_summary(runs: dict) -> dict:
+    """Table 1's rows from ``runs`` (activation -> list of :func:`_table1_one` results, one per seed): errors,
+    their mean and standard deviation, training seconds; and Table 7's t-test (Welch's) of S-APL against the
+    baseline with the lowest mean error, when both have two or more seeds."""
     from scipy.stats import ttest_ind
 
+    rows = {}
+    for name, done in runs.items():
+        errors = [r["error"] for r in done]
+        rows[name] = {"errors": errors, "mean": float(np.mean(errors)),
+                      "std": float(np.std(errors, ddof=1)) if len(errors) > 1 else 0.0,
+                      "train_seconds": [r["seconds"] for r in done]}
+    out = {"rows": rows}
+    baselines = [a for a in rows if a != "sapl"]
+    if "sapl" in rows and baselines:
+        best = min(baselines, key=lambda a: rows[a]["mean"])
+        p = None
+        if min(len(rows["sapl"]["errors"]), len(rows[best]["errors"])) > 1:
+            p = ttest_ind(rows["sapl"]["errors"], rows[best]["errors"], equal_var=False).pvalue
+        out["ttest"] = {"best_baseline": best, "p": None if p is None or not np.isfinite(p) else float(p)}
+    return out
+
+
+def table1_run(cfg: Table1Config) -> dict:
+    """Train every activation for every seed; errors are fractions (:func:`table1_summary`). Each network is
+    one resumable part, ``<activation>-seed<seed>`` (:func:`symact.results.part`): a paper run of many
+    CPU-hours can be stopped and resumed, and its finished networks shown before it ends (:func:`table1_progress`)."""
     if cfg.network not in ("lenet", "mlp") or cfg.dataset not in ("mnist", "cifar10") or cfg.seeds < 1:
         raise ValueError(f"network in ('lenet', 'mlp'), dataset in ('mnist', 'cifar10'), seeds >= 1; got {cfg}")
     unknown = [a for a in cfg.activations if a not in TABLE1_ACTS]
     if unknown:
         raise ValueError(f"unknown activations {unknown}; expected some of {list(TABLE1_ACTS)}")
     train_set, test_set = data.load(cfg.dataset).head(cfg.n_train), data.load(cfg.dataset, train=False).head(cfg.n_test)
-    rows = {}
-    for name in cfg.activations:
-        errors, seconds = [], []
-        for seed in range(cfg.seeds):
-            tcfg = _lenet_recipe(cfg, seed, cfg.augment)
-            if cfg.network == "mlp":
-                seed_everything(seed)
-                model = models.MLP(train_set.x.shape[1:], (258, 128), len(train_set.classes), act=_table1_act(name),
-                                   batch_norm=True, dropout=0.3)
-                hist = train(model, train_set, tcfg)
-            else:
-                model, hist = _train_lenet(_table1_act(name), train_set, tcfg)
-            errors.append(1 - accuracy(model, test_set))
-            seconds.append(float(np.sum(hist["seconds"])))
-        rows[name] = {"errors": errors, "mean": float(np.mean(errors)),
-                      "std": float(np.std(errors, ddof=1)) if len(errors) > 1 else 0.0, "train_seconds": seconds}
-    out = {"data": test_set.description, "rows": rows}
-    baselines = [a for a in rows if a != "sapl"]
-    if "sapl" in rows and baselines:
-        best = min(baselines, key=lambda a: rows[a]["mean"])
-        p = ttest_ind(rows["sapl"]["errors"], rows[best]["errors"], equal_var=False).pvalue if cfg.seeds > 1 else None
-        out["ttest"] = {"best_baseline": best, "p": None if p is None or not np.isfinite(p) else float(p)}
-    return out
+    runs = {name: [part(f"{name}-seed{seed}", lambda name=name, seed=seed: _table1_one(cfg, name, seed, train_set,
+                                                                                      test_set))
+                   for seed in range(cfg.seeds)] for name in cfg.activations}
+    return {"data": test_set.description, **table1_summary(runs)}
+
+
+def table1_progress(key: tuple, profile: str = "paper") -> dict | None:
+    """The networks of an unfinished Table 1 run (``key`` as in :data:`TABLE1`) that are stored as parts, as
+    :func:`table1_summary` rows plus ``done`` and ``total`` network counts; None when there are none."""
+    exp, cfg = TABLE1[key], TABLE1[key].configs[profile]
+    parts = exp.parts(profile)
+    runs = {a: [parts[f"{a}-seed{s}"] for s in range(cfg.seeds) if f"{a}-seed{s}" in parts] for a in cfg.activations}
+    runs = {a: r for a, r in runs.items() if r}
+    if not runs:
+        return None
+    return {**table1_summary(runs), "done": len(parts), "total": len(cfg.activations) * cfg.seeds}
 
 
 def _table1_configs(network: str, dataset: str, augment: bool) -> dict:
