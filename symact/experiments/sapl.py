@@ -191,7 +191,7 @@ def _dynamics(cfg, fit) -> dict:
         raise ValueError(f"snapshots must be >= 2 (the start and the end of training), got {cfg.snapshots}")
     train_set, test_set = data.load("mnist").head(cfg.n_train), data.load("mnist", train=False)
     return {"data": train_set.description,
-            "variants": {v: _run_variant(cfg, v, train_set, test_set, fit) for v in cfg.variants}}
+            "variants": {v: part(v, lambda v=v: _run_variant(cfg, v, train_set, test_set, fit)) for v in cfg.variants}}
 
 
 @experiment("sapl", "dynamics", {
@@ -253,13 +253,15 @@ def _hinge_rows(cfg, fit, baselines: dict, separate: str) -> dict:
     """Rows of Tables 5 and 6: ``fit(make) -> row`` for each of ``baselines`` (name -> activation factory), then
     for each S of ``cfg.S`` an S-APL at the first S of :data:`HINGE_POSITIONS`, ``"S=<S> shared"`` (one set per
     layer) and ``"S=<S> <separate>"`` (one set per channel of a layer: per neuron in an MLP)."""
-    rows = {name: fit(make) for name, make in baselines.items()}
+    makers = dict(baselines)
     for S in cfg.S:
         for sharing in ("shared", separate):
             def make(c, S=S, per=sharing != "shared"):
                 return create("sapl", channels=c, per_channel=per, S=S, hinges=HINGE_POSITIONS[:S])
-            rows[f"S={S} {sharing}"] = fit(make)
-    return rows
+            makers[f"S={S} {sharing}"] = make
+    # one resumable part per network (symact.results.part); the times per epoch of Table 6 are comparable only
+    # when every network ran in one process on an otherwise idle machine: a resumed run mixes machines and loads
+    return {name: part(name.replace(" ", "-"), lambda make=make: fit(make)) for name, make in makers.items()}
 
 
 @experiment("sapl", "hinges", {
@@ -739,9 +741,9 @@ def tsne(cfg: TSNEConfig) -> dict:
         g = torch.Generator().manual_seed(cfg.seed + i)
         picks.append(np.concatenate([m[torch.randperm(len(m), generator=g)[:cfg.n_per_class].numpy()]
                                      for m in members]))
-    out = {"data": test_set.description, "classes": list(cfg.classes), "sklearn_version": sklearn.__version__,
-           "activations": {}}
-    for act in cfg.activations:
+    out = {"data": test_set.description, "classes": list(cfg.classes), "sklearn_version": sklearn.__version__}
+
+    def one(act: str) -> dict:
         model, hist = _train_lenet(_section6_act(act), train_set, _lenet_recipe(cfg, cfg.seed))
         z = _logits(model, chosen)
         rows = []
@@ -752,9 +754,11 @@ def tsne(cfg: TSNEConfig) -> dict:
                          "logits": _separation(z[pick], labels_all[pick], cfg.k)})
             if i == 0:
                 points, labels = np.round(emb.astype(np.float64), 4).tolist(), labels_all[pick].tolist()
-        out["activations"][act] = {
+        return {
             "test_acc": accuracy(model, test_set.head(cfg.n_test)), "n_test": len(test_set.head(cfg.n_test)),
             "train_loss": hist["train_loss"], "train_seconds": float(np.sum(hist["seconds"])),
             "logits_all": {"n": len(labels_all), **_separation(z, labels_all, cfg.k)},
             "draws": rows, "points": points, "labels": labels}
+
+    out["activations"] = {act: part(act, lambda act=act: one(act)) for act in cfg.activations}  # resumable
     return out
