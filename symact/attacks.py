@@ -1,7 +1,8 @@
 """Adversarial attacks and their evaluation.
 
 A thin layer over torchattacks: :func:`make_attack` builds FGSM, PGD (with
-restarts), CW-L2, AutoAttack, Square and OnePixel by name, each an object called
+restarts), CW-L2, AutoAttack, Square and OnePixel by name (and :class:`PixelDE`,
+OnePixel's algorithm run on all images of a batch at once), each an object called
 as ``atk(images, labels)``. The one thing torchattacks lacks is an L-infinity
 attack on an *arbitrary* loss (the adaptive attacks of the DOME paper use the
 model's training loss, e.g. MSE on MDOME outputs); :func:`perturb_linf` is that,
@@ -29,12 +30,12 @@ from tqdm import tqdm
 from symact.data import ImageData
 from symact.device import get_device
 
-__all__ = ["ATTACKS", "accuracy", "eq10_direction", "evaluate", "fgs_max_grad", "first_success", "make_attack",
+__all__ = ["ATTACKS", "PixelDE", "accuracy", "eq10_direction", "evaluate", "fgs_max_grad", "first_success", "make_attack",
            "perturb_linf", "pgd_restarts", "predict", "progress_bar", "progress_enabled", "wilson_interval"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-ATTACKS = ("fgsm", "pgd", "cw", "autoattack", "square", "onepixel")
+ATTACKS = ("fgsm", "pgd", "cw", "autoattack", "square", "onepixel", "de")
 
 
 def progress_enabled(show: bool | None = None) -> bool:
@@ -62,7 +63,8 @@ def make_attack(name: str, model: nn.Module, eps: float = 8 / 255, **kwargs) -> 
 
     Defaults: ``pgd`` alpha = eps/4, 50 steps; ``cw`` c = 1, 100 steps, lr 0.01;
     ``autoattack`` the standard version (APGD-CE, APGD-T, FAB-T, Square);
-    ``square`` 5,000 queries; ``onepixel`` 1 pixel, 40 steps, population 400.
+    ``square`` 5,000 queries; ``onepixel`` (torchattacks) and ``de`` (:class:`PixelDE`, the same attack on all
+    images at once) 1 pixel, 40 steps, population 400.
 
     Example:
         >>> atk = make_attack("pgd", model, eps=0.3, steps=40, restarts=5)   # doctest: +SKIP
@@ -92,7 +94,115 @@ def make_attack(name: str, model: nn.Module, eps: float = 8 / 255, **kwargs) -> 
         return torchattacks.Square(model, eps=eps, **kwargs)
     kwargs.setdefault("steps", 40)
     kwargs.setdefault("popsize", 400)
+    if name == "de":
+        return PixelDE(model, **kwargs)
     return torchattacks.OnePixel(model, **kwargs)
+
+
+class PixelDE:
+    """The few-pixel differential-evolution attack of Su et al. (torchattacks ``OnePixel``), all images at once.
+
+    The same algorithm as ``torchattacks.OnePixel`` (its DE is SciPy's ``best1bin`` with immediate best
+    tracking): a candidate is ``pixels`` times (row, column, one value per channel), scaled from [0, 1);
+    the population is ``max(5, popsize // (5 * pixels) * 5 * pixels)`` candidates (per image), drawn uniformly; the
+    energy is the softmax probability of the true class; each generation draws one mutation factor
+    ``F ~ U[0.5, 1)`` per image, makes every trial ``best + F (r0 - r1)`` (two distinct random members other
+    than itself; recombination 1 keeps every coordinate of the mutant), redraws coordinates outside [0, 1]
+    uniformly, keeps a trial that lowers its member's energy and moves the lowest energy to the front. An image
+    stops as soon as its best candidate fools the model (checked after each of the ``steps`` generations);
+    the result is the image with the best candidate written in.
+
+    torchattacks attacks one image at a time, with a Python loop over candidates to write the pixels: on a GPU
+    that overhead is the whole cost (seconds per image at population 400). Here the populations of all images
+    of a batch live in one tensor and are evaluated ``inf_batch`` perturbed images at a time, so the cost is
+    the forward passes alone. Random numbers come from ``generator`` (default: seeded with ``seed``), on the CPU,
+    so a run is reproducible on any device.
+    """
+
+    def __init__(self, model: nn.Module, pixels: int = 1, steps: int = 40, popsize: int = 400,
+                 inf_batch: int = 4096, seed: int = 0):
+        if int(pixels) != pixels or pixels < 1 or int(steps) != steps or steps < 0 or popsize < 1 or inf_batch < 1:
+            raise ValueError(f"need integers pixels >= 1, steps >= 0, popsize >= 1, inf_batch >= 1; "
+                             f"got {pixels}, {steps}, {popsize}, {inf_batch}")
+        self.model, self.pixels, self.steps, self.inf_batch = model, int(pixels), int(steps), int(inf_batch)
+        self.popsize, self.seed = int(popsize), seed
+
+    def _write(self, x: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        """Images ``x`` (n, C, H, W) with the candidates ``cand`` (n, pixels, 2 + C) in [0, 1] written in."""
+        n, c, h, w = x.shape
+        out = x.clone()
+        rows = (cand[..., 0] * h).long().clamp_(0, h - 1)
+        cols = (cand[..., 1] * w).long().clamp_(0, w - 1)
+        img = torch.arange(n, device=x.device)[:, None].expand_as(rows)
+        for k in range(self.pixels):  # in order, so a later pixel at the same place wins, as in torchattacks
+            out[img[:, k], :, rows[:, k], cols[:, k]] = cand[:, k, 2:]
+        return out
+
+    @torch.no_grad()
+    def _energy(self, x: torch.Tensor, y: torch.Tensor, pop: torch.Tensor) -> torch.Tensor:
+        """Softmax probability of ``y`` for every member of ``pop`` (B, P, D) written into its image of ``x``."""
+        b, p, d = pop.shape
+        flat = pop.reshape(b * p, self.pixels, d // self.pixels)
+        owner = torch.arange(b, device=x.device).repeat_interleave(p)
+        out = torch.empty(b * p, device=x.device)
+        for i in range(0, b * p, self.inf_batch):
+            j = slice(i, i + self.inf_batch)
+            prob = self.model(self._write(x[owner[j]], flat[j])).softmax(1)
+            out[j] = prob.gather(1, y[owner[j]][:, None])[:, 0].float()
+        return out.reshape(b, p)
+
+    def _rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=self.generator).to(self.device)
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4 or labels.shape != images.shape[:1]:
+            raise ValueError(f"expected images (N, C, H, W) and labels (N,), got {tuple(images.shape)} and "
+                             f"{tuple(labels.shape)}")
+        was = self.model.training
+        self.model.eval()
+        self.device, self.generator = images.device, torch.Generator().manual_seed(self.seed)
+        x, y = images.detach(), labels.detach()
+        b, c = x.shape[:2]
+        d = self.pixels * (2 + c)
+        p = max(5, self.popsize // d * d)
+        pop = self._rand(b, p, d)
+        energy = self._energy(x, y, pop)
+        best = energy.argmin(1)
+        ar = torch.arange(b, device=x.device)
+        pop[:, 0], pop[ar, best] = pop[ar, best], pop[:, 0].clone()  # the best to the front, as SciPy does
+        energy[:, 0], energy[ar, best] = energy[ar, best], energy[:, 0].clone()
+        active = torch.ones(b, dtype=torch.bool, device=x.device)
+        cand = torch.arange(p, device=x.device)
+        for _ in range(self.steps):
+            i = active.nonzero()[:, 0]
+            if len(i) == 0:
+                break
+            n = len(i)
+            scale = 0.5 + 0.5 * self._rand(n, 1, 1)
+            r0 = (self._rand(n, p) * (p - 1)).long()
+            r0 += r0 >= cand  # skip the member itself
+            r1 = (self._rand(n, p) * (p - 2)).long()
+            lo, hi = torch.minimum(cand, r0), torch.maximum(cand, r0)
+            r1 += r1 >= lo
+            r1 += r1 >= hi  # skip the member and r0
+            sub = pop[i]
+            take = lambda r: sub.gather(1, r[..., None].expand(n, p, d))  # noqa: E731
+            trial = sub[:, :1] + scale * (take(r0) - take(r1))
+            bad = (trial < 0) | (trial > 1)
+            trial = torch.where(bad, self._rand(n, p, d), trial)
+            e = self._energy(x[i], y[i], trial)
+            better = e < energy[i]
+            sub = torch.where(better[..., None], trial, sub)
+            e = torch.where(better, e, energy[i])
+            top = e.argmin(1)
+            sub[:, 0], e[:, 0] = sub[torch.arange(n), top], e[torch.arange(n), top]  # the old front is dropped
+            pop[i], energy[i] = sub, e
+            with torch.no_grad():
+                fooled = self.model(self._write(x[i], sub[:, 0].reshape(n, self.pixels, -1))).argmax(1) != y[i]
+            active[i[fooled]] = False
+        adv = self._write(x, pop[:, 0].reshape(b, self.pixels, -1))
+        self.model.train(was)
+        return adv
 
 
 def _num_outputs(model: nn.Module) -> int:

@@ -160,3 +160,59 @@ def test_first_success_attacks_only_what_is_left():
     assert adv[y == 1].eq(1).all() and adv[y == 0].eq(2).all()
     with pytest.raises(ValueError, match="correct"):
         attacks.first_success([run(1.0)])
+
+
+class _BrightPixel(torch.nn.Module):
+    """Class 1 iff some pixel's first channel exceeds its second by more than 0.8 (a smooth max over pixels)."""
+
+    def forward(self, x):
+        score = 20 * torch.logsumexp(20 * (x[:, 0] - x[:, 1]).flatten(1), 1) / 20
+        return torch.stack([torch.full_like(score, 16.0), score], 1)
+
+
+def test_pixel_de_fools_with_few_pixels_and_stops_early():
+    torch.manual_seed(0)
+    x = torch.rand(6, 3, 8, 8) * 0.5
+    y = torch.zeros(6, dtype=torch.long)
+    model = _BrightPixel()
+    assert (model(x).argmax(1) == 0).all()
+    calls = []
+    model.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    for k in (1, 3):
+        calls.clear()
+        adv = attacks.PixelDE(model, pixels=k, steps=10, popsize=50)(x, y)
+        assert adv.shape == x.shape and adv.min() >= 0 and adv.max() <= 1
+        changed = (adv != x).any(1).flatten(1).sum(1)
+        assert (changed <= k).all() and (changed >= 1).all()
+        assert (model(adv).argmax(1) == 1).all()
+        assert len(calls) < 2 + 10 * 2  # stopped before the last generation
+    same = attacks.PixelDE(model, steps=2, popsize=50, seed=3)
+    assert torch.equal(same(x, y), same(x, y))  # seeded: reproducible
+
+
+def test_pixel_de_matches_torchattacks_onepixel_statistically():
+    """The same algorithm as torchattacks' OnePixel: on a small random CNN, success rates agree."""
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 6 * 6, 4)).eval()
+    x = torch.rand(40, 3, 8, 8)
+    y = model(x).argmax(1).detach()
+    rates = {}
+    for name, atk in [("ours", attacks.PixelDE(model, pixels=1, steps=5, popsize=30)),
+                      ("torchattacks", torchattacks.OnePixel(model, pixels=1, steps=5, popsize=30))]:
+        torch.manual_seed(0)
+        import numpy as np
+        np.random.seed(0)
+        adv = atk(x, y)
+        assert ((adv != x).any(1).flatten(1).sum(1) <= 1).all()
+        rates[name] = (model(adv).argmax(1) != y).float().mean().item()
+    assert 0.1 < rates["torchattacks"] and abs(rates["ours"] - rates["torchattacks"]) <= 0.15, rates
+
+
+def test_pixel_de_bad_input():
+    model = _BrightPixel()
+    with pytest.raises(ValueError, match="pixels >= 1"):
+        attacks.PixelDE(model, pixels=0)
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        attacks.PixelDE(model)(torch.rand(3, 8, 8), torch.zeros(3, dtype=torch.long))
+    assert isinstance(attacks.make_attack("de", model, pixels=2), attacks.PixelDE)
