@@ -103,9 +103,9 @@ class PixelDE:
     """The few-pixel differential-evolution attack of Su et al. (torchattacks ``OnePixel``), all images at once.
 
     The same algorithm as ``torchattacks.OnePixel`` (its DE is SciPy's ``best1bin`` with immediate best
-    tracking): a candidate is ``pixels`` times (row, column, one value per channel), scaled from [0, 1);
-    the population is ``max(5, popsize // (5 * pixels) * 5 * pixels)`` candidates (per image), drawn uniformly; the
-    energy is the softmax probability of the true class; each generation draws one mutation factor
+    tracking): a candidate is ``pixels`` times (row, column, one value per channel), scaled from [0, 1), so
+    ``D = (2 + C) pixels`` numbers; the population is ``max(1, popsize // D) * D`` candidates per image (at
+    least 5), drawn uniformly; the energy is the softmax probability of the true class; each generation draws one mutation factor
     ``F ~ U[0.5, 1)`` per image, makes every trial ``best + F (r0 - r1)`` (two distinct random members other
     than itself; recombination 1 keeps every coordinate of the mutant), redraws coordinates outside [0, 1]
     uniformly, keeps a trial that lowers its member's energy and moves the lowest energy to the front. An image
@@ -164,7 +164,7 @@ class PixelDE:
         x, y = images.detach(), labels.detach()
         b, c = x.shape[:2]
         d = self.pixels * (2 + c)
-        p = max(5, self.popsize // d * d)
+        p = max(5, max(1, self.popsize // d) * d)  # torchattacks: popmul = max(1, popsize // d), times d
         pop = self._rand(b, p, d)
         energy = self._energy(x, y, pop)
         best = energy.argmin(1)

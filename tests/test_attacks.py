@@ -186,6 +186,10 @@ def test_pixel_de_fools_with_few_pixels_and_stops_early():
         assert (changed <= k).all() and (changed >= 1).all()
         assert (model(adv).argmax(1) == 1).all()
         assert len(calls) < 2 + 10 * 2  # stopped before the last generation
+    sizes = []
+    model.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
+    attacks.PixelDE(model, pixels=5, steps=0, popsize=20, inf_batch=10**6)(x[:1], y[:1])
+    assert sizes[0] == 25  # as torchattacks: max(1, popsize // D) * D candidates, D = 5 pixels * (2 + 3 channels)
     same = attacks.PixelDE(model, steps=2, popsize=50, seed=3)
     assert torch.equal(same(x, y), same(x, y))  # seeded: reproducible
 
