@@ -102,21 +102,22 @@ def make_attack(name: str, model: nn.Module, eps: float = 8 / 255, **kwargs) -> 
 class PixelDE:
     """The few-pixel differential-evolution attack of Su et al. (torchattacks ``OnePixel``), all images at once.
 
-    The same algorithm as ``torchattacks.OnePixel`` (its DE is SciPy's ``best1bin`` with immediate best
-    tracking): a candidate is ``pixels`` times (row, column, one value per channel), scaled from [0, 1), so
-    ``D = (2 + C) pixels`` numbers; the population is ``max(1, popsize // D) * D`` candidates per image (at
-    least 5), drawn uniformly; the energy is the softmax probability of the true class; each generation draws one mutation factor
-    ``F ~ U[0.5, 1)`` per image, makes every trial ``best + F (r0 - r1)`` (two distinct random members other
-    than itself; recombination 1 keeps every coordinate of the mutant), redraws coordinates outside [0, 1]
-    uniformly, keeps a trial that lowers its member's energy and moves the lowest energy to the front. An image
-    stops as soon as its best candidate fools the model (checked after each of the ``steps`` generations);
-    the result is the image with the best candidate written in.
+    The same algorithm as ``torchattacks.OnePixel`` (SciPy's ``best1bin`` differential evolution, changed to
+    evaluate a whole generation at once): a candidate is ``pixels`` times (row, column, one value per channel),
+    scaled from [0, 1), so ``D = (2 + C) pixels`` numbers; the population is ``max(1, popsize // D) * D``
+    candidates per image (at least 5), drawn uniformly; the energy is the softmax probability of the true
+    class; each generation draws one mutation factor ``F ~ U[0.5, 1)`` per image, makes every trial
+    ``best + F (r0 - r1)`` (two distinct random members other than itself; recombination 1 keeps every
+    coordinate of the mutant), redraws coordinates outside [0, 1] uniformly, keeps a trial that lowers its
+    member's energy and puts the lowest energy in front. An image stops as soon as its best candidate fools
+    the model (checked after each of the ``steps`` generations); the result is the image with the best
+    candidate written in.
 
-    torchattacks attacks one image at a time, with a Python loop over candidates to write the pixels: on a GPU
-    that overhead is the whole cost (seconds per image at population 400). Here the populations of all images
-    of a batch live in one tensor and are evaluated ``inf_batch`` perturbed images at a time, so the cost is
-    the forward passes alone. Random numbers come from ``generator`` (default: seeded with ``seed``), on the CPU,
-    so a run is reproducible on any device.
+    torchattacks attacks one image at a time and writes the pixels of every candidate in a Python loop, a few
+    hundred small tensor writes per generation and image, which on a GPU cost more than the network. Here the
+    populations of all images of a batch live in one tensor and are evaluated ``inf_batch`` perturbed images at
+    a time (``benchmarks/onepixel.py`` times both). Random numbers come from a CPU generator seeded with
+    ``seed`` at every call, so a run is reproducible on any device.
     """
 
     def __init__(self, model: nn.Module, pixels: int = 1, steps: int = 40, popsize: int = 400,
