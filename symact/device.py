@@ -3,7 +3,8 @@
 The device is chosen in the order cuda > mps > cpu, unless the environment
 variable ``SYMACT_DEVICE`` names one (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
 Mixed precision (bfloat16 autocast) is used on CUDA only; CPU runs stay in
-float32 and are bit-for-bit repeatable given their seed.
+float32 and are bit-for-bit repeatable given their seed on one machine (another
+processor may pick kernels whose last bits differ).
 """
 from __future__ import annotations
 
