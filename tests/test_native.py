@@ -169,3 +169,10 @@ def test_kaf_limits_at_infinity_in_both_paths(D, monkeypatch):
     for native in (True, False):
         y, dx, (dalpha,) = _step(act, x, native, monkeypatch)
         assert (y == 0).all() and (dx == 0).all() and (dalpha == 0).all()
+
+
+@pytest.mark.parametrize("flags, lanes", [("flags\t\t: fpu sse2 avx avx2 fma", 8), ("flags : sse2 avx512f avx2", 16),
+                                          ("Features\t: fp asimd", 4), ("x86_64", 4)])
+def test_lanes_follow_the_vector_width(monkeypatch, flags, lanes):
+    monkeypatch.setattr(_native, "_cpu_features", lambda: flags)
+    assert _native.lanes() == lanes

@@ -1,9 +1,10 @@
 // Native CPU kernels of the fused activations (see _native.py, which compiles and loads this file).
 //
 // One pass over the input for forward, one for backward (which recomputes what it needs from the
-// input), 16 float32 lanes at a time with GCC vector extensions, split over threads. float64 runs
-// the same formulas one element at a time with the C library's exp, so that gradcheck and the
-// NumPy transcriptions of the tests see the exact formulas. The formulas, and the behaviour at
+// input), LANES float32 lanes at a time with GCC vector extensions (_native.py sets LANES to the
+// CPU's vector width), split over threads. float64 runs the same formulas one element at a time
+// with the C library's exp, so that gradcheck and the NumPy transcriptions of the tests see the
+// exact formulas. The formulas, and the behaviour at
 // NaN and +-inf, are those of the Python kernels in dome.py, saf.py, apl.py and kaf.py; the tests
 // compare the two paths.
 //
