@@ -9,6 +9,7 @@ Both attacks see the same images; the time is wall-clock seconds per image.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -59,7 +60,8 @@ def main() -> None:
             print(rows[-1], flush=True)
     write(f"onepixel{'_cuda' if dev.type == 'cuda' else ''}", rows,
           notes=f"Population {args.popsize}, {args.steps} generations, S-APL LeNet-5 (CIFAR-10 shapes, untrained), "
-                f"random images, {dev.type}.")
+                f"random images, {dev.type}; 1-minute load average at the end: {os.getloadavg()[0]:.2f} on "
+                f"{os.cpu_count()} cores.")
 
 
 if __name__ == "__main__":
