@@ -161,11 +161,12 @@ def test_nan_in_gives_nan_out_without_raising(name):
 INF = float("inf")
 # The limits of the formulas at x = -inf and x = +inf (module defaults). GELU and SiLU are torch's own
 # modules, which give NaN at the infinities (documented in baselines.py); they are listed with that
-# behaviour so that a change in torch is noticed.
+# behaviour so that a change in torch is noticed. GELU at +inf (None: not checked) depends on torch's CPU
+# kernel: NaN with AVX-512, +inf with AVX2.
 LIMITS = {
     "relu": (0.0, INF), "leaky_relu": (-INF, INF), "prelu": (-INF, INF), "elu": (-1.0, INF),
     "selu": (-1.0507009873554805 * 1.6732632423543772, INF), "tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0),
-    "softplus": (0.0, INF), "gelu": (math.nan, math.nan), "silu": (math.nan, INF), "swish": (0.0, INF),
+    "softplus": (0.0, INF), "gelu": (math.nan, None), "silu": (math.nan, INF), "swish": (0.0, INF),
     "dome": (0.5, 0.5), "dome1": (0.5, 0.5), "dome2": (0.5, 0.5), "pdome": (0.0, 0.0), "rbf": (0.0, 0.0),
     "mrelu": (0.0, 0.0), "kaf": (0.0, 0.0), "sapl": (0.0, INF), "sapl_positive": (0.0, INF),
     "sapl_negative": (0.0, INF), "apl": (0.0, INF),  # at initialisation: ReLU
@@ -179,6 +180,8 @@ def test_infinities_give_the_formulas_limits(name):
     x[0], x[1] = -INF, INF
     y = act(x)
     for row, limit in enumerate(LIMITS[name]):
+        if limit is None:
+            continue
         expected = torch.full((CHANNELS,), limit)
         torch.testing.assert_close(y[row], expected, equal_nan=True, msg=f"{name} at {x[row, 0]}")
 

@@ -113,8 +113,8 @@ def test_committed_results_match_current_configs():
         assert key in results.REGISTRY, f"{path}: experiment {key} is not registered"
         exp = results.REGISTRY[key]
         if "part" in prov:  # a part of an unfinished run (results.part)
-            assert path.parent == exp.parts_dir(prov["profile"]) and path.stem == prov["part"], path
-            assert not exp.path(prov["profile"]).exists(), f"{path}: a part beside the finished result"
+            assert path.parent.name == exp.parts_dir(prov["profile"]).name and path.stem == prov["part"], path
+            assert not (path.parent.parent / exp.path(prov["profile"]).name).exists(), f"{path}: beside the result"
         else:
             assert path.name == f"{exp.name}.{prov['profile']}.json"
         if prov["config_hash"] != config_hash(exp.configs[prov["profile"]]):
