@@ -171,8 +171,8 @@ class Experiment:
         """The fresh stored parts (see :func:`part`) of an unfinished run at profile ``prof``: key -> value.
         Never runs anything; empty when the run has finished or has not started."""
         want = config_hash(self.configs[prof])
-        found = {p.stem: _read(p) for p in sorted(self.parts_dir(prof).glob("*.json"))}
-        return {k: d["result"] for k, d in found.items() if d and d["provenance"].get("config_hash") == want}
+        found = {p.stem: _read_fresh(p, want) for p in sorted(self.parts_dir(prof).glob("*.json"))}
+        return {k: d["result"] for k, d in found.items() if d}
 
     def stored(self, prof: str) -> Result | None:
         """The stored result at profile ``prof`` if it is fresh, else ``None``; never runs anything.
@@ -215,6 +215,12 @@ def _read(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def _read_fresh(path: Path, want: str) -> dict | None:
+    """The stored file at ``path`` if its config hash is ``want``, else None."""
+    d = _read(path)
+    return d if d is not None and d.get("provenance", {}).get("config_hash") == want else None
 
 
 def stored_status(exp: Experiment, prof: str) -> str:
@@ -273,8 +279,8 @@ def part(key: str, fn: Callable[[], Any]) -> Any:
     if key in run["parts"]:
         raise ValueError(f"part key {key!r} is used twice in one experiment")
     path = run["dir"] / f"{key}.json"
-    d = _read(path)
-    if d is not None and d.get("provenance", {}).get("config_hash") == run["hash"]:
+    d = _read_fresh(path, run["hash"])
+    if d is not None:
         run["parts"][key] = {**d["provenance"], "loaded": True}
         return d["result"]
     start = time.perf_counter()
