@@ -24,8 +24,10 @@ one network) in :func:`part`, which stores the piece's value at once in
 provenance. A run that is stopped (a session that ends, a machine taken back)
 loses only the piece in progress: the next run of the same config, in any
 process or on any machine with those files, loads the finished pieces and
-computes the rest. When the whole result is stored the parts are folded into
-its provenance and their folder is removed.
+computes the rest. A part that trains a network stores its weights beside it
+(``<key>.pt``), so that later parts resume on the same network. When the whole
+result is stored the parts are folded into its provenance and their folder is
+removed.
 """
 from __future__ import annotations
 
@@ -262,7 +264,7 @@ def _write(path: Path, prov: dict, data: Any) -> None:
     tmp.replace(path)
 
 
-def part(key: str, fn: Callable[[], Any]) -> Any:
+def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None) -> Any:
     """``fn()``, made JSON-ready, as one resumable part of the experiment being run (see the module docstring).
 
     Inside a run that :func:`load_or_run` stores, a fresh stored part under ``key`` is loaded instead of
@@ -270,22 +272,37 @@ def part(key: str, fn: Callable[[], Any]) -> Any:
     or no experiment at all) it is just ``fn()``. ``key`` names a file: letters, digits and ``_.=+-``,
     unique within the experiment. Loaded and computed values are identical, so a resumed run gives the result
     an uninterrupted one would.
+
+    ``module``: for a part that trains a network in place (``fn`` trains ``module`` and returns, say, its
+    training history): its weights are stored too, in ``<key>.pt``, and a resumed run loads them into
+    ``module`` (on the CPU; move it where it belongs) instead of training it again. Later parts then attack
+    or measure the very network an uninterrupted run would have.
     """
     if not isinstance(key, str) or not _PART_KEY.fullmatch(key):
         raise ValueError(f"part key must be letters, digits and '_.=+-' (not first), got {key!r}")
+    if module is not None and not isinstance(module, torch.nn.Module):
+        raise TypeError(f"part's module must be a torch.nn.Module whose weights fn trains, got {type(module).__name__}")
     if not _RUNS or _RUNS[-1] is None:
         return _jsonable(fn())
     run = _RUNS[-1]
     if key in run["parts"]:
         raise ValueError(f"part key {key!r} is used twice in one experiment")
     path = run["dir"] / f"{key}.json"
+    weights = path.with_suffix(".pt")
     d = _read_fresh(path, run["hash"])
-    if d is not None:
+    if d is not None and (module is None or weights.exists()):
+        if module is not None:
+            module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         run["parts"][key] = {**d["provenance"], "loaded": True}
         return d["result"]
     start = time.perf_counter()
     value = _jsonable(fn())
     prov = {**run["names"], "part": key, **_provenance(run["config"], _git_commit(), time.perf_counter() - start)}
+    if module is not None:  # the weights first: the JSON file marks a finished part
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".pt.tmp")
+        torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp)
+        tmp.replace(weights)
     _write(path, prov, value)
     run["parts"][key] = prov
     return value

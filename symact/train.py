@@ -33,7 +33,7 @@ from symact.attacks import accuracy, perturb_linf, progress_enabled
 from symact.data import ImageData, random_crop_flip
 from symact.device import autocast, get_device
 
-__all__ = ["TrainConfig", "loss_function", "train"]
+__all__ = ["TrainConfig", "loss_function", "place", "train"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -101,6 +101,20 @@ def _lr_at(cfg: TrainConfig, t: float) -> float:
     return cfg.lr
 
 
+def _memory_format(model: nn.Module) -> torch.memory_format:
+    return torch.channels_last if any(isinstance(m, nn.Conv2d) for m in model.modules()) else torch.contiguous_format
+
+
+def place(model: nn.Module, device: str | torch.device | None = None) -> torch.device:
+    """Move ``model`` to ``device`` (as :func:`symact.device.get_device`) in the memory format :func:`train`
+    uses, channels-last when it has convolutions (about 1.5x faster on CPU, and suited to tensor cores on
+    GPU); returns the device. A network whose stored weights are loaded instead of trained goes where
+    training would have left it."""
+    dev = get_device(device)
+    model.to(dev, memory_format=_memory_format(model))
+    return dev
+
+
 def train(
     model: nn.Module,
     data: ImageData,
@@ -133,10 +147,8 @@ def train(
         ``"stopped_early"`` (the epoch whose weights were restored, or None)
         for ``method="fgsm"``.
     """
-    dev = get_device(device)
-    # channels-last convolutions are about 1.5x faster on CPU (and suit tensor cores on GPU)
-    fmt = torch.channels_last if any(isinstance(m, nn.Conv2d) for m in model.modules()) else torch.contiguous_format
-    model.to(dev, memory_format=fmt)
+    dev = place(model, device)
+    fmt = _memory_format(model)
     loss_fn = loss_fn or loss_function(cfg.loss)
     gen = torch.Generator().manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]

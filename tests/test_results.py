@@ -235,3 +235,43 @@ def test_parts_outside_stored_runs_and_bad_keys():
 
     with pytest.raises(ValueError, match="used twice"):
         twice(profile="quick")
+
+
+def _make_trained(name, stop=False):
+    """An experiment whose first part 'trains' a network (sets its weights from the config) and whose second
+    part measures it; ``stop`` interrupts it between the two."""
+    import torch
+
+    @experiment("testchapter", name, {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
+    def exp(cfg):
+        net = torch.nn.Linear(2, 1)
+        torch.nn.init.zeros_(net.weight)
+
+        def fit():
+            CALLS.append("fit")
+            with torch.no_grad():
+                net.weight.fill_(cfg.n + 0.25)
+            return {"loss": [0.5]}
+
+        hist = results.part("train", fit, module=net)
+        if stop:
+            raise KeyboardInterrupt
+        return {"hist": hist, "w": results.part("measure", lambda: net.weight.sum().item())}
+
+    return exp
+
+
+def test_a_part_that_trains_a_network_stores_its_weights():
+    with pytest.raises(KeyboardInterrupt):
+        _make_trained("t", stop=True)(profile="quick")
+    exp = _make_trained("t")
+    assert (exp.parts_dir("quick") / "train.pt").is_file() and CALLS == ["fit"]
+    r = exp(profile="quick")
+    assert CALLS == ["fit"] and r == {"hist": {"loss": [0.5]}, "w": 4.5}  # weights loaded, not trained again
+    assert not exp.parts_dir("quick").exists()
+    with pytest.raises(KeyboardInterrupt):
+        _make_trained("u", stop=True)(profile="quick")
+    (exp.parts_dir("quick").parent / "u.quick.parts" / "train.pt").unlink()  # weights lost: train again
+    assert _make_trained("u")(profile="quick")["w"] == 4.5 and CALLS == ["fit", "fit", "fit"]
+    with pytest.raises(TypeError, match="nn.Module"):
+        results.part("k", lambda: 1, module={"weight": 1})

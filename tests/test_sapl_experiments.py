@@ -297,3 +297,29 @@ def test_hinges_cifar10_configs_and_paper_constants():
     assert set(sapl.PAPER_TABLE5_CIFAR10) == set(sapl.PAPER_TABLE5) == {4, 6, 8, 10, 12}
     assert sapl.PAPER_TABLE5_CIFAR10[12] == (28.92, 28.03, 48, ">225k", 30)
     assert sapl.PAPER_TABLE6_CIFAR10 == {"tanh": 21, "maxout": 31}
+
+
+def test_robustness_resumes_on_the_stored_network(monkeypatch):
+    """An interrupted run resumes on the network it trained (its weights stored with the part) and gives what
+    an uninterrupted run gives, training time aside."""
+    from symact.results import _jsonable
+
+    exp = sapl.ROBUSTNESS["relu"]
+    whole = _jsonable(exp.run(exp.configs["smoke"]))  # not stored
+    make = sapl.attacks.make_attack
+
+    def stop_at_cw(name, *args, **kwargs):
+        if name == "cw":
+            raise KeyboardInterrupt
+        return make(name, *args, **kwargs)
+
+    monkeypatch.setattr(sapl.attacks, "make_attack", stop_at_cw)
+    with pytest.raises(KeyboardInterrupt):
+        exp(profile="smoke")
+    n = exp.configs["smoke"].n_images
+    assert {"train", f"{n}-de5-r1", f"{n}-fgsm0.08"} <= set(exp.parts("smoke")) and f"{n}-cw" not in exp.parts("smoke")
+    monkeypatch.setattr(sapl.attacks, "make_attack", make)
+    monkeypatch.setattr(sapl, "train", lambda *a, **k: pytest.fail("the stored network was trained again"))
+    resumed = dict(exp(profile="smoke"))
+    assert resumed.pop("train_seconds") > 0 and whole.pop("train_seconds") > 0
+    assert resumed == whole

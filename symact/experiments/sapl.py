@@ -40,7 +40,7 @@ from symact.activations import Maxout, create
 from symact.attacks import accuracy
 from symact.device import seed_everything
 from symact.results import experiment, part
-from symact.train import TrainConfig, train
+from symact.train import TrainConfig, place, train
 
 __all__ = ["DynamicsConfig", "HingesConfig", "HingesLeNetConfig", "LeNetDynamicsConfig", "PAPER_TABLE1",
            "PAPER_TABLE2", "PAPER_TABLE3", "PAPER_TABLE4", "PAPER_TABLE5", "PAPER_TABLE5_CIFAR10",
@@ -600,24 +600,31 @@ def _repeated(runs: list[dict]) -> dict:
 
 
 def _attack_set(cfg: RobustnessConfig, model: torch.nn.Module, images, repeats: int) -> dict:
-    ev = lambda atk, imgs=images: _with_interval(attacks.evaluate(model, imgs, _on_correct(model, atk)))  # noqa: E731
-    out = {"n": len(images), "clean_acc": attacks.evaluate(model, images)["clean_acc"], "onepixel": {}, "fgsm": {}}
+    """Every attack of :class:`RobustnessConfig` on ``images``; each attack (each repeat of differential
+    evolution) is one resumable part keyed ``<n images>-<attack>``. Every attack seeds itself."""
+    n = len(images)
+    ev = lambda key, atk, imgs=images: part(f"{n}-{key}", lambda: _with_interval(  # noqa: E731
+        attacks.evaluate(model, imgs, _on_correct(model, atk()))))
+    out = {"n": n, "clean_acc": attacks.evaluate(model, images)["clean_acc"], "onepixel": {}, "fgsm": {}}
+
+    def de(k: int, r: int) -> dict:
+        seed_everything(cfg.seed + r)  # torchattacks' differential evolution draws from NumPy's global state
+        extra = {"seed": cfg.seed + r} if cfg.de == "de" else {}
+        atk = attacks.make_attack(cfg.de, model, pixels=k, steps=cfg.de_steps, popsize=cfg.de_popsize, **extra)
+        return attacks.evaluate(model, images, _on_correct(model, atk))
+
     for k in cfg.pixels:
-        runs = []
-        for r in range(repeats):
-            seed_everything(cfg.seed + r)  # torchattacks' differential evolution draws from NumPy's global state
-            extra = {"seed": cfg.seed + r} if cfg.de == "de" else {}
-            atk = attacks.make_attack(cfg.de, model, pixels=k, steps=cfg.de_steps, popsize=cfg.de_popsize, **extra)
-            runs.append(attacks.evaluate(model, images, _on_correct(model, atk)))
-        out["onepixel"][str(k)] = _repeated(runs)
+        out["onepixel"][str(k)] = _repeated([part(f"{n}-de{k}-r{r}", lambda k=k, r=r: de(k, r))
+                                             for r in range(repeats)])
     for e in cfg.fgsm_eps:
-        out["fgsm"][str(e)] = ev(attacks.make_attack("fgsm", model, eps=e))
-    out["cw"] = ev(attacks.make_attack("cw", model, c=cfg.cw_c, steps=cfg.cw_steps))
+        out["fgsm"][str(e)] = ev(f"fgsm{e}", lambda e=e: attacks.make_attack("fgsm", model, eps=e))
+    out["cw"] = ev("cw", lambda: attacks.make_attack("cw", model, c=cfg.cw_c, steps=cfg.cw_steps))
     strong = images.head(cfg.n_strong)  # the first images of a random sample are a random sample
     out["n_strong"] = len(strong)
-    out["pgd"] = ev(attacks.pgd_restarts(model, torch.nn.functional.cross_entropy, cfg.eps, cfg.eps / 4,
-                                         cfg.pgd_steps, cfg.pgd_restarts, cfg.seed), strong)
-    out["autoattack"] = ev(attacks.make_attack("autoattack", model, eps=cfg.eps, n_classes=10, seed=cfg.seed), strong)
+    out["pgd"] = ev("pgd", lambda: attacks.pgd_restarts(model, torch.nn.functional.cross_entropy, cfg.eps,
+                                                        cfg.eps / 4, cfg.pgd_steps, cfg.pgd_restarts, cfg.seed), strong)
+    out["autoattack"] = ev("autoattack", lambda: attacks.make_attack("autoattack", model, eps=cfg.eps, n_classes=10,
+                                                                    seed=cfg.seed), strong)
     return out
 
 
@@ -625,15 +632,22 @@ def robustness_run(cfg: RobustnessConfig) -> dict:
     """Train LeNet-5 with ``cfg.activation`` on CIFAR-10 and attack it (:class:`RobustnessConfig`).
 
     Rates are fractions of the correctly classified images; ``sets`` is keyed by the number of images.
+    Resumable (:func:`symact.results.part`): the trained network (its weights stored) and every attack are
+    parts, so a paper run of many CPU-hours can be stopped and resumed on the same network.
     """
     if cfg.activation not in ROBUSTNESS_ACTS:
         raise ValueError(f"unknown activation {cfg.activation!r}; expected one of {list(ROBUSTNESS_ACTS)}")
     if cfg.de not in ("de", "onepixel"):
         raise ValueError(f"de must be 'de' (symact.attacks.PixelDE) or 'onepixel' (torchattacks), got {cfg.de!r}")
-    if cfg.n_images < 1 or cfg.n_large < 0 or cfg.de_repeats < 1 or not cfg.pixels or min(cfg.pixels) < 1:
-        raise ValueError(f"need n_images >= 1, n_large >= 0, de_repeats >= 1, pixels >= 1; got {cfg}")
+    if (cfg.n_images < 1 or cfg.n_large < 0 or 0 < cfg.n_large <= cfg.n_images or cfg.de_repeats < 1
+            or not cfg.pixels or min(cfg.pixels) < 1):
+        raise ValueError(f"need n_images >= 1, n_large 0 or above n_images, de_repeats >= 1, pixels >= 1; got {cfg}")
     train_set, test_set = data.load("cifar10").head(cfg.n_train), data.load("cifar10", train=False)
-    model, hist = _train_lenet(_section6_act(cfg.activation), train_set, _lenet_recipe(cfg, cfg.seed))
+    seed_everything(cfg.seed)
+    model = models.LeNet5("cifar", len(train_set.classes), act=_section6_act(cfg.activation), batchnorm="all")
+    hist = part("train", lambda: train(model, train_set, _lenet_recipe(cfg, cfg.seed)), module=model)
+    place(model)
+    model.eval()
     out = {"data": test_set.description, "activation": cfg.activation,
            "test_acc": accuracy(model, test_set.head(cfg.n_test)), "n_test": len(test_set.head(cfg.n_test)),
            "train_loss": hist["train_loss"], "train_seconds": float(np.sum(hist["seconds"])), "sets": {}}
