@@ -36,6 +36,7 @@ import datetime as _dt
 import functools
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -241,6 +242,7 @@ def _say_stale(exp: Experiment, prof: str, action: str) -> None:
     warnings.warn(msg, stacklevel=3)
 
 
+_log = logging.getLogger("symact")
 _PART_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*")
 _RUNS: list[dict] = []   # the stored runs in progress, innermost last: parts folder, config hash, parts' provenance
 
@@ -304,6 +306,7 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
         torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp)
         tmp.replace(weights)
     _write(path, prov, value)
+    _log.info("stored part %s (%.0f s)", path, prov["wall_seconds"])
     run["parts"][key] = prov
     return value
 
@@ -361,4 +364,5 @@ def load_or_run(exp: Experiment, profile: str | None = None, recompute: bool | N
     if not overrides:
         _write(path, prov, data)
         shutil.rmtree(parts_dir, ignore_errors=True)
+        _log.info("stored %s (%.0f s)", path, prov["wall_seconds"])
     return Result(data, prov)

@@ -275,3 +275,23 @@ def test_a_part_that_trains_a_network_stores_its_weights():
     assert _make_trained("u")(profile="quick")["w"] == 4.5 and CALLS == ["fit", "fit", "fit"]
     with pytest.raises(TypeError, match="nn.Module"):
         results.part("k", lambda: 1, module={"weight": 1})
+
+
+def test_command_line_runs_and_lists_experiments(capsys):
+    from symact.__main__ import main
+
+    _make("cli")
+    assert main(["run", "testchapter/cli", "--profile", "quick"]) == 0
+    assert "Profile quick" in capsys.readouterr().out and len(CALLS) == 1
+    main(["run", "testchapter/cli", "--profile", "quick"])
+    assert len(CALLS) == 1  # stored: loaded, not run again
+    with pytest.raises(KeyboardInterrupt):
+        _make_parted("cli-parts", stop_after=1)(profile="paper")
+    main(["list", "testchapter"])
+    out = capsys.readouterr().out.splitlines()
+    assert "testchapter/cli: smoke missing, quick fresh, paper missing" in out
+    assert "testchapter/cli-parts: smoke missing, quick missing, paper missing (1 parts)" in out
+    with pytest.raises(SystemExit, match="unknown experiment 'testchapter/nope'"):
+        main(["run", "testchapter/nope"])
+    with pytest.raises(SystemExit, match="unknown chapter"):
+        main(["list", "nochapter"])
