@@ -27,7 +27,8 @@ process or on any machine with those files, loads the finished pieces and
 computes the rest. A part that trains a network stores its weights beside it
 (``<key>.pt``), so that later parts resume on the same network. When the whole
 result is stored the parts are folded into its provenance and their folder is
-removed.
+removed. Several processes can share one run (``$SYMACT_WORKER``, see
+:func:`_worker`; ``python -m symact run NAME --workers n`` starts them).
 """
 from __future__ import annotations
 
@@ -292,6 +293,16 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
     path = run["dir"] / f"{key}.json"
     weights = path.with_suffix(".pt")
     d = _read_fresh(path, run["hash"])
+    worker, workers = run["worker"]
+    if len(run["parts"]) % workers != worker:  # another worker's part (see _worker): wait until it is stored
+        start, pause = time.perf_counter(), 0.05
+        while d is None or (module is not None and not weights.exists()):
+            if _read_fresh(run["result"], run["hash"]) is not None:
+                raise _Finished
+            time.sleep(pause)
+            pause = min(2 * pause, _POLL_SECONDS)
+            d = _read_fresh(path, run["hash"])
+        run["waited"] += time.perf_counter() - start
     if d is not None and (module is None or weights.exists()):
         if module is not None:
             module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
@@ -309,6 +320,29 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
     _log.info("stored part %s (%.0f s)", path, prov["wall_seconds"])
     run["parts"][key] = prov
     return value
+
+
+_POLL_SECONDS = 5.0  # the longest pause of a worker waiting for another's part
+
+
+class _Finished(Exception):
+    """Raised in a worker that waits for a part when another worker has already stored the whole result."""
+
+
+def _worker() -> tuple[int, int]:
+    """``$SYMACT_WORKER`` as ``(k, n)``: this process is worker ``k`` of ``n`` running one experiment at once.
+
+    Worker ``k`` computes the parts whose index (in the order the experiment asks for them) is ``k`` modulo
+    ``n`` and waits for the others' parts; worker 0 stores the whole result, the others only return it.
+    Unset: ``(0, 1)``, one process computing every part. ``python -m symact run --workers n`` starts them.
+    """
+    text = os.environ.get("SYMACT_WORKER", "").strip()
+    if not text:
+        return 0, 1
+    m = re.fullmatch(r"(\d+)/(\d+)", text)
+    if not m or not int(m[1]) < int(m[2]):
+        raise ValueError(f"SYMACT_WORKER must be 'k/n' with 0 <= k < n (this process is worker k of n), got {text!r}")
+    return int(m[1]), int(m[2])
 
 
 def load_or_run(exp: Experiment, profile: str | None = None, recompute: bool | None = None, **overrides) -> Result:
@@ -341,17 +375,24 @@ def load_or_run(exp: Experiment, profile: str | None = None, recompute: bool | N
             _say_stale(exp, prof, "recomputing")
     commit = _git_commit()  # the code that runs, not whatever HEAD is when a long run ends
     parts_dir = exp.parts_dir(prof)
+    worker, workers = _worker()
+    if recompute and workers > 1:
+        raise ValueError("SYMACT_WORKER with a recompute: remove the parts folder first, then start the workers")
     if recompute and not overrides:
         shutil.rmtree(parts_dir, ignore_errors=True)
     run = None if overrides else {"dir": parts_dir, "hash": config_hash(config), "config": config, "parts": {},
-                                  "names": {"chapter": exp.chapter, "experiment": exp.name, "profile": prof}}
+                                  "names": {"chapter": exp.chapter, "experiment": exp.name, "profile": prof},
+                                  "worker": (worker, workers), "result": path, "waited": 0.0}
     _RUNS.append(run)
     start = time.perf_counter()
     try:
         data = _jsonable(exp.fn(config))
+    except _Finished:  # another worker stored the whole result
+        d = _read(path)
+        return Result(d["result"], d["provenance"])
     finally:
         _RUNS.pop()
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start - (run["waited"] if run else 0.0)
     prov = {"chapter": exp.chapter, "experiment": exp.name, "function": f"{exp.fn.__module__}.{exp.fn.__qualname__}",
             "profile": prof, "config": _jsonable(config), **_provenance(config, commit, wall),
             "seed": getattr(config, "seed", None)}
@@ -361,7 +402,7 @@ def load_or_run(exp: Experiment, profile: str | None = None, recompute: bool | N
         prov["wall_seconds"] = round(wall + sum(p["wall_seconds"] for p in loaded), 2)
         prov["parts"] = {k: {f: p[f] for f in ("commit", "device", "date", "wall_seconds")}
                          for k, p in run["parts"].items()}
-    if not overrides:
+    if not overrides and worker == 0:
         _write(path, prov, data)
         shutil.rmtree(parts_dir, ignore_errors=True)
         _log.info("stored %s (%.0f s)", path, prov["wall_seconds"])

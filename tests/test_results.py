@@ -295,3 +295,51 @@ def test_command_line_runs_and_lists_experiments(capsys):
         main(["run", "testchapter/nope"])
     with pytest.raises(SystemExit, match="unknown chapter"):
         main(["list", "nochapter"])
+
+
+WORKER_EXPERIMENT = '''
+import dataclasses, os, time
+from symact import results
+
+@dataclasses.dataclass(frozen=True)
+class Cfg:
+    n: int = 1
+    seed: int = 0
+
+@results.experiment("testworkers", "w", {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
+def w(cfg):
+    return [results.part(f"p{i}", lambda i=i: time.sleep(0.3) or {"i": i, "worker": os.environ["SYMACT_WORKER"]})
+            for i in range(5)]
+'''
+
+
+def test_workers_share_one_run(tmp_path):
+    """Two processes (``--workers 2``) split the parts of one run, alternately, and worker 0 stores it."""
+    import subprocess
+    import sys
+
+    (tmp_path / "workerexp.py").write_text(WORKER_EXPERIMENT)
+    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{REPO_ROOT}", "SYMACT_EXPERIMENTS": "workerexp"}
+    out = subprocess.run([sys.executable, "-m", "symact", "run", "testworkers/w", "--profile", "quick", "--workers",
+                          "2"], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    path = Path(env.get("SYMACT_RESULTS")) / "testworkers" / "w.quick.json"
+    d = json.loads(path.read_text())
+    assert [p["worker"] for p in d["result"]] == ["0/2", "1/2", "0/2", "1/2", "0/2"]
+    assert sorted(d["provenance"]["parts"]) == [f"p{i}" for i in range(5)] and not path.with_suffix("").exists()
+    assert d["provenance"]["wall_seconds"] < 5  # compute seconds, not the time spent waiting
+
+
+def test_bad_worker_settings(monkeypatch):
+    from symact.__main__ import main
+
+    exp = _make("bad-worker")
+    for bad in ("2/2", "1", "a/b", "-1/2"):
+        monkeypatch.setenv("SYMACT_WORKER", bad)
+        with pytest.raises(ValueError, match="SYMACT_WORKER must be 'k/n'"):
+            exp(profile="quick")
+    monkeypatch.setenv("SYMACT_WORKER", "0/2")
+    with pytest.raises(ValueError, match="recompute"):
+        exp(profile="quick", recompute=True)
+    with pytest.raises(SystemExit, match="--workers must be at least 1"):
+        main(["run", "testchapter/bad-worker", "--workers", "0"])
