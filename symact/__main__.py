@@ -6,8 +6,7 @@
 ``run`` is what a long ``paper`` run in the background wants (``nohup python -m symact run
 sapl/table1-mlp-mnist --profile paper > log &``): it logs each stored part as it finishes, and a stopped run
 resumes from them (see :mod:`symact.results`). ``--workers n`` runs the parts of one experiment in ``n``
-processes (``$SYMACT_WORKER``), each with its share of the CPU threads: small networks use one core each far
-better than several.
+processes (``$SYMACT_WORKER``), each with its share of the CPU threads.
 """
 from __future__ import annotations
 
