@@ -25,7 +25,9 @@ provenance. A run that is stopped (a session that ends, a machine taken back)
 loses only the piece in progress: the next run of the same config, in any
 process or on any machine with those files, loads the finished pieces and
 computes the rest. A part that trains a network stores its weights beside it
-(``<key>.pt``), so that later parts resume on the same network. When the whole
+(``<key>.pt``), so that later parts resume on the same network, and one that
+trains for hours can checkpoint its training (:func:`part_checkpoint`), so
+that even the piece in progress resumes where it stopped. When the whole
 result is stored the parts are folded into its provenance and their folder is
 removed. Several processes can share one run (``$SYMACT_WORKER``, see
 :func:`_worker`; ``python -m symact run NAME --workers n`` starts them).
@@ -64,6 +66,7 @@ __all__ = [
     "load_or_run",
     "active_profile",
     "part",
+    "part_checkpoint",
     "results_dir",
     "stored_status",
 ]
@@ -308,18 +311,38 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
             module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         run["parts"][key] = {**d["provenance"], "loaded": True}
         return d["result"]
-    start = time.perf_counter()
-    value = _jsonable(fn())
+    start, ckpt = time.perf_counter(), run["dir"] / f"{key}.ckpt"
+    resumed = ckpt.exists()
+    run["computing"] = ckpt
+    try:
+        value = _jsonable(fn())
+    finally:
+        run["computing"] = None
     prov = {**run["names"], "part": key, **_provenance(run["config"], _git_commit(), time.perf_counter() - start)}
+    if resumed:  # wall_seconds counts this process only
+        prov["resumed_from_checkpoint"] = True
     if module is not None:  # the weights first: the JSON file marks a finished part
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".pt.tmp")
         torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp)
         tmp.replace(weights)
     _write(path, prov, value)
+    ckpt.unlink(missing_ok=True)
     _log.info("stored part %s (%.0f s)", path, prov["wall_seconds"])
     run["parts"][key] = prov
     return value
+
+
+def part_checkpoint() -> Path | None:
+    """Where the :func:`part` being computed may checkpoint a long training (:func:`symact.train.train`'s
+    ``checkpoint``): ``<key>.ckpt`` in the run's parts folder; None outside a part of a stored run.
+
+    Unlike a part's weights (``*.pt``, ignored by git), a checkpoint is meant to be committed when a session
+    ends with a network half trained, so that a fresh clone resumes it mid-training; :func:`part` removes it
+    once the part is stored.
+    """
+    run = _RUNS[-1] if _RUNS else None
+    return run.get("computing") if run else None
 
 
 _POLL_SECONDS = 5.0  # the longest pause of a worker waiting for another's part
@@ -400,8 +423,8 @@ def load_or_run(exp: Experiment, profile: str | None = None, recompute: bool | N
         # the compute time of parts loaded from earlier runs counts too; each part keeps its own commit and device
         loaded = [p for p in run["parts"].values() if p.get("loaded")]
         prov["wall_seconds"] = round(wall + sum(p["wall_seconds"] for p in loaded), 2)
-        prov["parts"] = {k: {f: p[f] for f in ("commit", "device", "date", "wall_seconds")}
-                         for k, p in run["parts"].items()}
+        prov["parts"] = {k: {f: p[f] for f in ("commit", "device", "date", "wall_seconds", "resumed_from_checkpoint")
+                             if f in p} for k, p in run["parts"].items()}
     if not overrides and worker == 0:
         _write(path, prov, data)
         shutil.rmtree(parts_dir, ignore_errors=True)

@@ -21,6 +21,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -124,6 +125,7 @@ def train(
     device=None,
     progress: bool | None = None,
     batch_fn: Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    checkpoint: str | Path | None = None,
 ) -> dict:
     """Train ``model`` on ``data`` in place and return its per-epoch history.
 
@@ -140,6 +142,11 @@ def train(
             applied to every training batch on the device, before any adversarial
             step: extra noisy or nonsense samples, as in the SAF paper's random and
             mean training. Training accuracy counts the batch it returns.
+        checkpoint: a file for resumable training. After every epoch the state of training (weights,
+            optimiser, random generators, history) is written there; if the file exists when ``train``
+            starts, training continues after its last epoch and ends, on the same device and thread count,
+            with the weights and history an uninterrupted run gives. A checkpoint written for another ``cfg``,
+            model shape or data set size raises ``ValueError``. Removed when training finishes.
 
     Returns:
         ``{"epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds"}`` lists
@@ -169,9 +176,27 @@ def train(
         check = data.sample(min(512, len(data)), seed=cfg.seed + 1).tensors(dev)
         prev_state, prev_rob = None, None
 
-    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=f"train ({cfg.method})", disable=not progress_enabled(progress),
-               leave=False)
-    for epoch in range(cfg.epochs):
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    fingerprint = f"{cfg!r} {len(data)} " + " ".join(f"{k}{tuple(v.shape)}" for k, v in model.state_dict().items())
+    first = 0
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != fingerprint:
+            raise ValueError(f"checkpoint {checkpoint} was written for another config, model or data set "
+                             f"(it has {state.get('fingerprint')!r}, this run {fingerprint!r}); remove it to start afresh")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if dev.type == "cuda" and state["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], dev)
+        first, history = state["epoch"], state["history"]
+        if check is not None:
+            prev_state, prev_rob = state["prev_state"], state["prev_rob"]
+
+    bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=first * steps_per_epoch, desc=f"train ({cfg.method})",
+               disable=not progress_enabled(progress), leave=False)
+    for epoch in range(first, cfg.epochs):
         model.train()
         start = time.perf_counter()
         tot_loss = torch.zeros((), device=dev)
@@ -213,8 +238,20 @@ def train(
                 history["stopped_early"] = epoch  # weights of this (1-based) epoch restored
                 break
             prev_state, prev_rob = copy.deepcopy(model.state_dict()), rob
+        if checkpoint is not None:
+            state = {"fingerprint": fingerprint, "epoch": epoch + 1, "history": history, "model": model.state_dict(),
+                     "optimizer": opt.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                     "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None}
+            if check is not None:
+                state.update(prev_state=prev_state, prev_rob=prev_rob)
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            tmp = checkpoint.with_name(checkpoint.name + ".tmp")
+            torch.save(state, tmp)
+            tmp.replace(checkpoint)
     bar.close()
     model.eval()
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     return history
 
 

@@ -277,6 +277,37 @@ def test_a_part_that_trains_a_network_stores_its_weights():
         results.part("k", lambda: 1, module={"weight": 1})
 
 
+def test_a_part_resumes_from_its_checkpoint():
+    """A part interrupted mid-way finds the checkpoint it wrote (part_checkpoint) when the run resumes; the
+    checkpoint is removed once the part is stored, and there is none outside a stored run's part."""
+    seen = []
+
+    def _make_ckpt(name, stop):
+        @experiment("testchapter", name, {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
+        def exp(cfg):
+            def fit():
+                ckpt = results.part_checkpoint()
+                seen.append(ckpt.read_text() if ckpt.exists() else None)
+                ckpt.parent.mkdir(parents=True, exist_ok=True)
+                ckpt.write_text("epoch 1")
+                if stop:
+                    raise KeyboardInterrupt
+                return 1
+
+            return {"fit": results.part("fit", fit)}
+
+        return exp
+
+    assert results.part_checkpoint() is None
+    with pytest.raises(KeyboardInterrupt):
+        _make_ckpt("c", stop=True)(profile="quick")
+    exp = _make_ckpt("c", stop=False)
+    assert (exp.parts_dir("quick") / "fit.ckpt").read_text() == "epoch 1"
+    r = exp(profile="quick")
+    assert seen == [None, "epoch 1"] and r.provenance["parts"]["fit"]["resumed_from_checkpoint"]
+    assert not exp.parts_dir("quick").exists() and results.part_checkpoint() is None
+
+
 def test_command_line_runs_and_lists_experiments(capsys):
     from symact.__main__ import main
 

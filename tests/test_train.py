@@ -60,3 +60,61 @@ def test_mse_loss_uses_one_hot():
 def test_bad_config_raises(kwargs):
     with pytest.raises(ValueError):
         TrainConfig(**kwargs)
+
+
+
+def _toy_net(seed: int) -> torch.nn.Module:
+    from symact.models import Normalize
+
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(Normalize((0.5,), (0.2,)), torch.nn.Flatten(), torch.nn.Linear(64, 16),
+                               torch.nn.ReLU(), torch.nn.Dropout(0.3), torch.nn.Linear(16, 2))
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method", ["standard", "fgsm"])
+def test_checkpoint_resume_equals_uninterrupted_training(toy_data, tmp_path, method):
+    """Training stopped mid-epoch and resumed from its checkpoint ends where an uninterrupted run does: same
+    weights, same history but the seconds. Dropout, shuffling, augmentation and the FGSM start all draw
+    random numbers, so any generator state the checkpoint missed would show."""
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.1, method=method, eps=0.1, augment=True)
+    whole = _toy_net(0)
+    ref = train(whole, toy_data, cfg)
+
+    calls = []
+
+    def stop_in_epoch_3(x, y, g):  # 8 batches an epoch: the third batch of epoch 3 raises
+        calls.append(1)
+        if len(calls) == 19:
+            raise _Stop
+        return x, y  # unchanged: it changes no number
+
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(_Stop):
+        train(_toy_net(0), toy_data, cfg, batch_fn=stop_in_epoch_3, checkpoint=ckpt)
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 2
+    torch.manual_seed(123)  # the global generator is restored from the checkpoint too
+    net = _toy_net(1)  # other initial weights, replaced by the checkpoint's
+    resumed = train(net, toy_data, cfg, checkpoint=ckpt)
+    assert not ckpt.exists()
+    assert {k: v for k, v in resumed.items() if k != "seconds"} == {k: v for k, v in ref.items() if k != "seconds"}
+    assert len(resumed["seconds"]) == 3
+    for (k, a), b in zip(whole.state_dict().items(), net.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0, msg=k)
+
+
+def test_checkpoint_of_another_run_raises(toy_data, toy_model, tmp_path):
+    ckpt = tmp_path / "run.ckpt"
+
+    def stop_after_epoch_1(x, y, g):
+        if ckpt.exists():
+            raise _Stop
+        return x, y
+
+    with pytest.raises(_Stop):
+        train(toy_model, toy_data, TrainConfig(epochs=2, batch_size=128), batch_fn=stop_after_epoch_1, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="another config"):
+        train(toy_model, toy_data, TrainConfig(epochs=2, batch_size=64), checkpoint=ckpt)

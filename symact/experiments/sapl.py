@@ -39,7 +39,7 @@ from symact import attacks, data, models
 from symact.activations import Maxout, create
 from symact.attacks import accuracy
 from symact.device import seed_everything
-from symact.results import experiment, part
+from symact.results import experiment, part, part_checkpoint
 from symact.train import TrainConfig, place, train
 
 __all__ = ["DynamicsConfig", "HingesConfig", "HingesLeNetConfig", "LeNetDynamicsConfig", "PAPER_TABLE1",
@@ -85,7 +85,7 @@ def _train_mlp(cfg: MLPRecipe, make, train_set, batch_fn=None) -> tuple[torch.nn
     model = models.MLP(hidden=cfg.hidden, act=make, batch_norm=True, dropout=cfg.dropout)
     tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=0.9, weight_decay=0.0,
                        seed=cfg.seed)
-    return model, train(model, train_set, tcfg, batch_fn=batch_fn)
+    return model, train(model, train_set, tcfg, batch_fn=batch_fn, checkpoint=checkpoint)
 
 
 def _lenet_recipe(cfg, seed: int, augment: bool = False) -> TrainConfig:
@@ -95,14 +95,15 @@ def _lenet_recipe(cfg, seed: int, augment: bool = False) -> TrainConfig:
                        weight_decay=cfg.weight_decay, augment=augment, seed=seed)
 
 
-def _train_lenet(make, train_set, tcfg: TrainConfig, batch_fn=None) -> tuple[torch.nn.Module, dict]:
+def _train_lenet(make, train_set, tcfg: TrainConfig, batch_fn=None, checkpoint=None) -> tuple[torch.nn.Module, dict]:
     """LeNet-5 for ``train_set`` (MNIST shapes for one channel, CIFAR shapes for three) with activation factory
     ``make`` and BN before every activation (symmetric-apl.txt Section 4), built after seeding with
-    ``tcfg.seed`` and trained with ``tcfg``; returns ``(model, history)``."""
+    ``tcfg.seed`` and trained with ``tcfg`` (``checkpoint`` as :func:`symact.train.train`'s); returns
+    ``(model, history)``."""
     seed_everything(tcfg.seed)
     variant = "mnist" if train_set.shape[0] == 1 else "cifar"
     model = models.LeNet5(variant, len(train_set.classes), act=make, batchnorm="all")
-    return model, train(model, train_set, tcfg, batch_fn=batch_fn)
+    return model, train(model, train_set, tcfg, batch_fn=batch_fn, checkpoint=checkpoint)
 
 
 @dataclass(frozen=True)
@@ -396,9 +397,9 @@ def _table1_one(cfg: Table1Config, name: str, seed: int, train_set, test_set) ->
         seed_everything(seed)
         model = models.MLP(train_set.x.shape[1:], (258, 128), len(train_set.classes), act=_table1_act(name),
                            batch_norm=True, dropout=0.3)
-        hist = train(model, train_set, tcfg)
+        hist = train(model, train_set, tcfg, checkpoint=part_checkpoint())
     else:
-        model, hist = _train_lenet(_table1_act(name), train_set, tcfg)
+        model, hist = _train_lenet(_table1_act(name), train_set, tcfg, checkpoint=part_checkpoint())
     return {"error": 1 - accuracy(model, test_set), "seconds": float(np.sum(hist["seconds"]))}
 
 
@@ -645,7 +646,8 @@ def robustness_run(cfg: RobustnessConfig) -> dict:
     train_set, test_set = data.load("cifar10").head(cfg.n_train), data.load("cifar10", train=False)
     seed_everything(cfg.seed)
     model = models.LeNet5("cifar", len(train_set.classes), act=_section6_act(cfg.activation), batchnorm="all")
-    hist = part("train", lambda: train(model, train_set, _lenet_recipe(cfg, cfg.seed)), module=model)
+    hist = part("train", lambda: train(model, train_set, _lenet_recipe(cfg, cfg.seed), checkpoint=part_checkpoint()),
+                module=model)
     place(model)
     model.eval()
     out = {"data": test_set.description, "activation": cfg.activation,
