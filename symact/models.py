@@ -197,14 +197,23 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+def _pieces(act: nn.Module) -> int:
+    """How many times wider than its units the layer before ``act`` is: ``k`` for a channel-reducing Maxout."""
+    return act.k if isinstance(act, Maxout) and not act.keep_channels else 1
+
+
 class _BasicBlock(nn.Module):
+    """The two-convolution residual block; with a channel-reducing maxout (:func:`_unit`) both convolutions
+    are ``k`` times wider and the shortcut is added to each of a unit's ``k`` pieces, so that the block
+    computes ``maxout(pieces) + shortcut``, as a ReLU block computes ``relu(out + shortcut)`` on its units."""
+
     def __init__(self, cin: int, cout: int, stride: int, make: ActivationFactory):
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.act1 = make(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv1, self.act1 = _unit(lambda c: nn.Conv2d(cin, c, 3, stride, 1, bias=False), make, cout)
+        self.bn1 = nn.BatchNorm2d(self.conv1.out_channels)
+        self.k = _pieces(self.act1)
+        self.conv2 = nn.Conv2d(cout, cout * self.k, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout * self.k)
         self.shortcut = nn.Sequential()
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
@@ -213,13 +222,18 @@ class _BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.act2(out + self.shortcut(x))
+        short = self.shortcut(x)
+        if self.k > 1:
+            short = short.repeat_interleave(self.k, dim=1)
+        return self.act2(out + short)
 
 
 class ResNet18(nn.Module):
     """ResNet-18 for 32x32 inputs (3x3 stem, no max-pool; He et al. 2016), as used for CIFAR-10.
 
-    ``width`` scales every stage (64 gives the standard 11.2 M parameters).
+    ``width`` scales every stage (64 gives the standard 11.2 M parameters). A
+    :class:`~symact.activations.Maxout` with ``keep_channels=False`` makes every
+    convolution before an activation ``k`` times wider (see :class:`_BasicBlock`).
     """
 
     def __init__(
@@ -236,12 +250,8 @@ class ResNet18(nn.Module):
         make = as_factory(act)
         mean = mean or ((0.4914, 0.4822, 0.4465) if in_channels == 3 else (0.5,) * in_channels)
         std = std or ((0.2470, 0.2435, 0.2616) if in_channels == 3 else (0.5,) * in_channels)
-        self.stem = nn.Sequential(
-            Normalize(mean, std),
-            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(width),
-            make(width),
-        )
+        conv, stem_act = _unit(lambda c: nn.Conv2d(in_channels, c, 3, 1, 1, bias=False), make, width)
+        self.stem = nn.Sequential(Normalize(mean, std), conv, nn.BatchNorm2d(conv.out_channels), stem_act)
         blocks, cin = [], width
         for i, mult in enumerate((1, 2, 4, 8)):
             cout = width * mult

@@ -87,3 +87,20 @@ def test_maxout_networks_keep_their_units():
     assert mlp(torch.rand(5, 1, 28, 28)).shape == (5, 10)
     with pytest.raises(ValueError, match="batchnorm must be"):
         LeNet5(batchnorm="fc")
+
+
+def test_maxout_resnet_widens_convolutions_and_adds_the_shortcut_to_each_unit():
+    from symact.activations import Maxout
+    from symact.activations.baselines import maxout
+
+    r = ResNet18(width=4, act=lambda c: Maxout(3, keep_channels=False)).eval()
+    assert r.stem[1].out_channels == 12 and r.stem[2].num_features == 12
+    block = r.layers[2]  # the first block of stage 2: stride 2, a projection shortcut
+    assert (block.conv1.out_channels, block.conv2.in_channels, block.conv2.out_channels) == (24, 8, 24)
+    x = torch.rand(2, 4, 16, 16)
+    with torch.no_grad():
+        inner = block.bn2(block.conv2(block.act1(block.bn1(block.conv1(x)))))
+        torch.testing.assert_close(block(x), maxout(inner, 3) + block.shortcut(x))
+    assert r(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    plain = sum(p.numel() for p in ResNet18(width=4).parameters())
+    assert sum(p.numel() for p in r.parameters()) > 2.5 * plain
