@@ -291,21 +291,21 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
     if not _RUNS or _RUNS[-1] is None:
         return _jsonable(fn())
     run = _RUNS[-1]
-    if key in run["parts"]:
+    if key in run["keys"]:
         raise ValueError(f"part key {key!r} is used twice in one experiment")
+    run["keys"].append(key)
     path = run["dir"] / f"{key}.json"
     weights = path.with_suffix(".pt")
     d = _read_fresh(path, run["hash"])
     worker, workers = run["worker"]
-    if len(run["parts"]) % workers != worker:  # another worker's part (see _worker): wait until it is stored
-        start, pause = time.perf_counter(), 0.05
-        while d is None or (module is not None and not weights.exists()):
-            if _read_fresh(run["result"], run["hash"]) is not None:
-                raise _Finished
-            time.sleep(pause)
-            pause = min(2 * pause, _POLL_SECONDS)
-            d = _read_fresh(path, run["hash"])
-        run["waited"] += time.perf_counter() - start
+    if (len(run["keys"]) - 1) % workers != worker and (d is None or (module is not None and not weights.exists())):
+        # another worker's part, not stored yet (see _worker): a network that later parts use is waited for;
+        # any other part is left for this pass, which goes on to this worker's own parts
+        if module is None:
+            run["pending"].append(path)
+            return None
+        run["waited"] += _wait(run, lambda: _read_fresh(path, run["hash"]) is not None and weights.exists())
+        d = _read_fresh(path, run["hash"])
     if d is not None and (module is None or weights.exists()):
         if module is not None:
             module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
@@ -348,6 +348,18 @@ def part_checkpoint() -> Path | None:
 _POLL_SECONDS = 5.0  # the longest pause of a worker waiting for another's part
 
 
+def _wait(run: dict, ready: Callable[[], bool]) -> float:
+    """Wait until ``ready()``, polling with backoff; raise :class:`_Finished` if the whole result is stored
+    meanwhile. Returns the seconds waited."""
+    start, pause = time.perf_counter(), 0.05
+    while not ready():
+        if _read_fresh(run["result"], run["hash"]) is not None:
+            raise _Finished
+        time.sleep(pause)
+        pause = min(2 * pause, _POLL_SECONDS)
+    return time.perf_counter() - start
+
+
 class _Finished(Exception):
     """Raised in a worker that waits for a part when another worker has already stored the whole result."""
 
@@ -356,7 +368,12 @@ def _worker() -> tuple[int, int]:
     """``$SYMACT_WORKER`` as ``(k, n)``: this process is worker ``k`` of ``n`` running one experiment at once.
 
     Worker ``k`` computes the parts whose index (in the order the experiment asks for them) is ``k`` modulo
-    ``n`` and waits for the others' parts; worker 0 stores the whole result, the others only return it.
+    ``n``. It passes over the others' unfinished parts (:func:`part` returns None for them) so that the
+    workers compute at the same time, except a part that trains a ``module``, which it waits for; at the end
+    of a pass that met unfinished parts it waits for them and runs the experiment again, loading every
+    part. So a part's value must not feed the computation of another part (their weights may), and an error
+    in a pass that met unfinished parts (code that used their None) only starts the next pass. Worker 0
+    stores the whole result, the others only return it.
     Unset: ``(0, 1)``, one process computing every part. ``python -m symact run --workers n`` starts them.
     """
     text = os.environ.get("SYMACT_WORKER", "").strip()
@@ -403,18 +420,31 @@ def load_or_run(exp: Experiment, profile: str | None = None, recompute: bool | N
         raise ValueError("SYMACT_WORKER with a recompute: remove the parts folder first, then start the workers")
     if recompute and not overrides:
         shutil.rmtree(parts_dir, ignore_errors=True)
-    run = None if overrides else {"dir": parts_dir, "hash": config_hash(config), "config": config, "parts": {},
-                                  "names": {"chapter": exp.chapter, "experiment": exp.name, "profile": prof},
-                                  "worker": (worker, workers), "result": path, "waited": 0.0}
-    _RUNS.append(run)
-    start = time.perf_counter()
-    try:
-        data = _jsonable(exp.fn(config))
-    except _Finished:  # another worker stored the whole result
-        d = _read(path)
-        return Result(d["result"], d["provenance"])
-    finally:
-        _RUNS.pop()
+    while True:  # one pass, or (workers) passes until one finds every part stored
+        run = None if overrides else {"dir": parts_dir, "hash": config_hash(config), "config": config, "parts": {},
+                                      "names": {"chapter": exp.chapter, "experiment": exp.name, "profile": prof},
+                                      "worker": (worker, workers), "result": path, "waited": 0.0, "keys": [],
+                                      "pending": []}
+        _RUNS.append(run)
+        start = time.perf_counter()
+        try:
+            data = _jsonable(exp.fn(config))
+        except _Finished:  # another worker stored the whole result
+            d = _read(path)
+            return Result(d["result"], d["provenance"])
+        except Exception:
+            if not (run and run["pending"]):
+                raise
+            _log.info("pass with others' unfinished parts ended early; waiting for them")
+        finally:
+            _RUNS.pop()
+        if not (run and run["pending"]):
+            break
+        try:
+            _wait(run, lambda: all(_read_fresh(p, run["hash"]) is not None for p in run["pending"]))
+        except _Finished:
+            d = _read(path)
+            return Result(d["result"], d["provenance"])
     wall = time.perf_counter() - start - (run["waited"] if run else 0.0)
     prov = {"chapter": exp.chapter, "experiment": exp.name, "function": f"{exp.fn.__module__}.{exp.fn.__qualname__}",
             "profile": prof, "config": _jsonable(config), **_provenance(config, commit, wall),

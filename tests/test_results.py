@@ -339,13 +339,18 @@ class Cfg:
 
 @results.experiment("testworkers", "w", {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
 def w(cfg):
-    return [results.part(f"p{i}", lambda i=i: time.sleep(0.3) or {"i": i, "worker": os.environ["SYMACT_WORKER"]})
-            for i in range(5)]
+    def one(i):
+        start = time.time()
+        time.sleep(1.5)
+        return {"i": i, "worker": os.environ["SYMACT_WORKER"], "start": start, "end": time.time()}
+
+    return {"parts": [results.part(f"p{i}", lambda i=i: one(i)) for i in range(5)]}
 '''
 
 
 def test_workers_share_one_run(tmp_path):
-    """Two processes (``--workers 2``) split the parts of one run, alternately, and worker 0 stores it."""
+    """Two processes (``--workers 2``) split the parts of one run, alternately, compute them at the same time,
+    and worker 0 stores it."""
     import subprocess
     import sys
 
@@ -356,9 +361,11 @@ def test_workers_share_one_run(tmp_path):
     assert out.returncode == 0, out.stderr
     path = Path(env.get("SYMACT_RESULTS")) / "testworkers" / "w.quick.json"
     d = json.loads(path.read_text())
-    assert [p["worker"] for p in d["result"]] == ["0/2", "1/2", "0/2", "1/2", "0/2"]
+    assert [p["worker"] for p in d["result"]["parts"]] == ["0/2", "1/2", "0/2", "1/2", "0/2"]
     assert sorted(d["provenance"]["parts"]) == [f"p{i}" for i in range(5)] and not path.with_suffix("").exists()
-    assert d["provenance"]["wall_seconds"] < 5  # compute seconds, not the time spent waiting
+    assert d["provenance"]["wall_seconds"] < 12  # compute seconds (5 x 1.5), not the time spent waiting
+    mine = {k: [(p["start"], p["end"]) for p in d["result"]["parts"] if p["worker"] == k] for k in ("0/2", "1/2")}
+    assert any(a0 < b1 and a1 < b0 for a0, b0 in mine["0/2"] for a1, b1 in mine["1/2"])  # in parallel
 
 
 def test_bad_worker_settings(monkeypatch):
