@@ -337,9 +337,8 @@ def part_checkpoint() -> Path | None:
     """Where the :func:`part` being computed may checkpoint a long training (:func:`symact.train.train`'s
     ``checkpoint``): ``<key>.ckpt`` in the run's parts folder; None outside a part of a stored run.
 
-    Like a part's weights (``*.pt``), a checkpoint is meant to be committed when a session ends with a network
-    half trained, so that a fresh clone resumes it mid-training; :func:`part` removes it once the part is
-    stored.
+    Like a part's weights (``*.pt``) it is kept out of git; copied with the parts folder, it lets another
+    clone resume the network mid-training. :func:`part` removes it once the part is stored.
     """
     run = _RUNS[-1] if _RUNS else None
     return run.get("computing") if run else None
