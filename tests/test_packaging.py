@@ -52,3 +52,14 @@ def test_notebook_chapters_are_myst_notebooks_without_outputs():
 def test_readme_names_the_two_commands():
     readme = (REPO_ROOT / "README.md").read_text()
     assert "make book" in readme and "make test" in readme
+
+
+def test_device_script_runs_the_registered_robustness_experiments_with_the_pinned_torchattacks():
+    from symact.experiments import sapl
+
+    script = (REPO_ROOT / "tools" / "device_sapl.sh").read_text()
+    acts = re.search(r"^ACTS_ALL=\((.*)\)$", script, re.M).group(1).split()
+    assert sorted(acts) == sorted(sapl.ROBUSTNESS), "tools/device_sapl.sh and sapl.ROBUSTNESS list other activations"
+    assert "sapl/robustness-lenet-cifar10-$a" in script
+    pin = re.search(r"torchattacks==[\d.]+", script).group(0)
+    assert pin in _pyproject_requirements(), f"tools/device_sapl.sh fetches {pin}, pyproject pins another"
