@@ -10,6 +10,7 @@
 #                  -> $OUT/sapl-results.tgz (the paper results and parts), $OUT/run.log, and
 #                     $OUT/cuda-tests.log (the CUDA-against-CPU activation tests, which CI cannot run)
 # Here, after:   bash tools/device_sapl.sh unpack DIR   (DIR: the folder the files came back to)
+# SYMACT_PROFILE_RUN=smoke runs the same steps at the smoke profile (a check of the script on any machine).
 #
 # The stored weights (*.pt) travel in the archive so that a later call attacks the same networks; they stay
 # out of git. Commit only the JSON files.
@@ -51,7 +52,7 @@ unpack)
     git status --short results/sapl
     ;;
 *)
-    sed -n 2,15p "$0"
+    sed -n 2,16p "$0"
     exit 2
     ;;
 esac
