@@ -391,6 +391,14 @@ def test_swish_maxout_kwta_match_their_definitions():
     out_last.backward(g)
     out_first.backward(g)
     assert torch.equal(last.grad, first.grad)
+    # the gradient goes to the largest piece of each unit; a tie gives it whole to one piece (torch.max's
+    # subgradient), where amax would split it
+    pieces = img.unflatten(1, (4, 3))
+    onehot = torch.zeros_like(pieces).scatter_(2, pieces.argmax(2, keepdim=True), g.unsqueeze(2))
+    assert torch.equal(first.grad, onehot.flatten(1, 2))
+    tie = torch.ones(1, 2, dtype=torch.float64, requires_grad=True)
+    baselines.maxout(tie, 2).sum().backward()
+    assert sorted(tie.grad[0].tolist()) == [0.0, 1.0]
     ratio = 0.2
     k = int(ratio * 30)
     flat = x.reshape(4, 30)
