@@ -512,7 +512,7 @@ def _table1_configs(network: str, dataset: str, augment: bool) -> dict:
     smoke_acts = ("relu", "maxout", "sapl") if (network, dataset) == ("lenet", "mnist") else ("relu", "sapl")
     smoke = Table1Config(network=network, dataset=dataset, augment=augment, activations=smoke_acts,
                          seeds=2, epochs=1, n_train=256, n_test=500)
-    # quick: maxout on LeNet-5 (nine times wider layers: 147 of the 230 training seconds on MNIST) is left to the
+    # quick: maxout on LeNet-5 (nine times wider layers: most of the quick training time on MNIST) is left to the
     # paper profile; the MLP keeps all nine
     quick_acts = TABLE1_ACTS if network == "mlp" else tuple(a for a in TABLE1_ACTS if a != "maxout")
     quick = Table1Config(network=network, dataset=dataset, augment=augment, activations=quick_acts, seeds=3, epochs=2,
