@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from symact.data import ImageData
 from symact.device import get_device
+from symact.models import inference_copy
 
 __all__ = ["ATTACKS", "PixelDE", "accuracy", "eq10_direction", "evaluate", "fgs_max_grad", "first_success", "make_attack",
            "perturb_linf", "pgd_restarts", "predict", "progress_bar", "progress_enabled", "wilson_interval"]
@@ -117,7 +118,10 @@ class PixelDE:
     hundred small tensor writes per generation and image, which on a GPU cost more than the network. Here the
     populations of all images of a batch live in one tensor and are evaluated ``inf_batch`` perturbed images at
     a time (``benchmarks/onepixel.py`` times both). Random numbers come from a CPU generator seeded with
-    ``seed`` at every call, so a run is reproducible on any device.
+    ``seed`` at every call, so a run is reproducible on any device. The network runs as
+    :func:`symact.models.inference_copy` makes it (eval mode, batch normalisation folded into the layer
+    before it, channels-last on a CPU: the same function up to float rounding, about 1.7 times faster on a
+    CPU for S-APL LeNet-5); ``model`` itself is not touched.
     """
 
     def __init__(self, model: nn.Module, pixels: int = 1, steps: int = 40, popsize: int = 400,
@@ -148,7 +152,7 @@ class PixelDE:
         out = torch.empty(b * p, device=x.device)
         for i in range(0, b * p, self.inf_batch):
             j = slice(i, i + self.inf_batch)
-            prob = self.model(self._write(x[owner[j]], flat[j])).softmax(1)
+            prob = self.net(self._write(x[owner[j]], flat[j])).softmax(1)
             out[j] = prob.gather(1, y[owner[j]][:, None])[:, 0].float()
         return out.reshape(b, p)
 
@@ -159,8 +163,7 @@ class PixelDE:
         if images.ndim != 4 or labels.shape != images.shape[:1]:
             raise ValueError(f"expected images (N, C, H, W) and labels (N,), got {tuple(images.shape)} and "
                              f"{tuple(labels.shape)}")
-        was = self.model.training
-        self.model.eval()
+        self.net = inference_copy(self.model)  # eval mode, BN folded: the same function, faster
         self.device, self.generator = images.device, torch.Generator().manual_seed(self.seed)
         x, y = images.detach(), labels.detach()
         b, c = x.shape[:2]
@@ -199,10 +202,9 @@ class PixelDE:
             sub[:, 0], e[:, 0] = sub[torch.arange(n), top], e[torch.arange(n), top]  # the old front is dropped
             pop[i], energy[i] = sub, e
             with torch.no_grad():
-                fooled = self.model(self._write(x[i], sub[:, 0].reshape(n, self.pixels, -1))).argmax(1) != y[i]
+                fooled = self.net(self._write(x[i], sub[:, 0].reshape(n, self.pixels, -1))).argmax(1) != y[i]
             active[i[fooled]] = False
         adv = self._write(x, pop[:, 0].reshape(b, self.pixels, -1))
-        self.model.train(was)
         return adv
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import copy
+
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from symact.activations import ActivationFactory, Maxout, as_factory, is_activation
 
-__all__ = ["LeNet5", "MLP", "Normalize", "ResNet18", "swap_activations"]
+__all__ = ["LeNet5", "MLP", "Normalize", "ResNet18", "inference_copy", "swap_activations"]
 
 Act = "str | ActivationFactory | None"
 
@@ -304,3 +307,32 @@ def swap_activations(model: nn.Module, factory: "str | ActivationFactory", skip:
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, make(w or 1))
     return model
+
+
+def inference_copy(model: nn.Module, channels_last: bool | None = None) -> nn.Module:
+    """A copy of ``model`` in eval mode that computes the same function faster, for attacks that only run it
+    forward many times (:class:`symact.attacks.PixelDE`); ``model`` itself is left alone.
+
+    Every batch normalisation that directly follows a convolution or linear layer in an ``nn.Sequential``
+    is folded into that layer's weights and bias (``torch.nn.utils.fusion``; exact up to rounding, about
+    1e-7 relative in float32); one elsewhere (a ResNet block's) stays. With ``channels_last`` (default: on
+    a CPU model with a convolution) the copy's weights are channels-last, the layout oneDNN's convolutions
+    and pooling run fastest in on a CPU; inputs may come in either layout.
+    """
+    fast = copy.deepcopy(model).eval()
+    for seq in [m for m in fast.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            layer, bn = seq[i], seq[i + 1]
+            if not (isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)) and bn.track_running_stats):
+                continue
+            if isinstance(layer, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                seq[i], seq[i + 1] = fuse_conv_bn_eval(layer, bn), nn.Identity()
+            elif isinstance(layer, nn.Linear) and isinstance(bn, nn.BatchNorm1d):
+                seq[i], seq[i + 1] = fuse_linear_bn_eval(layer, bn), nn.Identity()
+    has_conv = any(isinstance(m, nn.Conv2d) for m in fast.modules())
+    param = next(fast.parameters(), None)
+    if channels_last is None:
+        channels_last = has_conv and param is not None and param.device.type == "cpu"
+    if channels_last:
+        fast = fast.to(memory_format=torch.channels_last)
+    return fast

@@ -192,6 +192,9 @@ def test_pixel_de_fools_with_few_pixels_and_stops_early():
     assert sizes[0] == 25  # as torchattacks: max(1, popsize // D) * D candidates, D = 5 pixels * (2 + 3 channels)
     same = attacks.PixelDE(model, steps=2, popsize=50, seed=3)
     assert torch.equal(same(x, y), same(x, y))  # seeded: reproducible
+    model.train()
+    same(x, y)
+    assert model.training  # it attacks an eval-mode copy (symact.models.inference_copy), not the model
 
 
 def test_pixel_de_matches_torchattacks_onepixel_statistically():

@@ -104,3 +104,48 @@ def test_maxout_resnet_widens_convolutions_and_adds_the_shortcut_to_each_unit():
     assert r(torch.rand(2, 3, 32, 32)).shape == (2, 10)
     plain = sum(p.numel() for p in ResNet18(width=4).parameters())
     assert sum(p.numel() for p in r.parameters()) > 2.5 * plain
+
+
+def _with_running_stats(model: nn.Module) -> nn.Module:
+    """``model`` after two training steps' worth of BN statistics and random affine parameters, in eval mode."""
+    torch.manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.normal_()
+            m.bias.data.normal_()
+    return model.eval()
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: LeNet5("cifar", act="sapl", batchnorm="all"), (5, 3, 32, 32)),
+    (lambda: LeNet5("mnist", act="relu", batchnorm="all"), (5, 1, 28, 28)),
+    (lambda: MLP((1, 28, 28), (32, 16), 10, act="tanh", batch_norm=True), (5, 1, 28, 28)),
+    (lambda: ResNet18(width=8, act="sapl"), (5, 3, 32, 32)),
+])
+def test_inference_copy_is_the_same_function_and_leaves_the_model_alone(make, shape):
+    from symact.models import inference_copy
+    model = _with_running_stats(make())
+    bns = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    model.train()
+    fast = inference_copy(model)
+    assert model.training and not fast.training  # the copy is in eval mode, the model as it was
+    assert sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()) == bns
+    left = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in fast.modules())
+    if isinstance(model, ResNet18):
+        assert 0 < left < bns  # the blocks' BNs are not in a Sequential after their convolution: kept
+    else:
+        assert left == 0
+    x = torch.rand(shape)
+    with torch.no_grad():
+        want = model.eval()(x)
+        torch.testing.assert_close(fast(x), want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fast(x.contiguous(memory_format=torch.channels_last)) if x.ndim == 4 else fast(x),
+                                   want, rtol=1e-5, atol=1e-5)
+    def last_conv(m):  # one whose weight is not both layouts at once (more than one input channel, k > 1)
+        return [c for c in m.modules() if isinstance(c, nn.Conv2d) and c.in_channels > 1 and c.kernel_size[0] > 1][-1]
+    if isinstance(model, (LeNet5, ResNet18)):  # CPU convolutions: channels-last weights, unless asked not to
+        assert last_conv(fast).weight.is_contiguous(memory_format=torch.channels_last)
+        plain = last_conv(inference_copy(model, channels_last=False)).weight
+        assert not plain.is_contiguous(memory_format=torch.channels_last)
