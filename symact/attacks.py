@@ -32,7 +32,8 @@ from symact.device import get_device
 from symact.models import inference_copy
 
 __all__ = ["ATTACKS", "PixelDE", "accuracy", "eq10_direction", "evaluate", "fgs_max_grad", "first_success", "make_attack",
-           "perturb_linf", "pgd_restarts", "predict", "progress_bar", "progress_enabled", "wilson_interval"]
+           "perturb_linf", "pgd_restarts", "pool_evaluations", "predict", "progress_bar", "progress_enabled",
+           "wilson_interval"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -454,6 +455,24 @@ def evaluate(
         )
         if return_examples:
             out["examples"] = examples
+    return out
+
+
+def pool_evaluations(results: list[dict]) -> dict:
+    """:func:`evaluate` results on disjoint image sets (with an attack) pooled into the result on their union:
+    counts add, ``clean_acc`` and ``robust_acc`` are weighted by images, ``success_rate`` by clean-correct
+    images, and the means over fooled images (``psnr``, ``mean_linf``, ``mean_l2``, ``confidence_gap``) by
+    fooled images. ``examples`` are dropped."""
+    if not results or any("success_rate" not in r for r in results):
+        raise ValueError("pool_evaluations needs at least one evaluate() result of an attack")
+    n = sum(r["n"] for r in results)
+    correct = [round(r["clean_acc"] * r["n"]) for r in results]
+    fooled = [round(r["success_rate"] * c) for r, c in zip(results, correct)]
+    out = {"n": n, "clean_acc": sum(correct) / max(n, 1),
+           "robust_acc": sum(r["robust_acc"] * r["n"] for r in results) / max(n, 1),
+           "success_rate": sum(fooled) / max(sum(correct), 1)}
+    for key in ("psnr", "mean_linf", "mean_l2", "confidence_gap"):
+        out[key] = sum(r[key] * f for r, f in zip(results, fooled) if f) / sum(fooled) if sum(fooled) else float("nan")
     return out
 
 

@@ -223,3 +223,26 @@ def test_pixel_de_bad_input():
     with pytest.raises(ValueError, match="N, C, H, W"):
         attacks.PixelDE(model)(torch.rand(3, 8, 8), torch.zeros(3, dtype=torch.long))
     assert isinstance(attacks.make_attack("de", model, pixels=2), attacks.PixelDE)
+
+
+def test_pool_evaluations_is_the_evaluation_of_the_union():
+    """evaluate() on two halves, pooled, is evaluate() on the whole (a deterministic attack: FGSM)."""
+    import dataclasses
+
+    from symact.data import ImageData
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3)).eval()
+    imgs = ImageData((torch.rand(40, 3, 4, 4) * 255).to(torch.uint8), torch.randint(0, 3, (40,)), "toy", tuple("abc"),
+                     "toy")
+    atk = attacks.make_attack("fgsm", model, eps=0.1)
+    whole = attacks.evaluate(model, imgs, atk)
+    halves = [attacks.evaluate(model, dataclasses.replace(imgs, x=imgs.x[i:i + 20], y=imgs.y[i:i + 20]), atk)
+              for i in (0, 20)]
+    assert 0 < whole["success_rate"] < 1 and halves[0]["success_rate"] != halves[1]["success_rate"]
+    pooled = attacks.pool_evaluations(halves)
+    assert set(pooled) == set(whole)
+    for key, value in whole.items():
+        assert pooled[key] == pytest.approx(value, rel=1e-6), key
+    with pytest.raises(ValueError, match="evaluate"):
+        attacks.pool_evaluations([attacks.evaluate(model, imgs)])  # no attack

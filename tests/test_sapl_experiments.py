@@ -141,10 +141,14 @@ def test_robustness_smoke_keys_rates_and_intervals():
         assert len(row["rates"]) == cfg.de_repeats and row["success_rate"] == pytest.approx(sum(row["rates"]) / cfg.de_repeats)
 
 
-def test_robustness_activations_and_large_set():
+def test_robustness_activations_and_large_set(monkeypatch):
     """APL has S = 5 hinges at 0, +-1, +-2 and Swish beta 0.2 (symmetric-apl.txt Appendix 8.2); a large set
     is drawn with the same seed, so the paper's 100 images are among its 1,000."""
+    import inspect
+
     from symact.data import ImageData
+
+    part_images = sapl.DE_PART_IMAGES
 
     apl = create("apl", channels=3, **sapl.ROBUSTNESS_ACTS["apl"])
     assert apl.b.shape == (3, 5) and sorted(apl.b[0].tolist()) == [-2.0, -1.0, 0.0, 1.0, 2.0]
@@ -156,6 +160,16 @@ def test_robustness_activations_and_large_set():
     res = exp.run(cfg)
     assert set(res["sets"]) == {"4", "6"} and res["sets"]["6"]["onepixel"]["1"]["rates"] == [
         res["sets"]["6"]["onepixel"]["1"]["success_rate"]]  # the large set is attacked once
+    # differential evolution on a set larger than DE_PART_IMAGES runs as parts of that many images, pooled
+    keys = []
+    part = sapl.part
+    monkeypatch.setattr(sapl, "part", lambda key, fn, **kw: keys.append(key) or part(key, fn, **kw))
+    monkeypatch.setattr(sapl, "DE_PART_IMAGES", 4)
+    blocked = exp.run(cfg)["sets"]["6"]["onepixel"]["1"]
+    assert {"6-de1-r0-0", "6-de1-r0-1", "4-de1-r0"} <= set(keys) and "6-de1-r0" not in keys
+    assert blocked["n"] == 6 and blocked["correct"] == round(blocked["clean_acc"] * 6)
+    # the blocks are attacks.evaluate's own batches, so the pooled numbers are those of one part
+    assert inspect.signature(sapl.attacks.evaluate).parameters["batch_size"].default == part_images
     with pytest.raises(ValueError, match="unknown activation"):
         exp.run(dataclasses.replace(cfg, activation="tanh"))
     with pytest.raises(ValueError, match="n_images"):
