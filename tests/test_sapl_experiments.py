@@ -354,3 +354,35 @@ def test_robustness_resumes_on_the_stored_network(monkeypatch):
     resumed = dict(exp(profile="smoke"))
     assert resumed.pop("train_seconds") > 0 and whole.pop("train_seconds") > 0
     assert resumed == whole
+
+
+def test_robustness_progress_shows_the_finished_image_sets(monkeypatch):
+    """An interrupted run's progress counts its parts and gives every image set whose attacks are all stored,
+    as the finished run gives it."""
+    from symact.results import _jsonable
+
+    exp = sapl.ROBUSTNESS["swish"]
+    cfg = dataclasses.replace(exp.configs["smoke"], n_large=14, pixels=(1, 3), fgsm_eps=(0.03,))
+    monkeypatch.setitem(exp.configs, "smoke", cfg)
+    monkeypatch.setattr(sapl, "DE_PART_IMAGES", 12)  # the 14-image set runs in two parts per attack, the 12 in one
+    whole = _jsonable(exp.run(cfg))  # not stored
+    assert sapl.robustness_progress("swish", "smoke") is None
+    make, calls = sapl.attacks.make_attack, []
+
+    def stop_at_the_last(name, *args, **kwargs):
+        calls.append(name)
+        if name == "autoattack" and calls.count("autoattack") == 2:
+            raise KeyboardInterrupt
+        return make(name, *args, **kwargs)
+
+    monkeypatch.setattr(sapl.attacks, "make_attack", stop_at_the_last)
+    with pytest.raises(KeyboardInterrupt):
+        exp(profile="smoke")
+    prog = sapl.robustness_progress("swish", "smoke")
+    # train; per set 2 pixel counts x repeats x blocks, 1 FGSM, CW, PGD, AutoAttack: 1 + (2*2 + 4) + (2*2 + 4)
+    assert (prog["done"], prog["total"]) == (len(exp.parts("smoke")), 17) and prog["done"] == prog["total"] - 1
+    assert prog["train_seconds"] > 0 and list(prog["sets"]) == ["12"]
+    assert _jsonable(prog["sets"])["12"] == whole["sets"]["12"]
+    monkeypatch.setattr(sapl.attacks, "make_attack", make)
+    assert _jsonable(dict(exp(profile="smoke"))["sets"]) == whole["sets"]  # resumed: the same numbers
+    assert sapl.robustness_progress("swish", "smoke") is None  # finished: no parts

@@ -42,7 +42,7 @@ from symact import attacks, data, models
 from symact.activations import Maxout, create
 from symact.attacks import accuracy
 from symact.device import seed_everything
-from symact.results import experiment, part, part_checkpoint
+from symact.results import _jsonable, experiment, part, part_checkpoint
 from symact.train import TrainConfig, place, train
 
 __all__ = ["DynamicsConfig", "HingesConfig", "HingesLeNetConfig", "LeNetDynamicsConfig", "PAPER_TABLE1",
@@ -50,8 +50,8 @@ __all__ = ["DynamicsConfig", "HingesConfig", "HingesLeNetConfig", "LeNetDynamics
            "PAPER_TABLE6_CIFAR10", "ROBUSTNESS", "ROBUSTNESS_ACTS", "RobustnessConfig", "TABLE1", "TABLE1_ACTS",
            "TABLE1_EXTRA", "PAPER_TABLE1_EXTRA", "Table1ResNetConfig",
            "TSNEConfig", "Table1Config", "activation_units", "dynamics", "dynamics_lenet", "hinges",
-           "hinges_cifar10", "knn_accuracy", "negative_side_mean", "robustness_run", "table1_progress",
-           "table1_summary", "tsne"]
+           "hinges_cifar10", "knn_accuracy", "negative_side_mean", "robustness_progress", "robustness_run",
+           "table1_progress", "table1_summary", "tsne"]
 
 #: activation name in symact.activations for each variant of Section 5
 VARIANTS = {"relu": "relu", "leaky-relu": "leaky_relu", "sapl": "sapl", "sapl-positive": "sapl_positive",
@@ -663,24 +663,26 @@ def _repeated(runs: list[dict]) -> dict:
 DE_PART_IMAGES = 250
 
 
-def _blocked(key: str, images, run) -> dict:
+def _blocked(key: str, images, run, store=None) -> dict:
     """``run(images)`` (an :func:`symact.attacks.evaluate` result) as one part ``key``, or, on more than
     :data:`DE_PART_IMAGES` images, as parts ``key-0``, ``key-1``, ... of that many, pooled."""
+    store = store or part
     if len(images) <= DE_PART_IMAGES:
-        return part(key, lambda: run(images))
+        return store(key, lambda: run(images))
     blocks = [dataclasses.replace(images, x=images.x[i:i + DE_PART_IMAGES], y=images.y[i:i + DE_PART_IMAGES])
               for i in range(0, len(images), DE_PART_IMAGES)]
-    return attacks.pool_evaluations([part(f"{key}-{j}", lambda b=b: run(b)) for j, b in enumerate(blocks)])
+    return attacks.pool_evaluations([store(f"{key}-{j}", lambda b=b: run(b)) for j, b in enumerate(blocks)])
 
 
-def _attack_set(cfg: RobustnessConfig, model: torch.nn.Module, images, repeats: int) -> dict:
+def _attack_set(cfg: RobustnessConfig, model: torch.nn.Module | None, images, repeats: int, store=None) -> dict:
     """Every attack of :class:`RobustnessConfig` on ``images``; each attack (each repeat of differential
     evolution, in blocks of :data:`DE_PART_IMAGES` images) is one resumable part keyed
-    ``<n images>-<attack>``. Every attack seeds itself."""
-    n = len(images)
-    ev = lambda key, atk, imgs=images: part(f"{n}-{key}", lambda: _with_interval(  # noqa: E731
+    ``<n images>-<attack>``, given to ``store`` (:func:`symact.results.part`; :func:`robustness_progress`
+    passes a lookup of the stored parts, and no model). Every attack seeds itself."""
+    n, store = len(images), store or part
+    ev = lambda key, atk, imgs=images: store(f"{n}-{key}", lambda: _with_interval(  # noqa: E731
         attacks.evaluate(model, imgs, _on_correct(model, atk()))))
-    out = {"n": n, "clean_acc": attacks.evaluate(model, images)["clean_acc"], "onepixel": {}, "fgsm": {}}
+    out = {"n": n, "clean_acc": None, "onepixel": {}, "fgsm": {}}
 
     def de(k: int, r: int, imgs) -> dict:
         seed_everything(cfg.seed + r)  # torchattacks' differential evolution draws from NumPy's global state
@@ -689,8 +691,9 @@ def _attack_set(cfg: RobustnessConfig, model: torch.nn.Module, images, repeats: 
         return attacks.evaluate(model, imgs, _on_correct(model, atk))
 
     for k in cfg.pixels:
-        out["onepixel"][str(k)] = _repeated([_blocked(f"{n}-de{k}-r{r}", images, lambda b, k=k, r=r: de(k, r, b))
-                                             for r in range(repeats)])
+        out["onepixel"][str(k)] = _repeated([_blocked(f"{n}-de{k}-r{r}", images, lambda b, k=k, r=r: de(k, r, b),
+                                                      store) for r in range(repeats)])
+    out["clean_acc"] = out["onepixel"][str(cfg.pixels[0])]["clean_acc"]  # every attack's, of the same images
     for e in cfg.fgsm_eps:
         out["fgsm"][str(e)] = ev(f"fgsm{e}", lambda e=e: attacks.make_attack("fgsm", model, eps=e))
     out["cw"] = ev("cw", lambda: attacks.make_attack("cw", model, c=cfg.cw_c, steps=cfg.cw_steps))
@@ -727,9 +730,46 @@ def robustness_run(cfg: RobustnessConfig) -> dict:
     out = {"data": test_set.description, "activation": cfg.activation,
            "test_acc": accuracy(model, test_set.head(cfg.n_test)), "n_test": len(test_set.head(cfg.n_test)),
            "train_loss": hist["train_loss"], "train_seconds": float(np.sum(hist["seconds"])), "sets": {}}
-    sizes = [(cfg.n_images, cfg.de_repeats)] + ([(cfg.n_large, 1)] if cfg.n_large else [])
-    for n, repeats in sizes:
+    for n, repeats in _sizes(cfg):
         out["sets"][str(n)] = _attack_set(cfg, model, test_set.sample(n, seed=cfg.seed), repeats)
+    return out
+
+
+def _sizes(cfg: RobustnessConfig) -> list[tuple[int, int]]:
+    """(images, repeats of differential evolution) of each image set of a robustness run."""
+    return [(cfg.n_images, cfg.de_repeats)] + ([(cfg.n_large, 1)] if cfg.n_large else [])
+
+
+class _Missing(Exception):
+    pass
+
+
+def robustness_progress(activation: str, profile: str = "paper") -> dict | None:
+    """The stored parts of an unfinished ``robustness-lenet-cifar10-<activation>`` run at ``profile``: ``done``
+    and ``total`` part counts, ``train_seconds`` once the network is trained, and ``sets``, each image set
+    all of whose attacks are stored, as the finished result will have it; None when no part is stored."""
+    exp = ROBUSTNESS[activation]
+    cfg, parts = exp.configs[profile], exp.parts(profile)
+    if not parts:
+        return None
+
+    def lookup(key: str, fn, **kwargs):
+        if key not in parts:
+            raise _Missing(key)
+        return parts[key]
+
+    test_set = data.load("cifar10", train=False)
+    sets = {}
+    for n, repeats in _sizes(cfg):
+        try:
+            sets[str(n)] = _attack_set(cfg, None, test_set.sample(n, seed=cfg.seed), repeats, store=lookup)
+        except _Missing:
+            pass
+    blocks = lambda n: 1 if n <= DE_PART_IMAGES else -(-n // DE_PART_IMAGES)  # noqa: E731
+    total = 1 + sum(len(cfg.pixels) * repeats * blocks(n) + len(cfg.fgsm_eps) + 3 for n, repeats in _sizes(cfg))
+    out = {"done": len(parts), "total": total, "sets": _jsonable(sets)}  # NaN as None, as in a stored result
+    if "train" in parts:
+        out["train_seconds"] = float(np.sum(parts["train"]["seconds"]))
     return out
 
 
