@@ -176,3 +176,20 @@ def test_kaf_limits_at_infinity_in_both_paths(D, monkeypatch):
 def test_lanes_follow_the_vector_width(monkeypatch, flags, lanes):
     monkeypatch.setattr(_native, "_cpu_features", lambda: flags)
     assert _native.lanes() == lanes
+
+
+def test_native_runs_per_channel_on_channels_last_and_keeps_the_layout(monkeypatch):
+    """Per-channel parameters on a channels-last input (symact.train's CNN layout) run the native kernel on a
+    channel-first copy; the output and the gradient passed back keep the input's layout (a channel-first
+    gradient would send the layers before it down slow paths)."""
+    calls, run = [], _native.run
+    monkeypatch.setattr(_native, "run", lambda *args: calls.append(1) or run(*args))
+    act = _build("apl", {}, torch.float32)
+    x = torch.randn(3, CHANNELS, 16, 16).contiguous(memory_format=torch.channels_last).requires_grad_()
+    h = x * 1.0  # not a leaf: its gradient is what autograd passes back, not re-laid out for a .grad
+    grads = []
+    h.register_hook(grads.append)
+    y = act(h)
+    y.backward(torch.randn_like(y))
+    cl = torch.channels_last
+    assert calls and y.is_contiguous(memory_format=cl) and grads[0].is_contiguous(memory_format=cl)

@@ -194,6 +194,19 @@ class _Fused(torch.autograd.Function):
         return (None, dx, *grads)
 
 
+class _ChannelsFirst(torch.autograd.Function):
+    """``x.contiguous()`` whose gradient comes back channels-last, the layout of a channels-last ``x``
+    (plain ``contiguous`` passes a channel-first gradient on, and the layers before then take slow paths)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.contiguous()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.contiguous(memory_format=torch.channels_last)
+
+
 def apply(kernel, x: torch.Tensor, params, per_channel: bool = False) -> torch.Tensor:
     """Evaluate ``kernel`` on ``x`` block by block, differentiable in ``x`` and ``params``.
 
@@ -217,5 +230,12 @@ def apply(kernel, x: torch.Tensor, params, per_channel: bool = False) -> torch.T
         cp = _native.layout(x, params, per_channel)
         if cp is not None:
             return _native.run(spec, cp, x, params)
+        if per_channel and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+            # channels-last (symact.train's layout for CNNs), one parameter set per channel: the native kernel
+            # on a channel-first copy; two copies cost less than the torch kernels' pass per hinge
+            xc = _ChannelsFirst.apply(x)
+            cp = _native.layout(xc, params, per_channel)
+            if cp is not None:
+                return _native.run(spec, cp, xc, params).contiguous(memory_format=torch.channels_last)
     x3 = x.reshape(shape[0], shape[1], -1) if per_channel else x.reshape(1, 1, -1)
     return _Fused.apply(kernel, x3, *params).view(shape)
