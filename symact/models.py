@@ -8,9 +8,8 @@ existing model.
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import copy
+from typing import Sequence
 
 import torch
 from torch import nn

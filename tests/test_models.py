@@ -107,7 +107,7 @@ def test_maxout_resnet_widens_convolutions_and_adds_the_shortcut_to_each_unit():
 
 
 def _with_running_stats(model: nn.Module) -> nn.Module:
-    """``model`` after two training steps' worth of BN statistics and random affine parameters, in eval mode."""
+    """``model`` with random BN running statistics and affine parameters, in eval mode."""
     torch.manual_seed(0)
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -143,6 +143,7 @@ def test_inference_copy_is_the_same_function_and_leaves_the_model_alone(make, sh
         torch.testing.assert_close(fast(x), want, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(fast(x.contiguous(memory_format=torch.channels_last)) if x.ndim == 4 else fast(x),
                                    want, rtol=1e-5, atol=1e-5)
+
     def last_conv(m):  # one whose weight is not both layouts at once (more than one input channel, k > 1)
         return [c for c in m.modules() if isinstance(c, nn.Conv2d) and c.in_channels > 1 and c.kernel_size[0] > 1][-1]
     if isinstance(model, (LeNet5, ResNet18)):  # CPU convolutions: channels-last weights, unless asked not to
