@@ -328,10 +328,9 @@ def inference_copy(model: nn.Module, channels_last: bool | None = None) -> nn.Mo
                 seq[i], seq[i + 1] = fuse_conv_bn_eval(layer, bn), nn.Identity()
             elif isinstance(layer, nn.Linear) and isinstance(bn, nn.BatchNorm1d):
                 seq[i], seq[i + 1] = fuse_linear_bn_eval(layer, bn), nn.Identity()
-    has_conv = any(isinstance(m, nn.Conv2d) for m in fast.modules())
-    param = next(fast.parameters(), None)
     if channels_last is None:
-        channels_last = has_conv and param is not None and param.device.type == "cpu"
+        convs = [m for m in fast.modules() if isinstance(m, nn.Conv2d)]
+        channels_last = bool(convs) and convs[0].weight.device.type == "cpu"
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
     return fast
