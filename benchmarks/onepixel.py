@@ -55,8 +55,14 @@ def main() -> None:
             sec = (time.perf_counter() - start) / n
             with torch.no_grad():
                 fooled = int((model(adv).argmax(1) != y).sum())
-            rows.append({"attack": name, "pixels": pixels, "images": n, "s_per_image": round(sec, 3),
-                         "fooled": fooled})
+            d = pixels * (2 + x.shape[1])  # both attacks' population: popsize rounded down to a multiple of d
+            population = max(5, max(1, args.popsize // d) * d)
+            # network evaluations per second: the initial population and one per generation, per image; only
+            # where no image stopped early (an untrained network on random images is rarely fooled)
+            rate = population * (args.steps + 1) / sec if fooled == 0 else None
+            rows.append({"attack": name, "pixels": pixels, "images": n, "population": population,
+                         "generations": args.steps, "s_per_image": round(sec, 3), "fooled": fooled,
+                         "forwards_per_s": None if rate is None else round(rate)})
             print(rows[-1], flush=True)
     write(f"onepixel{'_cuda' if dev.type == 'cuda' else ''}", rows,
           notes=f"Population {args.popsize}, {args.steps} generations, S-APL LeNet-5 (CIFAR-10 shapes, untrained), "
