@@ -55,8 +55,7 @@ def main() -> None:
             sec = (time.perf_counter() - start) / n
             with torch.no_grad():
                 fooled = int((model(adv).argmax(1) != y).sum())
-            d = pixels * (2 + x.shape[1])  # both attacks' population: popsize rounded down to a multiple of d
-            population = max(5, max(1, args.popsize // d) * d)
+            population = attacks.de_population(args.popsize, pixels, x.shape[1])  # both attacks'
             # network evaluations per second: the initial population and one per generation, per image; only
             # where no image stopped early (an untrained network on random images is rarely fooled)
             rate = population * (args.steps + 1) / sec if fooled == 0 else None

@@ -31,7 +31,7 @@ from symact.data import ImageData
 from symact.device import get_device
 from symact.models import inference_copy
 
-__all__ = ["ATTACKS", "PixelDE", "accuracy", "eq10_direction", "evaluate", "fgs_max_grad", "first_success", "make_attack",
+__all__ = ["ATTACKS", "PixelDE", "accuracy", "de_population", "eq10_direction", "evaluate", "fgs_max_grad", "first_success", "make_attack",
            "perturb_linf", "pgd_restarts", "pool_evaluations", "predict", "progress_bar", "progress_enabled",
            "wilson_interval"]
 
@@ -99,6 +99,14 @@ def make_attack(name: str, model: nn.Module, eps: float = 8 / 255, **kwargs) -> 
     if name == "de":
         return PixelDE(model, **kwargs)
     return torchattacks.OnePixel(model, **kwargs)
+
+
+def de_population(popsize: int, pixels: int, channels: int) -> int:
+    """Candidates per image of a ``pixels``-pixel differential evolution asked for population ``popsize``, as
+    torchattacks ``OnePixel`` (through SciPy) and :class:`PixelDE` make it: ``D = (2 + channels) pixels``
+    numbers per candidate, ``max(1, popsize // D) * D`` candidates, at least 5."""
+    d = pixels * (2 + channels)
+    return max(5, max(1, popsize // d) * d)
 
 
 class PixelDE:
@@ -169,7 +177,7 @@ class PixelDE:
         x, y = images.detach(), labels.detach()
         b, c = x.shape[:2]
         d = self.pixels * (2 + c)
-        p = max(5, max(1, self.popsize // d) * d)  # torchattacks: popmul = max(1, popsize // d), times d
+        p = de_population(self.popsize, self.pixels, c)
         pop = self._rand(b, p, d)
         energy = self._energy(x, y, pop)
         best = energy.argmin(1)

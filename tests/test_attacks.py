@@ -190,6 +190,8 @@ def test_pixel_de_fools_with_few_pixels_and_stops_early():
     model.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
     attacks.PixelDE(model, pixels=5, steps=0, popsize=20, inf_batch=10**6)(x[:1], y[:1])
     assert sizes[0] == 25  # as torchattacks: max(1, popsize // D) * D candidates, D = 5 pixels * (2 + 3 channels)
+    assert attacks.de_population(20, 5, 3) == 25 and attacks.de_population(400, 3, 3) == 390
+    assert attacks.de_population(1, 1, 1) == 5  # SciPy's minimum
     same = attacks.PixelDE(model, steps=2, popsize=50, seed=3)
     assert torch.equal(same(x, y), same(x, y))  # seeded: reproducible
     model.train()
