@@ -179,7 +179,10 @@ class Experiment:
         Never runs anything; empty when the run has finished or has not started."""
         want = config_hash(self.configs[prof])
         found = {p.stem: _read_fresh(p, want) for p in sorted(self.parts_dir(prof).glob("*.json"))}
-        return {k: d["result"] for k, d in found.items() if d}
+        found = {k: d for k, d in found.items() if d}
+        nets = {d["provenance"]["weights"] for d in found.values() if "weights" in d["provenance"]}
+        return {k: d["result"] for k, d in found.items()  # not those computed on a network since trained again
+                if not nets or "weights" in d["provenance"] or d["provenance"].get("network") in nets}
 
     def stored(self, prof: str) -> Result | None:
         """The stored result at profile ``prof`` if it is fresh, else ``None``; never runs anything.
@@ -282,7 +285,9 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
     ``module``: for a part that trains a network in place (``fn`` trains ``module`` and returns, say, its
     training history): its weights are stored too, in ``<key>.pt``, and a resumed run loads them into
     ``module`` (on the CPU; move it where it belongs) instead of training it again. Later parts then attack
-    or measure the very network an uninterrupted run would have.
+    or measure the very network an uninterrupted run would have. The network's fingerprint (a hash of its
+    weights) is stored with it (``weights``) and with every later part (``network``): a part computed on
+    another network (its weights lost and the network trained again) is stale, and is computed again.
     """
     if not isinstance(key, str) or not _PART_KEY.fullmatch(key):
         raise ValueError(f"part key must be letters, digits and '_.=+-' (not first), got {key!r}")
@@ -297,6 +302,9 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
     path = run["dir"] / f"{key}.json"
     weights = path.with_suffix(".pt")
     d = _read_fresh(path, run["hash"])
+    if d is not None and module is None and d["provenance"].get("network") != run.get("network"):
+        _log.warning("part %s was computed on another network than this run's; computing it again", path)
+        d = None
     worker, workers = run["worker"]
     if (len(run["keys"]) - 1) % workers != worker and (d is None or (module is not None and not weights.exists())):
         # another worker's part, not stored yet (see _worker): a network that later parts use is waited for;
@@ -309,6 +317,10 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
     if d is not None and (module is None or weights.exists()):
         if module is not None:
             module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            run["network"] = _fingerprint(module)
+            if d["provenance"].get("weights", run["network"]) != run["network"]:
+                raise ValueError(f"{weights} does not hold the network {path} was stored with (fingerprint "
+                                 f"{d['provenance']['weights']}, found {run['network']}): remove both to train it again")
         run["parts"][key] = {**d["provenance"], "loaded": True}
         return d["result"]
     start, ckpt = time.perf_counter(), run["dir"] / f"{key}.ckpt"
@@ -321,6 +333,10 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
     prov = {**run["names"], "part": key, **_provenance(run["config"], _git_commit(), time.perf_counter() - start)}
     if resumed:  # wall_seconds counts this process only
         prov["resumed_from_checkpoint"] = True
+    if module is not None:
+        prov["weights"] = run["network"] = _fingerprint(module)
+    elif run.get("network"):
+        prov["network"] = run["network"]
     if module is not None:  # the weights first: the JSON file marks a finished part
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".pt.tmp")
@@ -333,12 +349,22 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
     return value
 
 
+def _fingerprint(module: torch.nn.Module) -> str:
+    """A hash of ``module``'s state dict (names, dtypes and values): which network a part was computed on."""
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        v = v.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{k}:{v.dtype}:".encode())
+        h.update(v.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def part_checkpoint() -> Path | None:
     """Where the :func:`part` being computed may checkpoint a long training (:func:`symact.train.train`'s
     ``checkpoint``): ``<key>.ckpt`` in the run's parts folder; None outside a part of a stored run.
 
-    Like a part's weights (``*.pt``) it is kept out of git; copied with the parts folder, it lets another
-    clone resume the network mid-training. :func:`part` removes it once the part is stored.
+    It is kept out of git (as are a part's weights, ``*.pt``, except those .gitignore lets in); copied with
+    the parts folder, it lets another clone resume the network mid-training. :func:`part` removes it once the part is stored.
     """
     run = _RUNS[-1] if _RUNS else None
     return run.get("computing") if run else None

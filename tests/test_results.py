@@ -277,6 +277,55 @@ def test_a_part_that_trains_a_network_stores_its_weights():
         results.part("k", lambda: 1, module={"weight": 1})
 
 
+def _make_refit(name, stop_after=None, draws=None):
+    """Train a network (weight set to the next of ``draws``), then measure it; raise after part ``stop_after``."""
+    import torch
+
+    @experiment("testchapter", name, {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
+    def exp(cfg):
+        net = torch.nn.Linear(2, 1)
+
+        def fit():
+            with torch.no_grad():
+                net.weight.fill_(next(draws))
+            return 0
+
+        results.part("train", fit, module=net)
+        if stop_after == "train":
+            raise KeyboardInterrupt
+        w = results.part("measure", lambda: CALLS.append("measure") or net.weight.sum().item())
+        if stop_after == "measure":
+            raise KeyboardInterrupt
+        return {"w": w}
+
+    return exp
+
+
+def test_parts_computed_on_a_network_trained_again_are_stale():
+    """Weights lost after later parts were stored: the network is trained again (to other weights), and the
+    parts computed on the old one are never mixed into the new network's result."""
+    import torch
+
+    draws = iter([1.0, 2.0, 3.0])
+    with pytest.raises(KeyboardInterrupt):
+        _make_refit("lost", "measure", draws)(profile="quick")
+    exp = _make_refit("lost", None, draws)
+    folder = exp.parts_dir("quick")
+    prov = {k: json.loads((folder / f"{k}.json").read_text())["provenance"] for k in ("train", "measure")}
+    assert prov["measure"]["network"] == prov["train"]["weights"] and len(prov["train"]["weights"]) == 16
+    assert exp.parts("quick") == {"train": 0, "measure": 2.0}
+    (folder / "train.pt").unlink()
+    with pytest.raises(KeyboardInterrupt):
+        _make_refit("lost", "train", draws)(profile="quick")  # trained again: weight 2
+    assert exp.parts("quick") == {"train": 0}  # the old network's measurement is not shown
+    assert exp(profile="quick")["w"] == 4.0 and CALLS == ["measure", "measure"]
+    with pytest.raises(KeyboardInterrupt):
+        _make_refit("swapped", "train", draws)(profile="quick")
+    torch.save({"weight": torch.zeros(1, 2), "bias": torch.zeros(1)}, folder.parent / "swapped.quick.parts" / "train.pt")
+    with pytest.raises(ValueError, match="does not hold the network"):
+        _make_refit("swapped", None, draws)(profile="quick")
+
+
 def test_a_part_resumes_from_its_checkpoint():
     """A part interrupted mid-way finds the checkpoint it wrote (part_checkpoint) when the run resumes; the
     checkpoint is removed once the part is stored, and there is none outside a stored run's part."""
