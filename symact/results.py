@@ -320,7 +320,8 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
             run["network"] = _fingerprint(module)
             if d["provenance"].get("weights", run["network"]) != run["network"]:
                 raise ValueError(f"{weights} does not hold the network {path} was stored with (fingerprint "
-                                 f"{d['provenance']['weights']}, found {run['network']}): remove both to train it again")
+                                 f"{d['provenance']['weights']}, found {run['network']}): remove both to train "
+                                 "it again")
         run["parts"][key] = {**d["provenance"], "loaded": True}
         return d["result"]
     start, ckpt = time.perf_counter(), run["dir"] / f"{key}.ckpt"
@@ -364,7 +365,8 @@ def part_checkpoint() -> Path | None:
     ``checkpoint``): ``<key>.ckpt`` in the run's parts folder; None outside a part of a stored run.
 
     It is kept out of git (as are a part's weights, ``*.pt``, except those .gitignore lets in); copied with
-    the parts folder, it lets another clone resume the network mid-training. :func:`part` removes it once the part is stored.
+    the parts folder, it lets another clone resume the network mid-training. :func:`part` removes it once
+    the part is stored.
     """
     run = _RUNS[-1] if _RUNS else None
     return run.get("computing") if run else None

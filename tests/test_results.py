@@ -321,7 +321,8 @@ def test_parts_computed_on_a_network_trained_again_are_stale():
     assert exp(profile="quick")["w"] == 4.0 and CALLS == ["measure", "measure"]
     with pytest.raises(KeyboardInterrupt):
         _make_refit("swapped", "train", draws)(profile="quick")
-    torch.save({"weight": torch.zeros(1, 2), "bias": torch.zeros(1)}, folder.parent / "swapped.quick.parts" / "train.pt")
+    swapped = folder.parent / "swapped.quick.parts" / "train.pt"
+    torch.save({"weight": torch.zeros(1, 2), "bias": torch.zeros(1)}, swapped)
     with pytest.raises(ValueError, match="does not hold the network"):
         _make_refit("swapped", None, draws)(profile="quick")
 
