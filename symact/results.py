@@ -286,8 +286,9 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
     training history): its weights are stored too, in ``<key>.pt``, and a resumed run loads them into
     ``module`` (on the CPU; move it where it belongs) instead of training it again. Later parts then attack
     or measure the very network an uninterrupted run would have. The network's fingerprint (a hash of its
-    weights) is stored with it (``weights``) and with every later part (``network``): a part computed on
-    another network (its weights lost and the network trained again) is stale, and is computed again.
+    weights) is stored with it (``weights``) and with every later part (``network``). Weights lost, the network
+    is trained again; a later part is kept if the new network has its fingerprint (seeded training on the
+    CPU repeats bit for bit) and is stale, computed again, if not.
     """
     if not isinstance(key, str) or not _PART_KEY.fullmatch(key):
         raise ValueError(f"part key must be letters, digits and '_.=+-' (not first), got {key!r}")
@@ -364,9 +365,8 @@ def part_checkpoint() -> Path | None:
     """Where the :func:`part` being computed may checkpoint a long training (:func:`symact.train.train`'s
     ``checkpoint``): ``<key>.ckpt`` in the run's parts folder; None outside a part of a stored run.
 
-    It is kept out of git (as are a part's weights, ``*.pt``, except those .gitignore lets in); copied with
-    the parts folder, it lets another clone resume the network mid-training. :func:`part` removes it once
-    the part is stored.
+    Like a part's weights (``*.pt``) it is kept out of git; copied with the parts folder, it lets another
+    clone resume the network mid-training. :func:`part` removes it once the part is stored.
     """
     run = _RUNS[-1] if _RUNS else None
     return run.get("computing") if run else None

@@ -288,6 +288,7 @@ def _make_refit(name, stop_after=None, draws=None):
         def fit():
             with torch.no_grad():
                 net.weight.fill_(next(draws))
+                net.bias.zero_()
             return 0
 
         results.part("train", fit, module=net)
@@ -302,8 +303,8 @@ def _make_refit(name, stop_after=None, draws=None):
 
 
 def test_parts_computed_on_a_network_trained_again_are_stale():
-    """Weights lost after later parts were stored: the network is trained again (to other weights), and the
-    parts computed on the old one are never mixed into the new network's result."""
+    """Weights lost after later parts were stored: the network is trained again, and the parts computed on the
+    old one are never mixed into the new network's result unless it is the very same network."""
     import torch
 
     draws = iter([1.0, 2.0, 3.0])
@@ -319,6 +320,11 @@ def test_parts_computed_on_a_network_trained_again_are_stale():
         _make_refit("lost", "train", draws)(profile="quick")  # trained again: weight 2
     assert exp.parts("quick") == {"train": 0}  # the old network's measurement is not shown
     assert exp(profile="quick")["w"] == 4.0 and CALLS == ["measure", "measure"]
+    again = iter([5.0, 5.0])  # trained again to the very same weights: the stored parts stay
+    with pytest.raises(KeyboardInterrupt):
+        _make_refit("same", "measure", again)(profile="quick")
+    (folder.parent / "same.quick.parts" / "train.pt").unlink()
+    assert _make_refit("same", None, again)(profile="quick")["w"] == 10.0 and CALLS.count("measure") == 3
     with pytest.raises(KeyboardInterrupt):
         _make_refit("swapped", "train", draws)(profile="quick")
     swapped = folder.parent / "swapped.quick.parts" / "train.pt"

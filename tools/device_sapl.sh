@@ -12,8 +12,9 @@
 # Here, after:   bash tools/device_sapl.sh unpack DIR   (DIR: the folder the files came back to)
 # SYMACT_PROFILE_RUN=smoke runs the same steps at the smoke profile (a check of the script on any machine).
 #
-# The stored weights (train.pt) travel in the archive so that a later call attacks the same networks; commit
-# them with the JSON files (.gitignore lets them in), so that any later session or machine resumes the run.
+# The stored weights (train.pt) travel in the archive so that a later call attacks the same networks; they stay
+# out of git. Commit only the JSON files: a clone without the weights trains each network again, and keeps the
+# stored attacks only if the new network's fingerprint (a hash of its weights) is the stored one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ACTS_ALL=(relu apl swish sapl)
