@@ -31,9 +31,9 @@ from symact.data import ImageData
 from symact.device import get_device
 from symact.models import inference_copy
 
-__all__ = ["ATTACKS", "PixelDE", "accuracy", "de_population", "eq10_direction", "evaluate", "fgs_max_grad", "first_success", "make_attack",
-           "perturb_linf", "pgd_restarts", "pool_evaluations", "predict", "progress_bar", "progress_enabled",
-           "wilson_interval"]
+__all__ = ["ATTACKS", "PixelDE", "accuracy", "de_population", "eq10_direction", "evaluate", "fgs_max_grad",
+           "first_success", "make_attack", "perturb_linf", "pgd_restarts", "pool_evaluations", "predict",
+           "progress_bar", "progress_enabled", "wilson_interval"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

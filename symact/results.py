@@ -335,11 +335,10 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
     prov = {**run["names"], "part": key, **_provenance(run["config"], _git_commit(), time.perf_counter() - start)}
     if resumed:  # wall_seconds counts this process only
         prov["resumed_from_checkpoint"] = True
-    if module is not None:
-        prov["weights"] = run["network"] = _fingerprint(module)
-    elif run.get("network"):
+    if module is None and run.get("network"):
         prov["network"] = run["network"]
     if module is not None:  # the weights first: the JSON file marks a finished part
+        prov["weights"] = run["network"] = _fingerprint(module)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".pt.tmp")
         torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp)
