@@ -310,7 +310,7 @@ def _load_cifar10(root: Path, train: bool, download: bool):
         else:
             x, y = _decode_jpeg_copy(jpeg_source, split)
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")  # two processes may decode at once
             torch.save({"x": x, "y": y}, tmp)
             tmp.replace(cache)
         # the copy is stored class by class; a fixed shuffle makes head(n) a mix of classes,

@@ -385,4 +385,5 @@ def test_robustness_progress_shows_the_finished_image_sets(monkeypatch):
     assert _jsonable(prog["sets"])["12"] == whole["sets"]["12"]
     monkeypatch.setattr(sapl.attacks, "make_attack", make)
     assert _jsonable(dict(exp(profile="smoke"))["sets"]) == whole["sets"]  # resumed: the same numbers
-    assert sapl.robustness_progress("swish", "smoke") is None  # finished: no parts
+    done = sapl.robustness_progress("swish", "smoke")  # finished: the stored result, every part counted
+    assert (done["done"], done["total"]) == (17, 17) and _jsonable(done["sets"]) == whole["sets"]

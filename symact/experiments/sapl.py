@@ -745,11 +745,18 @@ class _Missing(Exception):
 
 
 def robustness_progress(activation: str, profile: str = "paper") -> dict | None:
-    """The stored parts of an unfinished ``robustness-lenet-cifar10-<activation>`` run at ``profile``: ``done``
-    and ``total`` part counts, ``train_seconds`` once the network is trained, and ``sets``, each image set
-    all of whose attacks are stored, as the finished result will have it; None when no part is stored."""
+    """How far the ``robustness-lenet-cifar10-<activation>`` run at ``profile`` has come: ``done`` and
+    ``total`` part counts, ``train_seconds`` once the network is trained, and ``sets``, each image set all of
+    whose attacks are stored, as the finished result has it. A finished run gives its stored result's sets
+    (``done == total``); None when nothing is stored."""
     exp = ROBUSTNESS[activation]
-    cfg, parts = exp.configs[profile], exp.parts(profile)
+    cfg = exp.configs[profile]
+    blocks = lambda n: 1 if n <= DE_PART_IMAGES else -(-n // DE_PART_IMAGES)  # noqa: E731
+    total = 1 + sum(len(cfg.pixels) * repeats * blocks(n) + len(cfg.fgsm_eps) + 3 for n, repeats in _sizes(cfg))
+    finished = exp.stored(profile)
+    if finished is not None:
+        return {"done": total, "total": total, "sets": finished["sets"], "train_seconds": finished["train_seconds"]}
+    parts = exp.parts(profile)
     if not parts:
         return None
 
@@ -765,8 +772,6 @@ def robustness_progress(activation: str, profile: str = "paper") -> dict | None:
             sets[str(n)] = _attack_set(cfg, None, test_set.sample(n, seed=cfg.seed), repeats, store=lookup)
         except _Missing:
             pass
-    blocks = lambda n: 1 if n <= DE_PART_IMAGES else -(-n // DE_PART_IMAGES)  # noqa: E731
-    total = 1 + sum(len(cfg.pixels) * repeats * blocks(n) + len(cfg.fgsm_eps) + 3 for n, repeats in _sizes(cfg))
     out = {"done": len(parts), "total": total, "sets": _jsonable(sets)}  # NaN as None, as in a stored result
     if "train" in parts:
         out["train_seconds"] = float(np.sum(parts["train"]["seconds"]))
