@@ -287,8 +287,9 @@ def part(key: str, fn: Callable[[], Any], module: torch.nn.Module | None = None)
     ``module`` (on the CPU; move it where it belongs) instead of training it again. Later parts then attack
     or measure the very network an uninterrupted run would have. The network's fingerprint (a hash of its
     weights) is stored with it (``weights``) and with every later part (``network``). Weights lost, the network
-    is trained again; a later part is kept if the new network has its fingerprint (seeded training on the
-    CPU repeats bit for bit) and is stale, computed again, if not.
+    is trained again; a later part is kept if the new network has its fingerprint (seeded CPU training
+    repeats bit for bit on one machine with one thread count, not always across machines) and is stale,
+    computed again, if not.
     """
     if not isinstance(key, str) or not _PART_KEY.fullmatch(key):
         raise ValueError(f"part key must be letters, digits and '_.=+-' (not first), got {key!r}")
