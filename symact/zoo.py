@@ -191,7 +191,10 @@ def _activation(spec: Any) -> Any:
     return lambda c: create(name, **kwargs)
 
 
-def build(model: str, activation: Any = None, **kwargs) -> nn.Module:
+_UNSET = object()
+
+
+def build(model: str, activation: Any = _UNSET, **kwargs) -> nn.Module:
     """A network from a JSON-able spec: ``symact.models.<model>(**kwargs)`` (or ``model`` = ``"module:callable"``).
 
     The builder zoo entries name by default (``"symact.zoo:build"``, with ``builder_kwargs`` as its keyword
@@ -211,7 +214,7 @@ def build(model: str, activation: Any = None, **kwargs) -> nn.Module:
         >>> net = build("LeNet5", "pdome", variant="mnist", num_classes=10)
         >>> sapl = build("LeNet5", {"name": "sapl", "channels": False}, variant="cifar", batchnorm="all")
     """
-    if activation is not None:
+    if activation is not _UNSET:  # None too: no activation (the SAF paper's plain network)
         if "act" in kwargs:
             raise TypeError("give the activation as activation= or act=, not both")
         kwargs["act"] = activation
@@ -324,8 +327,15 @@ def save(
         builder = "symact.zoo:build"
     builder_path = _builder_path(builder) if builder is not None else None
     kwargs = _jsonable(dict(builder_kwargs or {}))
-    if json.loads(json.dumps(kwargs)) != kwargs:
-        raise ValueError(f"builder_kwargs must be JSON (str keys, numbers, strings, lists, dicts), got {builder_kwargs!r}")
+    config_json, history_json = _jsonable(config), _jsonable(history)
+    for what, value in (("builder_kwargs", kwargs), ("config", config_json), ("history", history_json)):
+        try:  # before anything is written
+            same = json.loads(json.dumps(value)) == value
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise ValueError(f"{what} must be JSON-able (str keys, numbers, strings, lists, dicts; a config may be "
+                             f"a dataclass of those), got {value!r}")
     if builder_path is not None:
         rebuilt = _rebuild({"name": name, "key": key, "builder": builder_path, "builder_kwargs": kwargs})
         want = {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}
@@ -360,8 +370,8 @@ def save(
         "key": key,
         "fingerprint": fp,
         "config_hash": config_hash,
-        "config": _jsonable(config),
-        "history": _jsonable(history),
+        "config": config_json,
+        "history": history_json,
         "builder": builder_path,
         "builder_kwargs": kwargs,
         "weights": st_path.name if keep else None,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from symact import models, zoo
+from symact import zoo
 from symact.results import _fingerprint, config_hash
 
 
@@ -210,6 +210,8 @@ def test_user_defined_builder_shared_noncontiguous_and_float64():
     # a builder that cannot be imported back, or that builds another architecture, is refused at once
     with pytest.raises(ValueError, match="cannot be imported back"):
         zoo.save("fundamentals/tied", model, key="bad", builder=lambda: Tied(8))
+    with pytest.raises(ValueError, match="config must be JSON-able"):
+        zoo.save("fundamentals/tied", model, key="bad", config={"make": tiny_net})
     with pytest.raises(zoo.ZooError, match="does not rebuild"):
         zoo.save("fundamentals/tied", model, key="bad", builder=tiny_net, builder_kwargs={"width": 4})
     assert not zoo.exists("fundamentals/tied", "bad")
@@ -239,6 +241,8 @@ def test_build_activation_specs():
     assert isinstance(maxout.net[3], Maxout) and maxout.net[2].out_features == 48
     saf = zoo.build("LeNet5", "mrelu", fc_act="relu", out_act="symact.experiments.saf:LogRBF", variant="mnist")
     assert type(saf.out_act).__name__ == "LogRBF"
+    plain = zoo.build("LeNet5", None, fc_act="relu", variant="mnist")  # None: no activation after convolutions
+    assert isinstance(plain.features[2], nn.Identity)
     state = torch.random.get_rng_state()
     zoo.build("ResNet18", "relu", width=4)
     assert torch.equal(state, torch.random.get_rng_state())
