@@ -38,8 +38,9 @@ def needs_data():
 
 @pytest.fixture(autouse=True)
 def _isolate_env(monkeypatch, tmp_path):
-    """Tests never write into the repository's results/ or figures/."""
+    """Tests never write into the repository's results/, figures/ or zoo/."""
     monkeypatch.setenv("SYMACT_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SYMACT_ZOO", str(tmp_path / "zoo"))
     monkeypatch.setenv("SYMACT_FIGURES", str(tmp_path / "figures"))
     monkeypatch.delenv("SYMACT_RECOMPUTE", raising=False)
     monkeypatch.delenv("SYMACT_DEVICE", raising=False)
