@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 import torchattacks
+from torchattacks.attack import Attack as _TAAttack
 from scipy import stats
 from torch import nn
 
@@ -625,7 +626,7 @@ def robust_acc_at(distances: dict, eps: float) -> float:
 # --------------------------------------------------------------------------- sanity checks
 
 
-class Transfer(torchattacks.Attack):
+class Transfer(_TAAttack):
     """A transfer attack: adversarial images made by ``source`` (an attack on a surrogate model), shown to
     ``model``. ``Transfer(model, torchattacks.PGD(surrogate, eps=0.1))``; composes with ``MultiAttack``."""
 
