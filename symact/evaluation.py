@@ -293,7 +293,8 @@ def evaluate(
     Backward compatibility: with a single attack (not a dict) it is named ``"attack"``, runs on whole
     batches exactly as :func:`symact.attacks.evaluate` runs it (so random attacks draw the same numbers),
     and the result also carries that function's flat keys with identical numbers: ``robust_acc``,
-    ``success_rate``, ``psnr``, ``mean_linf``, ``mean_l2``, ``confidence_gap`` and ``examples``.
+    ``success_rate``, ``psnr``, ``mean_linf``, ``mean_l2``, ``confidence_gap`` and ``examples``. (A single
+    cascade still runs component by component on the clean-correct images.)
 
     Example:
         >>> r = evaluate(model, test, {"fgsm": FGSM(model, 0.1), "pgd": PGD(model, 0.1)})   # doctest: +SKIP
@@ -764,7 +765,7 @@ def run_sanity(
     (2 ``steps``); ``square`` (``square_queries`` queries, ``seed``); with a ``surrogate`` (an undefended
     network on the same task) ``transfer``, PGD on the surrogate shown to ``model``. The curve is PGD
     (``steps``) over ``curve_eps`` (default eps, 4 eps and 1.0), stopping at 0. The global torch seed is
-    set to ``seed`` first. Returns ``{"report": the report, "checks": sanity(report)}``.
+    set to ``seed`` first (and torchattacks' Square sets it to its own seed again). Returns ``{"report": the report, "checks": sanity(report)}``.
     """
     torch.manual_seed(seed)
     pgd = lambda m, e, k: torchattacks.PGD(m, eps=e, alpha=e / 4, steps=k, random_start=True)  # noqa: E731
@@ -905,6 +906,10 @@ def verdict(a, b=None, *, converged: bool, published: float | None = None, margi
     5. Otherwise (two arms, no published effect): "better" or "worse" for A when the interval excludes 0
        (with ``higher_is_better``, a positive effect is better; else a negative one), else
        "no detectable difference".
+
+    The word follows the interval; ``p`` is reported beside it (for images the McNemar p and the Newcombe
+    interval can disagree at the edge). The margin test uses the same ``level`` interval, so a 95 % interval
+    inside (-margin, margin) is two one-sided tests at 2.5 % each (conservative).
 
     ``mde``, the smallest effect this design could detect, is (q(1 - (1 - level)/2) + q(power)) x SE with
     q the t quantile on the seeds' degrees of freedom (normal for images; SE = interval half-width / z),

@@ -183,6 +183,9 @@ def test_cascade_records_which_component_broke_each_image():
     assert robust.tolist() == [False] * 7 + [True] * 8 + [False] and e["robust"] == 8
     assert sorted(plain.seen) == list(range(15)) and r["attacks"]["plain"]["robust"] == 12
     assert r["worst_case"]["robust"] == 7  # 7..14, minus 7 broken by the plain attack
+    # a single cascade (not in a dict): the same bookkeeping, plus the flat keys
+    one = ev.evaluate(model, data, _Cascade([("a", _Fooler({0, 1, 2, 3})), ("b", _Fooler({4, 5, 6}))]))
+    assert one["robust_acc"] == 8 / 16 and one["attacks"]["attack"]["broken_by"]["counts"] == {"a": 4, "b": 3}
     # pooling two halves gives the whole
     halves = [ev.evaluate(model, ImageData(data.x[s], data.y[s], "ids", data.classes, ""),
                           {"aa": _Cascade([("a", _Fooler({0, 1, 2, 3})), ("b", _Fooler({2, 3, 4, 5, 6})),
