@@ -191,7 +191,7 @@ def proportion_interval(k: int, n: int, level: float = 0.95, method: str = "wils
 
 
 def _is_cascade(atk) -> bool:
-    return hasattr(atk, "components") and not isinstance(atk, nn.Module)
+    return hasattr(atk, "components")
 
 
 def _rule_name(predict: Predict | None) -> str:
