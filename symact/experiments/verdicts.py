@@ -1,0 +1,441 @@
+"""The chapters' judgements, each through :func:`symact.evaluation.verdict` (the book's one verdict rule).
+
+One adapter per rule a chapter applies to stored numbers. Each takes stored results (a
+:class:`symact.results.Result`, or a stored JSON dict ``{"provenance": ..., "result": ...}``) and returns a
+:class:`Judgement`: the :class:`~symact.evaluation.Verdict` and the pieces of the sentence the reader sees
+(the word, our effect with its interval, the paper's effect, the design, the profile).
+
+The evidence rules (DESIGN.md) as applied here:
+
+* **Convergence** is read from ``provenance["profile"]`` and nothing else: only the ``paper`` profile (the
+  source paper's protocol) counts as converged; ``quick`` and ``smoke`` give "not run at a converged protocol".
+* **Seeds**: where an arm has per-seed values (S-APL Table 1), the arms are paired over their shared seeds
+  (seed ``i`` of one arm with seed ``i`` of the other).
+* **One network per arm** (DOME Table 2, S-APL Tables 2 to 4, SAF's robust networks): the comparison is on
+  the same images, from stored per-image outcomes (an ``"outcome"`` key, :func:`symact.evaluation.evaluate`'s
+  layout), with the exact McNemar test. Results stored before outcomes were kept have rates only; then the
+  word is "inconclusive" with :data:`NO_OUTCOMES` as the note (no unpaired test is made up in their place).
+* **A statistic without a test** (one trained network per arm, and a number such as an embedding's distance
+  ratio that is not a per-image outcome): "inconclusive", with :data:`ONE_NETWORK` as the note.
+
+Effects are kept as fractions (as stored) and shown in percentage points where ``scale=100``.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from symact.evaluation import Verdict, _as_outcome, verdict
+
+__all__ = ["Judgement", "NO_OUTCOMES", "ONE_NETWORK", "NOT_CONVERGED", "profile", "converged", "dome_table2",
+           "sapl_table1", "sapl_robustness", "sapl_paper_rate", "saf_robust", "saf_masking", "single_network",
+           "count_words"]
+
+#: the note of a one-network-per-arm comparison whose stored result has rates but no per-image outcomes
+NO_OUTCOMES = ("one network per arm and no per-image outcomes stored (computed before outcomes were kept): "
+               "the comparison cannot be tested")
+#: the note of a comparison of one trained network per arm on a statistic that has no per-image test
+ONE_NETWORK = ("one trained network per arm (a single seed), and the statistic is not a per-image outcome: the "
+               "comparison cannot be tested")
+NOT_CONVERGED = "not run at a converged protocol"
+_NAN = float("nan")
+
+
+# --------------------------------------------------------------------------- stored results
+
+
+def _provenance(stored) -> Mapping:
+    prov = getattr(stored, "provenance", None)
+    if prov is None and isinstance(stored, Mapping):
+        prov = stored.get("provenance")
+    if not isinstance(prov, Mapping) or "profile" not in prov:
+        raise ValueError("a stored result needs provenance with its profile (a symact.results.Result, or a stored "
+                         "JSON dict {'provenance': {...}, 'result': {...}})")
+    return prov
+
+
+def _data(stored) -> Mapping:
+    if hasattr(stored, "provenance"):
+        return stored
+    return stored["result"]
+
+
+def profile(stored) -> str:
+    """The profile a stored result was computed at, from its provenance."""
+    return str(_provenance(stored)["profile"])
+
+
+def converged(stored) -> bool:
+    """Whether a stored result counts as converged: computed at the ``paper`` profile, nothing else."""
+    return profile(stored) == "paper"
+
+
+def _outcome(entry, n: int | None = None) -> np.ndarray | None:
+    """The per-image boolean outcomes of a stored entry (``entry["outcome"]``), or None when it has none."""
+    if not isinstance(entry, Mapping) or entry.get("outcome") is None:
+        return None
+    o = entry["outcome"]
+    return _as_outcome(o, n if n is not None else entry.get("n")) if isinstance(o, str) else _as_outcome(o)
+
+
+# --------------------------------------------------------------------------- the judgement
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A verdict and the pieces of its sentence.
+
+    ``what``: the effect in words (arm A minus arm B, and the metric); ``scale``, ``unit``: how the effect is
+    shown (100 and "points" for fractions); ``published``: the paper's effect (same sign convention, as a
+    fraction), or None; ``paper``: the paper's effect in words; ``profile``: the stored results' profile(s).
+    """
+
+    verdict: Verdict
+    what: str
+    profile: str
+    published: float | None = None
+    paper: str | None = None
+    scale: float = 100.0
+    unit: str = "points"
+    digits: int = 2
+
+    @property
+    def word(self) -> str:
+        return self.verdict.word
+
+    def _num(self, x: float) -> str:
+        return f"{self.scale * x:+.{self.digits}f}"
+
+    @property
+    def ours(self) -> str:
+        """Our effect with its interval, e.g. ``+0.17 points [95 % interval -0.10 to +0.44]``."""
+        v = self.verdict
+        lo, hi = v.interval
+        unit = f" {self.unit}" if self.unit else ""
+        if math.isfinite(lo) and math.isfinite(hi):
+            return f"{self._num(v.effect)}{unit} [95 % interval {self._num(lo)} to {self._num(hi)}]"
+        return f"{self._num(v.effect)}{unit} (no interval)"
+
+    @property
+    def theirs(self) -> str:
+        if self.paper:
+            return self.paper
+        if self.published is not None:
+            return f"{self._num(self.published)}{f' {self.unit}' if self.unit else ''}"
+        return "no such comparison"
+
+    @property
+    def design(self) -> str:
+        return self.verdict.design
+
+    @property
+    def note(self) -> str:
+        """Why the word is what it is, where the reader needs it (inconclusive, untested, not converged, no
+        detectable difference), with the smallest effect the design could detect in the shown unit."""
+        v = self.verdict
+        if v.word not in ("inconclusive", NOT_CONVERGED, "no detectable difference"):
+            return ""
+        base = v.note.split("; the design could detect")[0]
+        if base.startswith("the interval contains both 0 and the paper's"):
+            base = "the interval contains both 0 and the paper's effect"
+        if v.word != NOT_CONVERGED and v.mde is not None and math.isfinite(v.mde):
+            unit = f" {self.unit}" if self.unit else ""
+            return f"{base}; the design could detect about {self.scale * v.mde:.{self.digits}f}{unit}"
+        return base
+
+    def sentence(self, label: str | None = None) -> str:
+        """The sentence shown to the reader: the word first, then the numbers, the design and the profile."""
+        head = f"{label}: " if label else ""
+        note = self.note
+        return (f"{head}**{self.word}**. {self.what[:1].upper() + self.what[1:]}: {self.ours} in our runs; the "
+                f"paper reports {self.theirs}. Design: {self.design}; {self.profile} profile"
+                + (f". {note[:1].upper() + note[1:]}." if note else "."))
+
+    def __str__(self) -> str:
+        return self.sentence()
+
+
+def _untested(effect: float, n: int, design: str, is_converged: bool, note: str) -> Verdict:
+    """The verdict where no test can be made: the unconverged word first (as :func:`verdict` orders it),
+    else "inconclusive" with ``note``. No interval, no p."""
+    if not is_converged:
+        return Verdict(NOT_CONVERGED, float(effect), (_NAN, _NAN), _NAN, int(n), design, None,
+                       "a smoke or quick profile: the numbers are shown, no verdict")
+    return Verdict("inconclusive", float(effect), (_NAN, _NAN), _NAN, int(n), design, None, note)
+
+
+def _profiles(*stored) -> str:
+    ps = []
+    for s in stored:
+        p = profile(s)
+        if p not in ps:
+            ps.append(p)
+    return " and ".join(ps)
+
+
+def _images(a_out, b_out, *, effect_rate: float, n_rates: str, is_converged: bool, published, higher_is_better,
+            level) -> Verdict:
+    """The one-network-per-arm verdict: exact McNemar on the same images when both arms have outcomes."""
+    if a_out is None or b_out is None:
+        return _untested(effect_rate, 0, f"one network per arm, rates only ({n_rates})", is_converged,
+                         NO_OUTCOMES)
+    if len(a_out) != len(b_out):
+        raise ValueError(f"the arms' outcomes cover {len(a_out)} and {len(b_out)} images: not the same images")
+    return verdict(a_out, b_out, converged=is_converged, images=True, published=published,
+                   higher_is_better=higher_is_better, level=level)
+
+
+def count_words(judgements: Sequence[Judgement] | Mapping) -> dict:
+    """How many judgements gave each word, in first-seen order."""
+    js = judgements.values() if isinstance(judgements, Mapping) else judgements
+    out: dict[str, int] = {}
+    for j in js:
+        out[j.word] = out.get(j.word, 0) + 1
+    return out
+
+
+# --------------------------------------------------------------------------- DOME, Table 2
+
+
+def dome_table2(result, baseline, paper: Sequence[float] | None = None, paper_baseline: Sequence[float] | None = None,
+                *, attack: str = "autoattack", name: str = "the model", level: float = 0.95) -> Judgement | None:
+    """DOME Table 2: robust accuracy of one model minus the baseline's under ``attack`` (one network per arm).
+
+    ``result``, ``baseline``: stored ``table2_run`` results (``result[attack]`` an attack entry with
+    ``robust_acc``, ``n`` and, where stored, ``outcome``). For MDOME the attack also ran on each view
+    (``attack_<view>`` keys): its accuracy is the lowest of the runs (the chapter's rule) and its per-image
+    outcome the AND of the runs' outcomes (robust only if it survives every run). ``paper``,
+    ``paper_baseline``: the paper's (benign, PGD, AutoAttack) accuracies in % (``dome.PAPER_TABLE2``); the
+    published effect is their difference in the attack's column. Returns None where the attack was not run
+    (the smoke profile skips AutoAttack).
+    """
+    a, b = _data(result), _data(baseline)
+    if a.get(attack) is None or b.get(attack) is None:
+        return None
+
+    def runs(d):
+        return [d[attack]] + [d[k] for k in sorted(d) if k.startswith(attack + "_") and isinstance(d[k], Mapping)]
+
+    def rate_and_outcome(d):
+        rs = runs(d)
+        rate = min(r["robust_acc"] for r in rs)
+        outs = [_outcome(r) for r in rs]
+        return rate, (np.logical_and.reduce(outs) if all(o is not None for o in outs) else None), rs[0]["n"]
+
+    ra, oa, na = rate_and_outcome(a)
+    rb, ob, nb = rate_and_outcome(b)
+    col = {"clean": 0, "pgd": 1, "autoattack": 2}.get(attack)
+    published = paper_text = None
+    if paper is not None and paper_baseline is not None and col is not None:
+        d = (paper[col] - paper_baseline[col]) / 100
+        published = d if d != 0 else None
+        paper_text = (f"{100 * d:+.2f} points ({paper[col]:.2f} % against the baseline's {paper_baseline[col]:.2f} %, "
+                      "ResNet-18)")
+    v = _images(oa, ob, effect_rate=ra - rb, n_rates=f"{na:,} and {nb:,} images", is_converged=converged(result)
+                and converged(baseline), published=published, higher_is_better=True, level=level)
+    what = f"{name}'s robust accuracy minus the baseline's under {'AutoAttack' if attack == 'autoattack' else attack}"
+    return Judgement(v, what, _profiles(result, baseline), published, paper_text)
+
+
+# --------------------------------------------------------------------------- S-APL, Tables 1 and 7
+
+
+def sapl_table1(result, paper_row: Sequence | None = None, *, baseline: str | None = None,
+                exclude: Sequence[str] = (), profile_: str | None = None, level: float = 0.95) -> Judgement:
+    """S-APL Tables 1 and 7: S-APL's test error minus a baseline's, paired over the shared seeds.
+
+    ``result``: a stored ``table1_run`` result (``rows[act]["errors"]``, one error per seed ``0, 1, ...``),
+    or a :func:`symact.experiments.sapl.table1_progress` summary with ``profile_`` naming the profile its
+    parts ran at (it has no provenance of its own). ``baseline``: the arm B; default the baseline with the
+    lowest mean error, leaving out ``exclude`` (the paper's "best of the eight baselines"). ``paper_row``:
+    ``(best baseline, its error %, S-APL's error %, p)`` (``sapl.PAPER_TABLE1``); the published effect is
+    S-APL's error minus the paper's best baseline's. Lower error is better.
+    """
+    rows = _data(result)["rows"] if profile_ is None else result["rows"]
+    prof = profile(result) if profile_ is None else profile_
+    if "sapl" not in rows:
+        raise ValueError("the stored Table 1 result has no S-APL row")
+    if baseline is None:
+        cands = [a for a in rows if a != "sapl" and a not in exclude]
+        if not cands:
+            raise ValueError("no baseline row to compare S-APL with")
+        baseline = min(cands, key=lambda a: float(np.mean(rows[a]["errors"])))
+    s, b = list(rows["sapl"]["errors"]), list(rows[baseline]["errors"])
+    k = min(len(s), len(b))  # seeds 0..k-1 are in both arms
+    published = paper_text = None
+    if paper_row is not None:
+        best, b_err, s_err = paper_row[0], paper_row[1], paper_row[2]
+        d = (s_err - b_err) / 100
+        published = d if d != 0 else None
+        paper_text = f"{100 * d:+.2f} points (S-APL {s_err:.2f} % against {best}'s {b_err:.2f} %)"
+    if k < 2:  # no interval from one seed: verdict's underpowered word, without a t-interval
+        v = _untested(float(np.mean(s) - np.mean(b)), k, f"{k} seed(s) per arm", prof == "paper",
+                      f"underpowered: {k} seed(s) per arm, a verdict needs at least 3")
+    else:
+        v = verdict(s[:k], b[:k], converged=prof == "paper", published=published, paired=True,
+                    higher_is_better=False, level=level)
+    return Judgement(v, f"S-APL's test error minus {baseline}'s", prof, published, paper_text)
+
+
+# --------------------------------------------------------------------------- S-APL, Tables 2 to 4
+
+
+def sapl_paper_rate(act: str, attack: str, network: str = "lenet"):
+    """The paper's success rate (%) of ``attack`` on ``act`` (symmetric-apl.txt Tables 2 to 4), or None.
+
+    ``attack``: ``"onepixel/<k>"``, ``"fgsm/<eps>"`` or ``"cw"`` (the paper has no PGD or AutoAttack).
+    """
+    from symact.experiments import sapl as sexp
+
+    kind, _, arg = attack.partition("/")
+    try:
+        if kind == "onepixel":
+            return sexp.PAPER_TABLE2[(network, act)][(1, 3, 5).index(int(arg))]
+        if kind == "fgsm":
+            return sexp.PAPER_TABLE3[(network, act)][(0.02, 0.04, 0.06, 0.08).index(float(arg))]
+        if kind == "cw":
+            return sexp.PAPER_TABLE4[(network, act)][0]
+    except (KeyError, ValueError):
+        return None
+    return None
+
+
+def _sapl_row(data: Mapping, images, attack: str) -> tuple[Mapping, Mapping]:
+    s = data["sets"][str(images)]
+    row = s
+    for part in attack.split("/"):
+        row = row[part]
+    return s, row
+
+
+def _success(s: Mapping, row: Mapping) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per image: (clean-correct, fooled while clean-correct); None without stored outcomes.
+
+    Needs the set's clean outcome (``set["outcome"]`` or ``row["clean_outcome"]``) and the attack's robust
+    outcome (``row["outcome"]``), :func:`symact.evaluation.evaluate`'s layout."""
+    n = s.get("n", row.get("n"))
+    robust = _outcome(row, n)
+    clean = _outcome({"outcome": row.get("clean_outcome", s.get("outcome")), "n": n}, n)
+    if robust is None or clean is None:
+        return None
+    return clean, clean & ~robust
+
+
+def sapl_robustness(result, other, attack: str, images, *, paper_a: float | None = None,
+                    paper_b: float | None = None, names: tuple[str, str] = ("S-APL", "ReLU"),
+                    level: float = 0.95) -> Judgement:
+    """S-APL Tables 2 to 4 (and the strong attacks): one network's attack success rate minus another's.
+
+    ``result``, ``other``: stored ``robustness_run`` results (``sets[<images>][<attack>]`` rows with
+    ``success_rate``, the fraction of the correctly classified images an attack fools). ``attack``:
+    ``"onepixel/1"``, ``"fgsm/0.04"``, ``"cw"``, ``"pgd"``, ``"autoattack"``. With per-image outcomes the
+    arms are compared on the images both networks classify correctly (the success rate's own denominator),
+    exact McNemar; without them the word is "inconclusive" (:data:`NO_OUTCOMES`). ``paper_a``, ``paper_b``:
+    the paper's rates in % (:func:`sapl_paper_rate`), whose difference is the published effect. A lower
+    success rate is better for the network.
+    """
+    sa, ra = _sapl_row(_data(result), images, attack)
+    sb, rb = _sapl_row(_data(other), images, attack)
+    published = paper_text = None
+    if paper_a is not None and paper_b is not None:
+        d = (paper_a - paper_b) / 100
+        published = d if d != 0 else None
+        paper_text = f"{100 * d:+.0f} points ({names[0]} {paper_a} % against {names[1]} {paper_b} %, 100 images)"
+    xa, xb = _success(sa, ra), _success(sb, rb)
+    is_conv = converged(result) and converged(other)
+    if xa is None or xb is None:
+        v = _untested(ra["success_rate"] - rb["success_rate"], 0,
+                      f"one network per arm, rates only ({sa['n']:,} images each)", is_conv, NO_OUTCOMES)
+    else:
+        both = xa[0] & xb[0]
+        v = verdict(xa[1][both], xb[1][both], converged=is_conv, images=True, published=published,
+                    higher_is_better=False, level=level)
+    what = f"{names[0]}'s success rate minus {names[1]}'s under {attack.replace('/', ' ')}"
+    return Judgement(v, what, _profiles(result, other), published, paper_text, digits=1)
+
+
+# --------------------------------------------------------------------------- SAF, robust CNNs
+
+
+def saf_robust(result, plain, beta: float, *, kind: str = "adversarial", paper: Sequence[float] | None = None,
+               paper_plain: Sequence[float] | None = None, name: str = "the robust network",
+               level: float = 0.95) -> Judgement:
+    """SAF Tables 2 and 4: a robust network's error minus the plain network's at strength ``beta``.
+
+    ``result``, ``plain``: stored ``robust_run`` results (``paper_eval[kind]["error"]``, one error per
+    ``paper_eval["betas"]``; where stored, ``paper_eval[kind]["outcome"]``, one outcome per beta, True where
+    the sample is decided correctly, on the same ``paper_eval["n"]`` test images). ``paper``,
+    ``paper_plain``: the paper's error rows (``saf.PAPER_ERRORS``); the published effect is their difference
+    at ``beta`` where both print it. Lower error is better.
+    """
+    pa, pb = _data(result)["paper_eval"], _data(plain)["paper_eval"]
+    i, j = list(pa["betas"]).index(beta), list(pb["betas"]).index(beta)
+    ea, eb = pa[kind]["error"][i], pb[kind]["error"][j]
+    published = paper_text = None
+    if paper is not None and paper_plain is not None and i < len(paper) and i < len(paper_plain):
+        d = paper[i] - paper_plain[i]
+        published = d if d != 0 else None
+        paper_text = f"{100 * d:+.1f} points ({100 * paper[i]:.1f} % against {100 * paper_plain[i]:.1f} %)"
+
+    def errors(pe, idx):
+        outs = pe[kind].get("outcome")
+        if not outs:
+            return None
+        ok = _outcome({"outcome": outs[idx], "n": pe["n"]})
+        return None if ok is None else ~ok
+
+    oa, ob = errors(pa, i), errors(pb, j)
+    v = _images(oa, ob, effect_rate=ea - eb, n_rates=f"{pa['n']:,} images each",
+                is_converged=converged(result) and converged(plain), published=published,
+                higher_is_better=False, level=level)
+    what = f"{name}'s {kind} error minus the plain network's at beta = {beta:g}"
+    return Judgement(v, what, _profiles(result, plain), published, paper_text, digits=1)
+
+
+def saf_masking(result, eps, *, attack: str = "square", against: Sequence[str] = ("eq10", "pgd", "pgd-ce",
+                "autoattack"), level: float = 0.95) -> Judgement | None:
+    """SAF's masked-gradient check: accuracy under ``attack`` (black-box Square) minus the lowest accuracy under
+    the gradient attacks ``against``, one network, the same images (the first ``min(n)`` both ran on).
+
+    A "worse" word (Square's accuracy lower, interval below 0) is the sign of masked gradients. Needs per-image
+    outcomes (``strong[eps][name]["outcome"]``); without them "inconclusive" (no outcomes stored). Returns
+    None where the network has no ``attack`` entry at ``eps``.
+    """
+    r = _data(result)["strong"][str(eps)]
+    if attack not in r:
+        return None
+    grads = [k for k in against if k in r]
+    if not grads:
+        return None
+    g = min(grads, key=lambda k: r[k]["acc"])
+    diff = r[attack]["acc"] - r[g]["acc"]
+    oa, ob = _outcome(r[attack]), _outcome(r[g])
+    is_conv = converged(result)
+    what = f"accuracy under {attack} minus under the strongest gradient attack ({g}) at eps = {eps:g}"
+    if oa is None or ob is None:
+        v = _untested(diff, 0, f"one network, two attacks, rates only ({r[attack]['n']:,} and {r[g]['n']:,} images)",
+                      is_conv, "no per-image outcomes stored (computed before outcomes were kept): the two attacks "
+                               "cannot be compared on the same images")
+    else:
+        m = min(len(oa), len(ob))  # both ran on the first test images
+        v = verdict(oa[:m], ob[:m], converged=is_conv, images=True, level=level)
+    return Judgement(v, what, profile(result), None, None, digits=1)
+
+
+# --------------------------------------------------------------------------- one network per arm, no test
+
+
+def single_network(*stored, effect: float, what: str, paper: str | None = None, scale: float = 1.0,
+                   unit: str = "", digits: int = 3) -> Judgement:
+    """A comparison of one trained network per arm on a statistic without a per-image test (an embedding's
+    distance ratio, a t-SNE separation score, an order of training losses): "not run at a converged protocol"
+    unless every result is at the paper profile, else "inconclusive" (:data:`ONE_NETWORK`). ``effect``: the
+    descriptive difference (A - B) shown beside the word."""
+    if not stored:
+        raise ValueError("single_network needs the stored result(s) the comparison comes from")
+    is_conv = all(converged(s) for s in stored)
+    v = _untested(effect, 1, "one trained network per arm (one seed)", is_conv, ONE_NETWORK)
+    return Judgement(v, what, _profiles(*stored), None, paper, scale=scale, unit=unit, digits=digits)

@@ -1,0 +1,231 @@
+"""The chapters' verdict adapters (symact.experiments.verdicts) on tiny hand-built stored results."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from symact.evaluation import encode_outcomes
+from symact.experiments import verdicts as vd
+from symact.results import Result
+
+REPO = Path(__file__).resolve().parents[1]
+WORDS = {"reproduced", "reproduced in sign only", "not reproduced", "inconclusive", "better", "worse",
+         "no detectable difference", "not run at a converged protocol"}
+
+
+def stored(data, profile="paper"):
+    """A stored JSON result as results/<chapter>/<name>.<profile>.json holds it."""
+    return {"provenance": {"profile": profile, "config": {}}, "result": data}
+
+
+def entry(outcome, **extra):
+    o = np.asarray(outcome, bool)
+    return {"robust_acc": float(o.mean()), "n": len(o), "outcome": encode_outcomes(o), **extra}
+
+
+# --------------------------------------------------------------------------- convergence
+
+
+def test_convergence_is_the_paper_profile_only():
+    assert vd.converged(stored({}, "paper"))
+    assert not vd.converged(stored({}, "quick")) and not vd.converged(stored({}, "smoke"))
+    assert vd.converged(Result({}, {"profile": "paper"}))
+    with pytest.raises(ValueError):
+        vd.profile({"result": {}})
+
+
+# --------------------------------------------------------------------------- DOME Table 2
+
+
+def dome_pair(n=400, gain=0.2, outcomes=True, profile="paper"):
+    rng = np.random.default_rng(0)
+    base = rng.random(n) < 0.4
+    better = base | (rng.random(n) < gain)
+    mk = (lambda o: entry(o)) if outcomes else (lambda o: {"robust_acc": float(np.mean(o)), "n": n})
+    return stored({"autoattack": mk(better)}, profile), stored({"autoattack": mk(base)}, profile)
+
+
+def test_dome_table2_words():
+    m, b = dome_pair()
+    paper, paper_b = (90.0, 60.0, 55.0), (90.0, 50.0, 40.0)  # published effect +15 points
+    j = vd.dome_table2(m, b, paper, paper_b, name="PDOME")
+    assert j.verdict.design.startswith("one network per arm: the images are the sample")
+    assert j.word in {"reproduced", "reproduced in sign only"}
+    assert j.published == pytest.approx(0.15)
+    assert "paper reports +15.00 points" in j.sentence() and "paper profile" in j.sentence()
+    # against a paper effect of the opposite sign: not reproduced
+    assert vd.dome_table2(m, b, (90, 50, 30.0), paper_b).word == "not reproduced"
+    # no published effect: better
+    assert vd.dome_table2(m, b).word == "better"
+    # the same network twice: no detectable difference
+    assert vd.dome_table2(b, b).word == "no detectable difference"
+
+
+def test_dome_table2_without_outcomes_is_inconclusive_never_agrees():
+    m, b = dome_pair(outcomes=False)
+    j = vd.dome_table2(m, b, (90, 50, 55.0), (90, 50, 40.0))
+    assert j.word == "inconclusive"
+    assert j.verdict.note == vd.NO_OUTCOMES
+    assert "cannot be tested" in j.sentence() and "no interval" in j.sentence()
+
+
+def test_dome_table2_quick_is_not_converged_and_smoke_skips():
+    m, b = dome_pair(profile="quick")
+    assert vd.dome_table2(m, b, (90, 50, 55.0), (90, 50, 40.0)).word == "not run at a converged protocol"
+    m, b = dome_pair(outcomes=False, profile="quick")
+    assert vd.dome_table2(m, b).word == "not run at a converged protocol"
+    assert vd.dome_table2(stored({"autoattack": None}, "smoke"), b) is None
+
+
+def test_dome_table2_mdome_views_take_the_worst_case():
+    m, b = dome_pair()
+    o = np.ones(400, bool)
+    o[:300] = False  # a view that breaks far more images
+    m["result"]["autoattack_logit1"] = entry(o)
+    j = vd.dome_table2(m, b)
+    from symact.evaluation import decode_outcomes
+    union = decode_outcomes(m["result"]["autoattack"]["outcome"], 400) & o  # robust only if it survives every run
+    assert j.verdict.effect == pytest.approx(union.mean() - b["result"]["autoattack"]["robust_acc"])
+    assert j.word == "worse"
+
+
+# --------------------------------------------------------------------------- S-APL Table 1
+
+
+def table1(sapl, **others):
+    rows = {"sapl": {"errors": list(sapl)}}
+    rows.update({a: {"errors": list(e)} for a, e in others.items()})
+    return rows
+
+
+def test_sapl_table1_words():
+    base = [0.0110, 0.0112, 0.0108, 0.0111, 0.0109]
+    lower = [e - 0.0008 + d for e, d in zip(base, (0.0001, -0.0001, 0.0, 0.00005, -0.00005))]
+    r = stored({"rows": table1(lower, prelu=base, relu=[e + 0.002 for e in base])})
+    paper = ("prelu", 1.11, 1.03, 0.061)  # S-APL 0.08 points lower
+    j = vd.sapl_table1(r, paper)
+    assert j.what == "S-APL's test error minus prelu's"
+    assert j.word == "reproduced" and j.verdict.design.startswith("paired over 5 seeds")
+    assert vd.sapl_table1(r, ("prelu", 1.11, 0.71, 0.01)).word == "reproduced in sign only"
+    assert vd.sapl_table1(r, ("prelu", 1.03, 1.11, 0.01)).word == "not reproduced"
+    assert vd.sapl_table1(r).word == "better"  # lower error, no published effect
+    noisy = stored({"rows": table1([0.010, 0.013, 0.009, 0.012, 0.008], prelu=base)})
+    j = vd.sapl_table1(noisy, paper)
+    assert j.word == "inconclusive" and "could detect about" in j.sentence()
+    # the best baseline of the same width: exclude leaves maxout out
+    r2 = stored({"rows": table1(lower, prelu=base, maxout=[0.001] * 5)})
+    assert vd.sapl_table1(r2).what.endswith("maxout's")
+    assert vd.sapl_table1(r2, exclude=("maxout",)).what.endswith("prelu's")
+
+
+def test_sapl_table1_quick_and_few_seeds():
+    r = stored({"rows": table1([0.5, 0.4], prelu=[0.6, 0.6])}, "quick")
+    assert vd.sapl_table1(r, ("prelu", 1.11, 1.03, 0.061)).word == "not run at a converged protocol"
+    r = stored({"rows": table1([0.5, 0.4], prelu=[0.6, 0.6])}, "paper")
+    j = vd.sapl_table1(r)
+    assert j.word == "inconclusive" and "underpowered" in j.verdict.note
+    # a progress summary (no provenance): the profile its parts ran at is given
+    prog = {"rows": table1([0.5, 0.4, 0.45], prelu=[0.6, 0.61, 0.62, 0.6])}
+    assert vd.sapl_table1(prog, profile_="paper").verdict.n == 3
+
+
+def test_sapl_table1_on_the_stored_paper_result():
+    """The real stored MNIST LeNet-5 row (read-only, by path: the tests' SYMACT_RESULTS is a temp folder)."""
+    d = json.loads((REPO / "results" / "sapl" / "table1-lenet-mnist.paper.json").read_text())
+    j = vd.sapl_table1(d, ("prelu", 1.11, 1.03, 0.061))
+    assert j.word in WORDS - {"not run at a converged protocol"}
+    assert j.verdict.n == 5 and "paired over 5 seeds" in j.design
+
+
+# --------------------------------------------------------------------------- S-APL Tables 2 to 4
+
+
+def rob(success, clean, profile="paper", outcomes=True):
+    clean, success = np.asarray(clean, bool), np.asarray(success, bool)
+    robust = clean & ~success
+    row = {"success_rate": float(success[clean].mean()), "n": len(clean)}
+    s = {"n": len(clean), "onepixel": {"1": dict(row)}}
+    if outcomes:
+        s["outcome"] = encode_outcomes(clean)
+        s["onepixel"]["1"]["outcome"] = encode_outcomes(robust)
+    return stored({"sets": {str(len(clean)): s}}, profile)
+
+
+def test_sapl_robustness_words():
+    rng = np.random.default_rng(1)
+    clean = rng.random(1000) < 0.75
+    high = rng.random(1000) < 0.6
+    low = high & (rng.random(1000) < 0.5)
+    a, b = rob(low, clean), rob(high, clean)
+    j = vd.sapl_robustness(a, b, "onepixel/1", 1000, paper_a=29, paper_b=61)
+    assert j.word in {"reproduced", "reproduced in sign only"}
+    assert vd.sapl_robustness(a, b, "onepixel/1", 1000).word == "better"  # lower success rate is better
+    assert vd.sapl_robustness(b, a, "onepixel/1", 1000).word == "worse"
+    assert vd.sapl_robustness(a, b, "onepixel/1", 1000, paper_a=61, paper_b=29).word == "not reproduced"
+
+
+def test_sapl_robustness_without_outcomes_and_quick():
+    clean = np.ones(100, bool)
+    a, b = rob(np.arange(100) < 30, clean, outcomes=False), rob(np.arange(100) < 60, clean, outcomes=False)
+    j = vd.sapl_robustness(a, b, "onepixel/1", 100, paper_a=29, paper_b=61)
+    assert j.word == "inconclusive" and j.verdict.note == vd.NO_OUTCOMES
+    assert j.verdict.effect == pytest.approx(-0.3)
+    qa, qb = rob(np.arange(100) < 30, clean, "quick"), rob(np.arange(100) < 60, clean, "quick")
+    assert vd.sapl_robustness(qa, qb, "onepixel/1", 100).word == "not run at a converged protocol"
+
+
+def test_sapl_paper_rate():
+    assert vd.sapl_paper_rate("sapl", "onepixel/1") == 29
+    assert vd.sapl_paper_rate("relu", "fgsm/0.04") == 64
+    assert vd.sapl_paper_rate("relu", "cw") == 83
+    assert vd.sapl_paper_rate("relu", "pgd") is None
+
+
+# --------------------------------------------------------------------------- SAF
+
+
+def saf(errors, outcomes=None, profile="paper"):
+    pe = {"betas": [0.0, 0.1], "n": 200, "adversarial": {"error": list(errors)}}
+    if outcomes is not None:
+        pe["adversarial"]["outcome"] = [encode_outcomes(o) for o in outcomes]
+    return stored({"paper_eval": pe}, profile)
+
+
+def test_saf_robust_words():
+    rng = np.random.default_rng(2)
+    ok_plain = rng.random(200) < 0.3
+    ok_robust = ok_plain | (rng.random(200) < 0.8)
+    clean = np.ones(200, bool)
+    plain = saf([0.0, 1 - ok_plain.mean()], [clean, ok_plain])
+    robust = saf([0.0, 1 - ok_robust.mean()], [clean, ok_robust])
+    j = vd.saf_robust(robust, plain, 0.1, paper=(0.01, 0.03), paper_plain=(0.01, 0.54))
+    assert j.word in {"reproduced", "reproduced in sign only"}
+    assert vd.saf_robust(robust, plain, 0.1).word == "better"
+    j = vd.saf_robust(saf([0.0, 0.1]), saf([0.0, 0.5]), 0.1, paper=(0.01, 0.03), paper_plain=(0.01, 0.54))
+    assert j.word == "inconclusive" and j.verdict.note == vd.NO_OUTCOMES
+    q = vd.saf_robust(saf([0.0, 0.1], profile="quick"), saf([0.0, 0.5], profile="quick"), 0.1)
+    assert q.word == "not run at a converged protocol"
+
+
+def test_saf_masking():
+    strong = {"0.1": {"pgd": {"acc": 0.6, "n": 1000}, "square": {"acc": 0.4, "n": 500}}}
+    j = vd.saf_masking(stored({"strong": strong}), 0.1)
+    assert j.word == "inconclusive" and "cannot be compared" in j.verdict.note
+    o_sq, o_pgd = np.arange(500) < 200, np.arange(1000) < 600
+    strong = {"0.1": {"pgd": entry(o_pgd, acc=0.6), "square": entry(o_sq, acc=0.4)}}
+    assert vd.saf_masking(stored({"strong": strong}), 0.1).word == "worse"
+    assert vd.saf_masking(stored({"strong": strong}, "quick"), 0.1).word == "not run at a converged protocol"
+    assert vd.saf_masking(stored({"strong": {"0.1": {"pgd": entry(o_pgd, acc=0.6)}}}), 0.1) is None
+
+
+# --------------------------------------------------------------------------- one network, no test
+
+
+def test_single_network():
+    j = vd.single_network(stored({}), effect=-0.2, what="DOME's intra/inter ratio minus sigmoid's")
+    assert j.word == "inconclusive" and j.verdict.note == vd.ONE_NETWORK
+    assert "-0.200 (no interval)" in j.sentence()
+    assert vd.single_network(stored({}), stored({}, "quick"), effect=0.1, what="x").word == \
+        "not run at a converged protocol"
+    assert vd.count_words([j, j]) == {"inconclusive": 2}
