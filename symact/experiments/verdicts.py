@@ -270,14 +270,14 @@ def sapl_table1(result, paper_row: Sequence | None = None, *, baseline: str | No
         best, b_err, s_err = paper_row[0], paper_row[1], paper_row[2]
         d = (s_err - b_err) / 100
         published = d if d != 0 else None
-        paper_text = f"{100 * d:+.2f} points (S-APL {s_err:.2f} % against {best}'s {b_err:.2f} %)"
+        paper_text = f"{100 * d:+.3f} points (S-APL {s_err:.2f} % against {best}'s {b_err:.2f} %)"
     if k < 2:  # no interval from one seed: verdict's underpowered word, without a t-interval
         v = _untested(float(np.mean(s) - np.mean(b)), k, f"{k} seed(s) per arm", prof == "paper",
                       f"underpowered: {k} seed(s) per arm, a verdict needs at least 3")
     else:
         v = verdict(s[:k], b[:k], converged=prof == "paper", published=published, paired=True,
                     higher_is_better=False, level=level)
-    return Judgement(v, f"S-APL's test error minus {baseline}'s", prof, published, paper_text)
+    return Judgement(v, f"S-APL's test error minus {baseline}'s", prof, published, paper_text, digits=3)
 
 
 # --------------------------------------------------------------------------- S-APL, Tables 2 to 4
