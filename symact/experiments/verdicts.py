@@ -38,7 +38,7 @@ __all__ = ["Judgement", "NO_OUTCOMES", "ONE_NETWORK", "NOT_CONVERGED", "profile"
 NO_OUTCOMES = ("one network per arm and no per-image outcomes stored (computed before outcomes were kept): "
                "the comparison cannot be tested")
 #: the note of a comparison of one trained network per arm on a statistic that has no per-image test
-ONE_NETWORK = ("one trained network per arm (a single seed), and the statistic is not a per-image outcome: the "
+ONE_NETWORK = ("one trained network per arm, one seed each, and a statistic that is not a per-image outcome: the "
                "comparison cannot be tested")
 NOT_CONVERGED = "not run at a converged protocol"
 _NAN = float("nan")
