@@ -90,7 +90,8 @@ class Judgement:
 
     ``what``: the effect in words (arm A minus arm B, and the metric); ``scale``, ``unit``: how the effect is
     shown (100 and "points" for fractions); ``published``: the paper's effect (same sign convention, as a
-    fraction), or None; ``paper``: the paper's effect in words; ``profile``: the stored results' profile(s).
+    fraction), or None; ``paper``: the paper's effect in words; ``profile``: the stored results' profile(s);
+    ``arms``: the names of arm A and arm B, where the adapter chose them (S-APL Table 1's best baseline).
     """
 
     verdict: Verdict
@@ -101,6 +102,7 @@ class Judgement:
     scale: float = 100.0
     unit: str = "points"
     digits: int = 2
+    arms: tuple[str, str] | None = None
 
     @property
     def word(self) -> str:
@@ -244,7 +246,8 @@ def dome_table2(result, baseline, paper: Sequence[float] | None = None, paper_ba
 
 
 def sapl_table1(result, paper_row: Sequence | None = None, *, baseline: str | None = None,
-                exclude: Sequence[str] = (), profile_: str | None = None, level: float = 0.95) -> Judgement:
+                exclude: Sequence[str] = (), profile_: str | None = None, paired: bool = True,
+                level: float = 0.95) -> Judgement:
     """S-APL Tables 1 and 7: S-APL's test error minus a baseline's, paired over the shared seeds.
 
     ``result``: a stored ``table1_run`` result (``rows[act]["errors"]``, one error per seed ``0, 1, ...``),
@@ -252,7 +255,8 @@ def sapl_table1(result, paper_row: Sequence | None = None, *, baseline: str | No
     parts ran at (it has no provenance of its own). ``baseline``: the arm B; default the baseline with the
     lowest mean error, leaving out ``exclude`` (the paper's "best of the eight baselines"). ``paper_row``:
     ``(best baseline, its error %, S-APL's error %, p)`` (``sapl.PAPER_TABLE1``); the published effect is
-    S-APL's error minus the paper's best baseline's. Lower error is better.
+    S-APL's error minus the paper's best baseline's. Lower error is better. ``paired=False`` (Welch's
+    interval) where the arms' seeds need not be the same (a run in progress).
     """
     rows = _data(result)["rows"] if profile_ is None else result["rows"]
     prof = profile(result) if profile_ is None else profile_
@@ -264,7 +268,7 @@ def sapl_table1(result, paper_row: Sequence | None = None, *, baseline: str | No
             raise ValueError("no baseline row to compare S-APL with")
         baseline = min(cands, key=lambda a: float(np.mean(rows[a]["errors"])))
     s, b = list(rows["sapl"]["errors"]), list(rows[baseline]["errors"])
-    k = min(len(s), len(b))  # seeds 0..k-1 are in both arms
+    k = min(len(s), len(b))  # paired: seeds 0..k-1 are in both arms
     published = paper_text = None
     if paper_row is not None:
         best, b_err, s_err = paper_row[0], paper_row[1], paper_row[2]
@@ -275,9 +279,11 @@ def sapl_table1(result, paper_row: Sequence | None = None, *, baseline: str | No
         v = _untested(float(np.mean(s) - np.mean(b)), k, f"{k} seed(s) per arm", prof == "paper",
                       f"underpowered: {k} seed(s) per arm, a verdict needs at least 3")
     else:
-        v = verdict(s[:k], b[:k], converged=prof == "paper", published=published, paired=True,
+        v = verdict(s[:k] if paired else s, b[:k] if paired else b, converged=prof == "paper", published=published,
+                    paired=paired,
                     higher_is_better=False, level=level)
-    return Judgement(v, f"S-APL's test error minus {baseline}'s", prof, published, paper_text, digits=3)
+    return Judgement(v, f"S-APL's test error minus {baseline}'s", prof, published, paper_text, digits=3,
+                     arms=("sapl", baseline))
 
 
 # --------------------------------------------------------------------------- S-APL, Tables 2 to 4
