@@ -232,6 +232,6 @@ def test_single_network():
 
 
 def test_sapl_table1_unpaired_for_a_run_in_progress():
-    prog = {"rows": table1([0.010, 0.011, 0.009], prelu=[0.012, 0.0125, 0.0118, 0.0121])}
+    prog = {"rows": table1([0.0100, 0.0101, 0.0099], prelu=[0.012, 0.0125, 0.0118, 0.0121])}
     j = vd.sapl_table1(prog, profile_="paper", paired=False)
     assert j.word == "better" and j.design.startswith("unpaired") and j.arms == ("sapl", "prelu")
