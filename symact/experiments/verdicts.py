@@ -332,7 +332,7 @@ def _success(s: Mapping, row: Mapping) -> tuple[np.ndarray, np.ndarray] | None:
 
 def sapl_robustness(result, other, attack: str, images, *, paper_a: float | None = None,
                     paper_b: float | None = None, names: tuple[str, str] = ("S-APL", "ReLU"),
-                    level: float = 0.95) -> Judgement:
+                    attack_name: str | None = None, level: float = 0.95) -> Judgement:
     """S-APL Tables 2 to 4 (and the strong attacks): one network's attack success rate minus another's.
 
     ``result``, ``other``: stored ``robustness_run`` results (``sets[<images>][<attack>]`` rows with
@@ -359,7 +359,7 @@ def sapl_robustness(result, other, attack: str, images, *, paper_a: float | None
         both = xa[0] & xb[0]
         v = verdict(xa[1][both], xb[1][both], converged=is_conv, images=True, published=published,
                     higher_is_better=False, level=level)
-    what = f"{names[0]}'s success rate minus {names[1]}'s under {attack.replace('/', ' ')}"
+    what = f"{names[0]}'s success rate minus {names[1]}'s under {attack_name or attack.replace('/', ' ')}"
     return Judgement(v, what, _profiles(result, other), published, paper_text, digits=1)
 
 
