@@ -152,7 +152,7 @@ class Judgement:
         """The sentence shown to the reader: the word first, then the numbers, the design and the profile."""
         head = f"{label}: " if label else ""
         note = self.note
-        return (f"{head}**{self.word}**. {self.what[:1].upper() + self.what[1:]}: {self.ours} in our runs; the "
+        return (f"{head}**{self.word}**. {self.what}: {self.ours} in our runs; the "
                 f"paper reports {self.theirs}. Design: {self.design}; {self.profile} profile"
                 + (f". {note[:1].upper() + note[1:]}." if note else "."))
 
@@ -420,7 +420,7 @@ def saf_masking(result, eps, *, attack: str = "square", against: Sequence[str] =
     diff = r[attack]["acc"] - r[g]["acc"]
     oa, ob = _outcome(r[attack]), _outcome(r[g])
     is_conv = converged(result)
-    what = f"accuracy under {attack} minus under the strongest gradient attack ({g}) at eps = {eps:g}"
+    what = f"Accuracy under {attack} minus under the strongest gradient attack ({g}) at eps = {eps:g}"
     if oa is None or ob is None:
         v = _untested(diff, 0, f"one network, two attacks, rates only ({r[attack]['n']:,} and {r[g]['n']:,} images)",
                       is_conv, "no per-image outcomes stored (computed before outcomes were kept): the two attacks "
