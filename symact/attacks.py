@@ -377,22 +377,18 @@ class PixelDE(Attack):
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator).to(self._on)
 
-    def _fast_copy(self, probe: torch.Tensor) -> nn.Module:
-        """:func:`symact.models.inference_copy` of the model; in the contiguous layout if the model's forward
-        fails on channels-last activations (e.g. ``x.view(x.size(0), -1)`` after a convolution)."""
-        net = inference_copy(self.model)
-        try:
-            with torch.no_grad():
-                net(probe)
-        except RuntimeError:
-            net = inference_copy(self.model, channels_last=False)
-        return net
-
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        self.net = inference_copy(self.model)  # eval mode, BN folded: the same function, faster
+        try:
+            return self._run(images, labels)
+        except RuntimeError:  # e.g. x.view(x.size(0), -1) on channels-last activations: the contiguous layout
+            self.net = inference_copy(self.model, channels_last=False)
+            return self._run(images, labels)
+
+    def _run(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4 or labels.shape != images.shape[:1]:
             raise ValueError(f"expected images (N, C, H, W) and labels (N,), got {tuple(images.shape)} and "
                              f"{tuple(labels.shape)}")
-        self.net = self._fast_copy(images[:1])  # eval mode, BN folded: the same function, faster
         self._on, self.generator = images.device, torch.Generator().manual_seed(self.seed)
         x, y = images.detach(), labels.detach()
         b, c = x.shape[:2]
