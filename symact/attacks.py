@@ -51,9 +51,10 @@ from symact.data import ImageData
 from symact.device import get_device
 from symact.models import inference_copy
 
-__all__ = ["ATTACKS", "AUTOATTACK_COMPONENTS", "MISCLASSIFIED", "ROBUST", "AutoAttack", "FGSMaxGrad", "FirstSuccess", "LossPGD", "PixelDE",
-           "accuracy", "argmax_rule", "de_population", "eq10_direction", "evaluate", "fgs_max_grad", "make_attack",
-           "perturb_linf", "pool_evaluations", "predict", "progress_bar", "progress_enabled", "wilson_interval"]
+__all__ = ["ATTACKS", "AUTOATTACK_COMPONENTS", "MISCLASSIFIED", "ROBUST", "AutoAttack", "FGSMaxGrad", "FirstSuccess",
+           "LossPGD", "PixelDE", "accuracy", "argmax_rule", "de_population", "eq10_direction", "evaluate",
+           "fgs_max_grad", "make_attack", "perturb_linf", "pool_evaluations", "predict", "progress_bar",
+           "progress_enabled", "wilson_interval"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: a prediction rule: model outputs (N, K) -> labels (N,); a label that is no class (e.g. -1) means "rejected"

@@ -1,5 +1,4 @@
 import math
-import time
 
 import pytest
 import torch
@@ -299,7 +298,8 @@ def _old_pgd_restarts(model, loss_fn, eps, alpha, steps, restarts, seed, correct
 
 def test_loss_pgd_equals_the_old_pgd_restarts():
     model, x, y = _view_net_and_images(n=24)
-    mse = lambda out, yy: torch.nn.functional.mse_loss(out.softmax(1), torch.nn.functional.one_hot(yy, 5).float())  # noqa
+    def mse(out, yy):
+        return torch.nn.functional.mse_loss(out.softmax(1), torch.nn.functional.one_hot(yy, 5).float())
     rule = lambda out: torch.where(out.softmax(1).amax(1) < 0.3, -1, out.argmax(1))  # noqa: E731  rejects
     for loss_fn, restarts, predict in [(None, 3, None), (mse, 4, None), (torch.nn.functional.cross_entropy, 3, rule)]:
         old_correct = None if predict is None else (lambda adv, yy: rule(model(adv)) == yy)
@@ -345,7 +345,8 @@ def test_first_success_attacks_only_what_is_left_under_a_rule():
     model = _Scale()
     x, y = torch.full((6, 1, 1, 1), 0.9), torch.ones(6, dtype=torch.long)
     y[0] = 0  # misclassified before the attack
-    confident = lambda out: torch.where(out[:, 1] - out[:, 0] > 0.5, out.argmax(1), -1)  # noqa: E731 rejects margins <= 0.5
+    def confident(out):  # rejects margins <= 0.5
+        return torch.where(out[:, 1] - out[:, 0] > 0.5, out.argmax(1), -1)
     chain = attacks.FirstSuccess([run(0.8), run(0.4), run(0.45)], predict=confident, model=model)
     adv = chain(x, y)
     # 0.8 keeps the argmax and the rule's decision; 0.4 keeps the argmax (class 1) but the rule rejects it: a success
