@@ -4,7 +4,7 @@
 The networks are trained here, in a few CPU minutes: a small LeNet-like convolutional network (Wong et al.
 2020's MNIST network: two strided convolutions, a hidden layer of 100), once with standard training (Adam,
 lr 1e-3), attacked at eps 0.1, and once with fast adversarial training (FGSM from a random start, eps 0.3,
-step 0.375, Adam, cyclic lr up to 5e-3), attacked at eps 0.3;
+step 0.375, Adam, cyclic lr up to 5e-3; 3 epochs, as more overfit catastrophically), attacked at eps 0.2;
 L-infinity, the first ``--images`` MNIST test images. Both implementations run the standard version with
 seed 0. Per network the JSON's ``rows`` hold: images, clean-correct count, robust count of each
 implementation with its Wilson 95% interval, the per-image agreement (both robust, both broken, only ours
@@ -48,15 +48,18 @@ def small_conv() -> nn.Module:
 
 
 NETWORKS = {
-    # name: (model factory, training config, eps of the check, description)
+    # name: (model factory, training config, epochs, eps of the check, description). Fast adversarial training
+    # with this recipe overfits catastrophically on MNIST after a few epochs (10 epochs on 20,000 images: PGD-20
+    # robust accuracy 0 at eps 0.1); after 3 epochs on 10,000 it holds 77% at eps 0.1 and 30% at 0.2 (PGD-20,
+    # 100 images), so it is checked at eps 0.2, where robust accuracy is neither 0 nor the clean accuracy.
     "smallconv-standard": (small_conv,
                            lambda e: TrainConfig(epochs=e, batch_size=100, optimizer="adam", lr=1e-3, weight_decay=0.0,
                                                  seed=SEED),
-                           0.1, "small conv net, standard training (undefended)"),
+                           2, 0.1, "small conv net, standard training (undefended)"),
     "smallconv-fat": (small_conv,
                       lambda e: TrainConfig(epochs=e, batch_size=100, optimizer="adam", lr=5e-3, weight_decay=0.0,
                                             schedule="cyclic", method="fgsm", eps=0.3, alpha=0.375, seed=SEED),
-                      0.3, "small conv net, fast adversarial training (eps 0.3)"),
+                      3, 0.2, "small conv net, fast adversarial training (eps 0.3)"),
 }
 
 
@@ -79,7 +82,8 @@ def wilson(k: int, n: int) -> list[float]:
 
 
 def check(name: str, n_images: int, epochs: int, n_train: int) -> dict:
-    make, tcfg, eps, desc = NETWORKS[name]
+    make, tcfg, default_epochs, eps, desc = NETWORKS[name]
+    epochs = epochs or default_epochs
     torch.manual_seed(SEED)
     model = make()
     cfg = tcfg(epochs)
@@ -149,7 +153,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=None, help="default: each network's own (2 and 3)")
     ap.add_argument("--n-train", type=int, default=10000)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -165,8 +169,8 @@ def main() -> None:
     rows = [row for row, _ in results.values()]
     details = {name: detail for name, (_, detail) in results.items()}
     notes = (f"The first {args.images} MNIST test images; both implementations: standard version, L-infinity, "
-             f"seed {SEED}. Networks trained here on the first {args.n_train:,} training images for {args.epochs} "
-             f"epochs. Robust: correct on the clean and on the adversarial image. Ours: components "
+             f"seed {SEED}. Networks trained here on the first {args.n_train:,} training images "
+             f"({', '.join(f'{k} {v[2]} epochs' for k, v in NETWORKS.items())}). Robust: correct on the clean and on the adversarial image. Ours: components "
              f"{', '.join(attacks.AUTOATTACK_COMPONENTS)} (torchattacks classes at the authors' parameters). "
              f"Total {time.perf_counter() - start:.0f} s.")
     out = REPO_ROOT / "results" / "benchmarks" / "autoattack_check.json"
