@@ -37,7 +37,10 @@ def test_make_attack_names_and_errors(trained):
     assert isinstance(attacks.make_attack("pgd", trained, eps=0.1, restarts=3), torchattacks.MultiAttack)
     assert isinstance(attacks.make_attack("pgd", trained, eps=0.1), torchattacks.PGD)
     for name in attacks.ATTACKS:
-        attacks.make_attack(name, trained, eps=0.1)
+        if name != "autoattack":  # two classes: too few for APGD-T (below)
+            attacks.make_attack(name, trained, eps=0.1)
+    with pytest.raises(ValueError, match="n_classes >= 4"):
+        attacks.make_attack("autoattack", trained, eps=0.1)
     with pytest.raises(ValueError, match="available: fgsm"):
         attacks.make_attack("deepfool", trained)
     with pytest.raises(ValueError, match="eps"):
@@ -134,17 +137,203 @@ def test_fgs_max_grad_step_size_clip_and_errors(trained, toy_data):
         attacks.eq10_direction(trained, x, y, num_classes=1)
 
 
-def test_pgd_restarts_keeps_a_fooling_start():
+class _ViewNet(torch.nn.Module):
+    """A plain user module: a convolution, then ``x.view(x.size(0), -1)`` (fails on channels-last activations)."""
+
+    def __init__(self, classes=5):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3)
+        self.fc = torch.nn.Linear(4 * 6 * 6, classes)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        return self.fc(h.view(h.size(0), -1))
+
+
+def _view_net_and_images(n=12, classes=5, seed=0):
+    torch.manual_seed(seed)
+    model = _ViewNet(classes).eval()
+    x = torch.rand(n, 1, 8, 8)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return model, x, y
+
+
+def _cheap(aa, steps=4, queries=40):
+    """AutoAttack with its components cut down to seconds (the parameters are checked separately)."""
+    for name, atk in aa.components:
+        if name == "square":
+            atk.n_queries = queries
+        else:
+            atk.steps = steps
+    return aa
+
+
+def test_autoattack_carries_the_official_parameters():
+    model, _, _ = _view_net_and_images(classes=10)
+    for norm in ("Linf", "L2"):
+        aa = attacks.make_attack("autoattack", model, eps=0.3, norm=norm)
+        assert isinstance(aa, attacks.AutoAttack) and isinstance(aa, torchattacks.attack.Attack)
+        assert [n for n, _ in aa.components] == ["apgd-ce", "apgd-t", "fab-t", "square"] == list(
+            attacks.AUTOATTACK_COMPONENTS)
+        c = dict(aa.components)
+        assert isinstance(c["apgd-ce"], torchattacks.APGD) and c["apgd-ce"].loss == "ce"
+        assert isinstance(c["apgd-t"], torchattacks.APGDT) and isinstance(c["fab-t"], torchattacks.FAB)
+        assert isinstance(c["square"], torchattacks.Square)
+        for name in ("apgd-ce", "apgd-t", "fab-t"):
+            assert c[name].steps == 100, name
+        assert c["apgd-t"].n_target_classes == 9 and c["fab-t"].n_target_classes == 9
+        assert c["fab-t"].multi_targeted
+        assert c["square"].n_queries == 5000 and c["square"].p_init == 0.8 and not c["square"].rescale_schedule
+        for _, atk in aa.components:
+            assert atk.n_restarts == 1 and atk.seed == 0 and atk.norm == norm and atk.eps == 0.3
+        assert aa.n_classes == 10 and aa.seed == 0  # inferred from the last nn.Linear; seed 0, never the clock
+    eleven = attacks.AutoAttack(_ViewNet(11), eps=0.1, seed=3)
+    assert dict(eleven.components)["apgd-t"].n_target_classes == 9  # the authors fix 9 targets
+    assert all(atk.seed == 3 for _, atk in eleven.components)
+
+
+def test_cascade_10_is_torchattacks_weaker_autoattack_with_a_seed():
+    model, _, _ = _view_net_and_images(classes=10)
+    old = attacks.make_attack("cascade-10", model, eps=0.3)
+    assert type(old) is torchattacks.AutoAttack and old.seed == 0
+    assert old._autoattack.attacks[0].steps == 10  # not AutoAttack's 100
+    with pytest.raises(ValueError, match="seed"):
+        attacks.make_attack("cascade-10", model, eps=0.3, seed=None)
+
+
+def test_autoattack_is_seeded_and_records_the_cascade():
+    model, x, y = _view_net_and_images(n=16)
+    y[:2] = (y[:2] + 1) % 5  # two images misclassified before the attack
+    aa = _cheap(attacks.make_attack("autoattack", model, eps=0.15, seed=0))
+    seen = {}
+    for name, atk in aa.components:
+        forward = atk.forward
+
+        def spy(images, labels, name=name, forward=forward):
+            seen[name] = len(images)
+            return forward(images, labels)
+        atk.forward = spy
+    torch.manual_seed(123)
+    adv = aa(x, y)
+    after = torch.rand(3)
+    torch.manual_seed(123)
+    assert torch.equal(after, torch.rand(3))  # the components reseed torch; the user's state is restored
+    broken = aa.last_broken_by.clone()
+    assert broken.shape == y.shape and broken.dtype == torch.long
+    assert broken[:2].eq(attacks.MISCLASSIFIED).all() and (broken[2:] != attacks.MISCLASSIFIED).all()
+    assert (broken >= 0).any() and broken.max() < 4
+    with torch.no_grad():
+        wrong = model(adv).argmax(1) != y
+    assert wrong[broken >= 0].all() and not wrong[broken == attacks.ROBUST].any()
+    assert torch.equal(adv[broken < 0], x[broken < 0])  # unbroken and misclassified images come back unchanged
+    assert ((adv - x).abs().amax((1, 2, 3)) <= 0.15 + 1e-6).all()
+    # each component ran only on the images still robust: never on the misclassified ones
+    for k, (name, _) in enumerate(aa.components):
+        if name in seen:
+            assert seen[name] == int(((broken == attacks.ROBUST) | (broken >= k)).sum()), name
+    assert len(aa.last_seconds) == len(seen)
+    again = aa(x, y)  # seeded: the same per-image outcome and the same images
+    assert torch.equal(again, adv) and torch.equal(aa.last_broken_by, broken)
+
+
+def test_autoattack_under_a_prediction_rule():
+    model, x, y = _view_net_and_images(n=10)
+    reject_all = lambda out: torch.full((len(out),), -1, dtype=torch.long)  # noqa: E731
+    aa = _cheap(attacks.AutoAttack(model, eps=0.1, predict=reject_all))
+    adv = aa(x, y)
+    assert aa.last_broken_by.eq(attacks.MISCLASSIFIED).all() and torch.equal(adv, x)  # nothing left to attack
+    # a rule that rejects low-margin decisions: the cascade counts a rejection as broken
+    margin = lambda out: torch.where(out.topk(2, 1).values.diff(dim=1)[:, 0].abs() > 1e9, out.argmax(1), -1)  # noqa
+    aa = _cheap(attacks.AutoAttack(model, eps=0.1, predict=margin))
+    aa(x, y)
+    assert aa.last_broken_by.eq(attacks.MISCLASSIFIED).all()
+
+
+def test_autoattack_bad_input():
+    model, _, _ = _view_net_and_images()
+    with pytest.raises(ValueError, match="norm"):
+        attacks.AutoAttack(model, norm="L1")
+    with pytest.raises(ValueError, match="eps"):
+        attacks.AutoAttack(model, eps=-0.1)
+    with pytest.raises(ValueError, match="eps"):
+        attacks.make_attack("autoattack", model, eps=float("nan"))
+    with pytest.raises(ValueError, match="n_classes"):
+        attacks.AutoAttack(model, n_classes=1)
+    with pytest.raises(ValueError, match="n_classes >= 4"):
+        attacks.AutoAttack(model, n_classes=3)
+    with pytest.raises(ValueError, match="seed"):
+        attacks.AutoAttack(model, seed=None)
+    with pytest.raises(ValueError, match="n_classes"):
+        attacks.AutoAttack(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3)))  # nothing to infer from
+
+
+def _old_first_success(runs, correct):
+    """The closure ``symact.attacks.first_success`` was (commit ab43a1c), kept here as the reference."""
+    def attack(x, y):
+        best = x.detach().clone()
+        todo = torch.ones(len(y), dtype=torch.bool, device=y.device)
+        for run in runs:
+            idx = todo.nonzero().squeeze(1)
+            if len(idx) == 0:
+                break
+            adv = run(x[idx], y[idx]).detach()
+            best[idx] = adv
+            with torch.no_grad():
+                todo[idx] = correct(adv, y[idx])
+        return best
+    return attack
+
+
+def _old_pgd_restarts(model, loss_fn, eps, alpha, steps, restarts, seed, correct=None):
+    """The closure ``symact.attacks.pgd_restarts`` was (commit ab43a1c), kept here as the reference."""
+    correct = correct or (lambda adv, y: model(adv).argmax(1) == y)
+
+    def attack(x, y):
+        gen = torch.Generator().manual_seed(seed)
+        run = lambda xs, ys: attacks.perturb_linf(model, xs, ys, eps, alpha, steps, loss_fn, True, gen)  # noqa: E731
+        return _old_first_success([run] * restarts, correct)(x, y)
+    return attack
+
+
+def test_loss_pgd_equals_the_old_pgd_restarts():
+    model, x, y = _view_net_and_images(n=24)
+    def mse(out, yy):
+        return torch.nn.functional.mse_loss(out.softmax(1), torch.nn.functional.one_hot(yy, 5).float())
+    rule = lambda out: torch.where(out.softmax(1).amax(1) < 0.3, -1, out.argmax(1))  # noqa: E731  rejects
+    for loss_fn, restarts, predict in [(None, 3, None), (mse, 4, None), (torch.nn.functional.cross_entropy, 3, rule)]:
+        old_correct = None if predict is None else (lambda adv, yy: rule(model(adv)) == yy)
+        old = _old_pgd_restarts(model, loss_fn, 0.05, 0.02, 3, restarts, 7, old_correct)(x, y)
+        new = attacks.LossPGD(model, 0.05, 0.02, 3, restarts=restarts, loss_fn=loss_fn, seed=7, predict=predict)(x, y)
+        assert torch.equal(old, new)
+        assert torch.equal(attacks.pgd_restarts(model, loss_fn, 0.05, 0.02, 3, restarts, 7)(x, y),
+                           _old_pgd_restarts(model, loss_fn, 0.05, 0.02, 3, restarts, 7)(x, y))
+    with pytest.raises(ValueError, match="restarts"):
+        attacks.LossPGD(model, 0.1, 0.1, 3, restarts=0)
+    with pytest.raises(ValueError, match="eps"):
+        attacks.LossPGD(model, -0.1, 0.1, 3)
+
+
+def test_loss_pgd_keeps_a_fooling_start():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()
     x = torch.rand(16, 1, 2, 2)
     y = model(x).argmax(1)
-    adv = attacks.pgd_restarts(model, torch.nn.functional.cross_entropy, eps=1.0, alpha=0.5, steps=5, restarts=3, seed=0)(x, y)
+    adv = attacks.LossPGD(model, eps=1.0, alpha=0.5, steps=5, restarts=3,
+                          loss_fn=torch.nn.functional.cross_entropy)(x, y)
     assert (adv - x).abs().max() <= 1.0 + 1e-6
     assert (model(adv).argmax(1) != y).float().mean() > 0.5  # a budget of 1 on [0, 1] images fools a linear model
 
 
-def test_first_success_attacks_only_what_is_left():
+class _Scale(torch.nn.Module):
+    """Logits (0, x): class 1 iff the image's single pixel is positive; the margin is the pixel value."""
+
+    def forward(self, x):
+        v = x.flatten(1)[:, :1]
+        return torch.cat([torch.zeros_like(v), v], 1)
+
+
+def test_first_success_attacks_only_what_is_left_under_a_rule():
     seen = []
 
     def run(value):
@@ -153,13 +342,79 @@ def test_first_success_attacks_only_what_is_left():
             return torch.full_like(x, value)
         return attack
 
-    x, y = torch.zeros(6, 1), torch.tensor([0, 1, 0, 1, 0, 1])
-    correct = lambda adv, y: (adv[:, 0] < 1) | (y == 0)  # noqa: E731  value 1 fools only the label-1 images
-    adv = attacks.first_success([run(1.0), run(2.0)], correct)(x, y)
-    assert seen == [6, 3]                        # the second run sees only the images the first left correct
-    assert adv[y == 1].eq(1).all() and adv[y == 0].eq(2).all()
-    with pytest.raises(ValueError, match="correct"):
-        attacks.first_success([run(1.0)])
+    model = _Scale()
+    x, y = torch.full((6, 1, 1, 1), 0.9), torch.ones(6, dtype=torch.long)
+    y[0] = 0  # misclassified before the attack
+    def confident(out):  # rejects margins <= 0.5
+        return torch.where(out[:, 1] - out[:, 0] > 0.5, out.argmax(1), -1)
+    chain = attacks.FirstSuccess([run(0.8), run(0.4), run(0.45)], predict=confident, model=model)
+    adv = chain(x, y)
+    # 0.8 keeps the argmax and the rule's decision; 0.4 keeps the argmax (class 1) but the rule rejects it: a success
+    assert seen == [6, 5] and adv[1:].eq(0.4).all() and adv[0].eq(0.8).all()
+    assert chain.last_broken_by.tolist() == [attacks.MISCLASSIFIED] + [1] * 5
+    argmax = attacks.FirstSuccess([run(0.8), run(0.4)], model=model)  # under arg max nothing fools
+    seen.clear()
+    adv = argmax(x, y)
+    assert seen == [6, 5] and argmax.last_broken_by.tolist() == [attacks.MISCLASSIFIED] + [attacks.ROBUST] * 5
+    skip = attacks.FirstSuccess([run(0.4)], predict=confident, model=model, skip_misclassified=True)
+    seen.clear()
+    adv = skip(x, y)
+    assert seen == [5] and adv[0].eq(0.9).all()  # the misclassified image is not attacked
+    with pytest.raises(ValueError, match="model="):
+        attacks.FirstSuccess([run(1.0)])
+    with pytest.raises(ValueError, match="at least one"):
+        attacks.FirstSuccess([], model=model)
+
+
+def test_attacks_compose_with_multiattack():
+    model, x, y = _view_net_and_images(n=10)
+    parts = [attacks.FGSMaxGrad(model, 0.05), attacks.LossPGD(model, 0.1, 0.03, 5, seed=1),
+             attacks.FirstSuccess([attacks.LossPGD(model, 0.1, 0.03, 5, seed=2)])]
+    multi = torchattacks.MultiAttack(parts)
+    adv = multi(x, y)
+    assert adv.shape == x.shape and ((adv - x).abs().amax((1, 2, 3)) <= 0.1 + 1e-6).all()
+    single = parts[1](x, y)
+    with torch.no_grad():
+        assert (model(adv).argmax(1) != y).sum() >= (model(single).argmax(1) != y).sum() > 0
+    # a FirstSuccess of torchattacks objects, and one inside a MultiAttack
+    nested = torchattacks.MultiAttack([attacks.FirstSuccess(parts[:2]), torchattacks.FGSM(model, eps=0.1)])
+    assert nested(x, y).shape == x.shape
+
+
+def test_fgs_max_grad_attack_leaves_the_box_without_clip():
+    model, x, y = _view_net_and_images(n=8)
+    far = attacks.FGSMaxGrad(model, 0.9)(x, y)
+    assert far.min() < 0 or far.max() > 1  # the paper's Eq. 10 does not clip, and torchattacks lets it through
+    assert torch.equal(far, attacks.fgs_max_grad(model, x, y, 0.9))
+    clipped = attacks.FGSMaxGrad(model, 0.9, clip=True)(x, y)
+    assert clipped.min() >= 0 and clipped.max() <= 1
+    multi = torchattacks.MultiAttack([attacks.FGSMaxGrad(model, 0.9), attacks.FGSMaxGrad(model, 0.9, clip=True)])
+    assert multi(x, y).shape == x.shape
+    with pytest.raises(ValueError, match="beta"):
+        attacks.FGSMaxGrad(model, -1.0)
+
+
+def test_every_attack_runs_on_a_plain_view_module():
+    model, x, y = _view_net_and_images(n=6)
+    model.train()
+    kwargs = {"cw": dict(steps=3), "square": dict(n_queries=20), "onepixel": dict(steps=1, popsize=10),
+              "de": dict(steps=1, popsize=10), "pgd": dict(steps=3, restarts=2)}
+    made = {}
+    for name in attacks.ATTACKS:
+        atk = attacks.make_attack(name, model, eps=0.1, **kwargs.get(name, {}))
+        if name == "autoattack":
+            _cheap(atk, steps=2, queries=10)
+        if name == "cascade-10":
+            atk._autoattack.attacks[3].n_queries = 10
+        made[name] = atk
+    made.update(losspgd=attacks.LossPGD(model, 0.1, 0.05, 2, restarts=2), fgsmaxgrad=attacks.FGSMaxGrad(model, 0.1),
+                firstsuccess=attacks.FirstSuccess([attacks.FGSMaxGrad(model, 0.1, clip=True)]))
+    for name, atk in made.items():
+        adv = atk(x, y)
+        assert adv.shape == x.shape, name
+        assert model.training, name  # the mode is restored
+        if name not in ("cw", "onepixel", "de"):
+            assert (adv - x).abs().max() <= 0.1 + 1e-6, name
 
 
 class _BrightPixel(torch.nn.Module):

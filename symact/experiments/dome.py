@@ -265,16 +265,14 @@ def _table2_model(cfg: Table2Config, n_classes: int, channels: int) -> torch.nn.
     return models.LeNet5("cifar" if channels == 3 else "mnist", num_classes=n_classes, act=act, out_act=out_act)
 
 
-def union_of_views(model, out_act, make, views=MDOME_VIEWS):
-    """An attack callable: run ``make(model)`` with ``out_act.output`` set to each view in turn.
+def union_of_views(model, out_act, make, views=MDOME_VIEWS) -> attacks.FirstSuccess:
+    """An attack (:class:`symact.attacks.FirstSuccess`): run ``make(model)`` with ``out_act.output`` set to each
+    view in turn.
 
     A point counts as fooled if any view's adversarial image changes the
     model's prediction (in the view it had on entry). Later views only
     attack the points no earlier view fooled.
     """
-    def correct(adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return model(adv).argmax(1) == y
-
     def in_view(view):
         def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             home = out_act.output
@@ -285,7 +283,7 @@ def union_of_views(model, out_act, make, views=MDOME_VIEWS):
                 out_act.output = home
         return run
 
-    return attacks.first_success([in_view(v) for v in views], correct)
+    return attacks.FirstSuccess([in_view(v) for v in views], model=model)
 
 
 def table2_run(cfg: Table2Config) -> dict:
@@ -302,7 +300,8 @@ def table2_run(cfg: Table2Config) -> dict:
                        alpha=cfg.train_alpha, loss="mse" if cfg.model == "mdome" else "ce", seed=cfg.seed)
     hist = train(model, train_set, tcfg)
     loss_fn = loss_function(tcfg.loss)
-    pgd = attacks.pgd_restarts(model, loss_fn, cfg.eps, cfg.attack_step, cfg.pgd_steps, cfg.pgd_restarts, cfg.seed)
+    pgd = attacks.LossPGD(model, cfg.eps, cfg.attack_step, cfg.pgd_steps, restarts=cfg.pgd_restarts, loss_fn=loss_fn,
+                          seed=cfg.seed)
     res = {
         "data": test_set.description, "network": type(model).__name__,
         "parameters": sum(p.numel() for p in model.parameters()),

@@ -409,15 +409,16 @@ def strong_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust:
         clean_ok = correct(x, y)
     out["clean_acc"] = float(clean_ok.float().mean())
     for eps in progress_bar(cfg.strong_eps, len(cfg.strong_eps), "strong attacks"):
-        runs = {"eq10": lambda xs, ys: attacks.fgs_max_grad(model, xs, ys, eps, loss_fn, 10, clip=True),
-                "pgd": attacks.pgd_restarts(model, loss_fn, eps, eps / 4, cfg.pgd_steps, cfg.pgd_restarts,
-                                            cfg.seed, correct)}
+        rule = lambda out: decide(out, robust, nonsense_class)  # noqa: E731  the paper's decision
+        runs = {"eq10": attacks.FGSMaxGrad(model, eps, loss_fn, 10, clip=True),
+                "pgd": attacks.LossPGD(model, eps, eps / 4, cfg.pgd_steps, restarts=cfg.pgd_restarts, loss_fn=loss_fn,
+                                       seed=cfg.seed, predict=rule)}
         if robust:
-            runs["pgd-ce"] = attacks.pgd_restarts(model, F.cross_entropy, eps, eps / 4, cfg.pgd_steps,
-                                                  cfg.pgd_restarts, cfg.seed, correct)
+            runs["pgd-ce"] = attacks.LossPGD(model, eps, eps / 4, cfg.pgd_steps, restarts=cfg.pgd_restarts,
+                                             loss_fn=F.cross_entropy, seed=cfg.seed, predict=rule)
         if cfg.n_aa:
             runs["autoattack"] = attacks.make_attack("autoattack", model, eps=eps, n_classes=10 + nonsense_class,
-                                                     seed=cfg.seed)
+                                                     seed=cfg.seed, predict=rule)
         if cfg.n_square:
             runs["square"] = attacks.make_attack("square", model, eps=eps, n_queries=cfg.square_queries,
                                                  seed=cfg.seed)
