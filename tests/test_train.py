@@ -204,3 +204,22 @@ def test_perturb_linf_clamp_start_only_moves_the_first_gradient():
         assert ((start - x).abs().max() <= 0.3 + 1e-6)
         assert outs[clamp].min() >= 0 and outs[clamp].max() <= 1 and (outs[clamp] - x).abs().max() <= 0.3 + 1e-6
     assert not torch.equal(outs[True], outs[False])
+
+
+def test_clamped_start_makes_fgsm_on_a_black_background_the_fgsm_without_random_start():
+    """The mechanism behind catastrophic overfitting on MNIST (fundamentals chapter): on pixels at 0, FGSM with
+    step 1.25 eps from the clamped start lands on 0 or eps, exactly where FGSM without a random start lands
+    (the gradient signs agree here: a linear model); from the unclamped start it lands anywhere in [0, eps]."""
+    from symact.attacks import perturb_linf
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    x, y = torch.zeros(256, 1, 8, 8), torch.randint(0, 2, (256,))
+    eps = 0.3
+    plain = perturb_linf(model, x, y, eps, eps, 1, random_start=False)
+    clamped = perturb_linf(model, x, y, eps, 1.25 * eps, 1, generator=torch.Generator().manual_seed(0))
+    unclamped = perturb_linf(model, x, y, eps, 1.25 * eps, 1, generator=torch.Generator().manual_seed(0),
+                             clamp_start=False)
+    torch.testing.assert_close(clamped, plain, rtol=0, atol=1e-6)
+    inside = ((unclamped > 1e-6) & (unclamped < eps - 1e-6)).float().mean()
+    assert 0.1 < inside < 0.3  # pushed up (half the pixels) from u < -eps/4 (3 in 8): about 3/16 end inside
