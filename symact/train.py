@@ -62,10 +62,12 @@ class TrainConfig:
     [0, 1], as Wong et al.'s (2020) CIFAR-10 code does
     (``delta = clamp(delta, lower_limit - X, upper_limit - X)``). ``"unclamped"``:
     at ``x + delta`` itself, which may leave [0, 1], as their MNIST code does
-    (``delta`` drawn uniform in [-eps, eps] and used as drawn); at MNIST's
-    eps 0.3 the clamped start makes FGSM training overfit catastrophically and
-    the unclamped one does not. Either way the adversarial image is clamped
-    to [0, 1] after the step.
+    (``delta`` drawn uniform in [-eps, eps] and used as drawn). At MNIST's
+    eps 0.3, with their MNIST recipe, the clamped start can let FGSM training
+    overfit catastrophically where the unclamped one does not: on the black
+    background the clamped start turns FGSM-RS into FGSM without random start
+    (:func:`symact.experiments.fundamentals.fat_mnist_wong`). Either way the
+    adversarial image is clamped to [0, 1] after the step.
     """
 
     epochs: int = 10
