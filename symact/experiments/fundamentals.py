@@ -264,9 +264,10 @@ def fat_mnist_wong(cfg: FastMnistConfig) -> dict:
 
 
 def fat_mnist_wong_summary(res) -> dict:
-    """Per start rule: the seeds' clean and PGD accuracies, their means and ranges, and how many seeds
-    overfit catastrophically (PGD accuracy under 10 %, where a robust network keeps most of its clean
-    accuracy), from a stored :func:`fat_mnist_wong` result."""
+    """Per start rule: the seeds' clean and PGD accuracies, their means and ranges, how many seeds overfit
+    catastrophically (``collapsed``: PGD accuracy under 10 %, where a robust network keeps most of its clean
+    accuracy) and for how many the PGD-5 check on training images ended under 10 % (``check_collapsed``),
+    from a stored :func:`fat_mnist_wong` result."""
     out = {}
     for start in dict.fromkeys(r["start"] for r in res["runs"]):
         rows = [r for r in res["runs"] if r["start"] == start]
@@ -275,5 +276,6 @@ def fat_mnist_wong_summary(res) -> dict:
         out[start] = {"seeds": [r["seed"] for r in rows], "clean_acc": clean.tolist(), "pgd_acc": pgd.tolist(),
                       "clean_mean": float(clean.mean()), "pgd_mean": float(pgd.mean()),
                       "pgd_min": float(pgd.min()), "pgd_max": float(pgd.max()),
-                      "collapsed": int((pgd < 0.1).sum())}
+                      "collapsed": int((pgd < 0.1).sum()),
+                      "check_collapsed": sum(r["history"]["check_robust_acc"][-1] < 0.1 for r in rows)}
     return out
