@@ -450,13 +450,23 @@ def perturb_linf(
     loss_fn: LossFn | None = None,
     random_start: bool = True,
     generator: torch.Generator | None = None,
+    *,
+    clamp_start: bool = True,
 ) -> torch.Tensor:
     """Projected gradient ascent on ``loss_fn(model(x'), y)`` in the L-infinity ball of radius ``eps``.
 
     ``steps = 1, alpha = 1.25 eps, random_start`` is the FGSM with random start
     of Wong et al. (2020); ``random_start=False, steps=1, alpha=eps`` is FGSM;
-    more steps are PGD (Madry et al., 2018). Images stay in [0, 1]. The model's
-    mode (train/eval) is left as it is. ``loss_fn`` defaults to cross-entropy.
+    more steps are PGD (Madry et al., 2018). The returned images are in [0, 1]:
+    after every step the image is clamped to [0, 1]. The model's mode
+    (train/eval) is left as it is. ``loss_fn`` defaults to cross-entropy.
+
+    ``clamp_start``: the random start ``x + delta`` (``delta`` uniform in the
+    eps-ball) is clamped to [0, 1] before the first gradient is taken, as in
+    Wong et al.'s CIFAR-10 code and in PGD evaluations; ``False`` takes the
+    first gradient at the unclamped start, which may leave [0, 1], as their
+    MNIST code does (where, at eps 0.3, it decides whether FGSM training
+    overfits catastrophically). No effect without ``random_start``.
     """
     if steps < 1 or eps < 0 or alpha < 0:
         raise ValueError(f"need steps >= 1, eps >= 0, alpha >= 0; got {steps}, {eps}, {alpha}")
@@ -468,7 +478,8 @@ def perturb_linf(
     if random_start:
         noise = torch.rand(x.shape, generator=generator, device="cpu").to(x.device, x.dtype)
         delta = (noise * 2 - 1) * eps
-        delta = (x + delta).clamp_(0, 1) - x
+        if clamp_start:
+            delta = (x + delta).clamp_(0, 1) - x
     else:
         delta = torch.zeros_like(x)
     for _ in range(steps):

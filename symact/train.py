@@ -5,8 +5,9 @@ One function, :func:`train`, driven by a frozen :class:`TrainConfig`:
 - ``method="standard"``: empirical risk minimisation on clean images.
 - ``method="fgsm"``: fast adversarial training of Wong, Rice and Kolter (2020),
   "Fast is better than free": each batch is replaced by an FGSM example taken
-  from a uniform random start in the eps-ball, step ``alpha`` (default
-  1.25 eps), usually with the cyclic learning rate. After every epoch the PGD
+  from a uniform random start in the eps-ball (clamped to the image range or
+  not: ``TrainConfig.start``), step ``alpha`` (default 1.25 eps), usually with
+  the cyclic learning rate. After every epoch the PGD
   accuracy on a fixed training batch is measured; if it falls by more than
   0.2 from the previous epoch (catastrophic overfitting) training stops and the
   previous epoch's weights are restored.
@@ -14,10 +15,16 @@ One function, :func:`train`, driven by a frozen :class:`TrainConfig`:
   steps of size ``alpha`` (default 2.5 eps / steps) from a random start.
 
 Returns a per-epoch history. Progress bars show on a terminal only.
+
+Any ``nn.Module`` trains, a user's own included. Only a model that declares it
+works channels-last (the library's own, see
+:func:`symact.models.channels_last_default`) is trained in that faster layout,
+unless ``channels_last=`` says otherwise.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -33,6 +40,7 @@ from tqdm import tqdm
 from symact.attacks import accuracy, perturb_linf, progress_enabled
 from symact.data import ImageData, random_crop_flip
 from symact.device import autocast, get_device
+from symact.models import channels_last_default
 
 __all__ = ["TrainConfig", "loss_function", "place", "train"]
 
@@ -48,6 +56,18 @@ class TrainConfig:
     ``"cosine"``; or ``"step"`` (x0.1 at 1/2 and 3/4 of training).
     ``loss``: ``"ce"`` (cross-entropy on logits) or ``"mse"`` (mean squared
     error against one-hot targets, for bounded outputs such as MDOME).
+    ``start``: where the random start of ``method="fgsm"`` and ``"pgd"`` takes
+    its first gradient (:func:`symact.attacks.perturb_linf`'s ``clamp_start``).
+    ``"clamped"`` (the default): at ``x + delta`` clamped to the image range
+    [0, 1], as Wong et al.'s (2020) CIFAR-10 code does
+    (``delta = clamp(delta, lower_limit - X, upper_limit - X)``). ``"unclamped"``:
+    at ``x + delta`` itself, which may leave [0, 1], as their MNIST code does
+    (``delta`` drawn uniform in [-eps, eps] and used as drawn). At MNIST's
+    eps 0.3, with their MNIST recipe, the clamped start can let FGSM training
+    overfit catastrophically where the unclamped one does not: on the black
+    background the clamped start turns FGSM-RS into FGSM without random start
+    (:func:`symact.experiments.fundamentals.fat_mnist_wong`). Either way the
+    adversarial image is clamped to [0, 1] after the step.
     """
 
     epochs: int = 10
@@ -66,6 +86,7 @@ class TrainConfig:
     loss: str = "ce"
     augment: bool = False
     seed: int = 0
+    start: str = "clamped"
 
     def __post_init__(self):
         checks = {
@@ -73,6 +94,7 @@ class TrainConfig:
             "schedule": (self.schedule, ("constant", "cyclic", "cosine", "step")),
             "method": (self.method, ("standard", "fgsm", "pgd")),
             "loss": (self.loss, ("ce", "mse")),
+            "start": (self.start, ("clamped", "unclamped")),
         }
         for field, (value, allowed) in checks.items():
             if value not in allowed:
@@ -102,17 +124,33 @@ def _lr_at(cfg: TrainConfig, t: float) -> float:
     return cfg.lr
 
 
-def _memory_format(model: nn.Module) -> torch.memory_format:
-    return torch.channels_last if any(isinstance(m, nn.Conv2d) for m in model.modules()) else torch.contiguous_format
+_ADDED_FIELDS = {"start": "clamped"}  # TrainConfig fields added later: left out of a checkpoint's fingerprint at
+                                      # their defaults, so that checkpoints written before still resume
 
 
-def place(model: nn.Module, device: str | torch.device | None = None) -> torch.device:
+def _config_key(cfg: TrainConfig) -> str:
+    """``repr(cfg)`` without the later-added fields at their defaults (the repr an older TrainConfig had)."""
+    kept = [f"{f.name}={getattr(cfg, f.name)!r}" for f in dataclasses.fields(cfg)
+            if not (f.name in _ADDED_FIELDS and getattr(cfg, f.name) == _ADDED_FIELDS[f.name])]
+    return f"{type(cfg).__name__}({', '.join(kept)})"
+
+
+def _memory_format(model: nn.Module, channels_last: bool | None = None) -> torch.memory_format:
+    """Channels-last when asked, or by default when :func:`symact.models.channels_last_default` says the
+    model supports it (the library's own convolutional models); else PyTorch's default layout."""
+    if channels_last is None:
+        channels_last = channels_last_default(model)
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def place(model: nn.Module, device: str | torch.device | None = None, channels_last: bool | None = None) -> torch.device:
     """Move ``model`` to ``device`` (as :func:`symact.device.get_device`) in the memory format :func:`train`
-    uses, channels-last when it has convolutions (about 1.5x faster on CPU, and suited to tensor cores on
-    GPU); returns the device. A network whose stored weights are loaded instead of trained goes where
-    training would have left it."""
+    uses; returns the device. ``channels_last`` (default: :func:`symact.models.channels_last_default`, true
+    for the library's own convolutional models, about 1.5x faster on CPU and suited to tensor cores on GPU;
+    false for any other network, whose ``forward`` may flatten with ``view``). A network whose stored
+    weights are loaded instead of trained goes where training would have left it."""
     dev = get_device(device)
-    model.to(dev, memory_format=_memory_format(model))
+    model.to(dev, memory_format=_memory_format(model, channels_last))
     return dev
 
 
@@ -126,6 +164,7 @@ def train(
     progress: bool | None = None,
     batch_fn: Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
     checkpoint: str | Path | None = None,
+    channels_last: bool | None = None,
 ) -> dict:
     """Train ``model`` on ``data`` in place and return its per-epoch history.
 
@@ -147,15 +186,19 @@ def train(
             starts, training continues after its last epoch and ends, on the same device and thread count,
             with the weights and history an uninterrupted run gives. A checkpoint written for another ``cfg``,
             model shape or data set size raises ``ValueError``. Removed when training finishes.
+        channels_last: train (weights and batches) in the channels-last layout. Default: only a model that
+            declares it supports it (:func:`symact.models.channels_last_default`: the library's own
+            convolutional models); any other network, e.g. one flattening with ``x.view(x.size(0), -1)``,
+            keeps PyTorch's default layout.
 
     Returns:
         ``{"epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds"}`` lists
         (one entry per epoch), plus ``"check_robust_acc"`` and
         ``"stopped_early"`` (the epoch whose weights were restored, or None)
-        for ``method="fgsm"``.
+        for ``method="fgsm"``, and ``"random_start"`` (``cfg.start``) for ``method="fgsm"`` and ``"pgd"``.
     """
-    dev = place(model, device)
-    fmt = _memory_format(model)
+    dev = place(model, device, channels_last)
+    fmt = _memory_format(model, channels_last)
     loss_fn = loss_fn or loss_function(cfg.loss)
     gen = torch.Generator().manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -170,6 +213,8 @@ def train(
         alpha = 1.25 * cfg.eps if cfg.method == "fgsm" else 2.5 * cfg.eps / cfg.pgd_steps
 
     history: dict = {"epoch": [], "lr": [], "train_loss": [], "train_acc": [], "test_acc": [], "seconds": []}
+    if cfg.method != "standard":
+        history["random_start"] = cfg.start
     check = None
     if cfg.method == "fgsm":
         history.update(check_robust_acc=[], stopped_early=None)
@@ -177,7 +222,7 @@ def train(
         prev_state, prev_rob = None, None
 
     checkpoint = Path(checkpoint) if checkpoint is not None else None
-    fingerprint = f"{cfg!r} {len(data)} " + " ".join(f"{k}{tuple(v.shape)}" for k, v in model.state_dict().items())
+    fingerprint = f"{_config_key(cfg)} {len(data)} " + " ".join(f"{k}{tuple(v.shape)}" for k, v in model.state_dict().items())
     first = 0
     if checkpoint is not None and checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -212,7 +257,8 @@ def train(
             if cfg.method != "standard":
                 steps = 1 if cfg.method == "fgsm" else cfg.pgd_steps
                 with autocast(dev):
-                    xb = perturb_linf(model, xb, yb, cfg.eps, alpha, steps, loss_fn, True, gen)
+                    xb = perturb_linf(model, xb, yb, cfg.eps, alpha, steps, loss_fn, True, gen,
+                                      clamp_start=cfg.start == "clamped")
             with autocast(dev):
                 out = model(xb)
                 loss = loss_fn(out, yb)

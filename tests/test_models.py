@@ -150,3 +150,46 @@ def test_inference_copy_is_the_same_function_and_leaves_the_model_alone(make, sh
         assert last_conv(fast).weight.is_contiguous(memory_format=torch.channels_last)
         plain = last_conv(inference_copy(model, channels_last=False)).weight
         assert not plain.is_contiguous(memory_format=torch.channels_last)
+
+
+class _ViewNet(nn.Module):
+    """A user's network as people write them: convolutions, then a flatten by ``view`` (which a channels-last
+    tensor does not allow), and no ``supports_channels_last`` marker."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 4, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 4, stride=2, padding=1)
+        self.fc = nn.Linear(32 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        return self.fc(x.view(x.size(0), -1))
+
+
+def test_channels_last_only_for_models_that_declare_it():
+    from symact.models import channels_last_default
+
+    assert channels_last_default(LeNet5("mnist")) and channels_last_default(ResNet18(width=8))
+    assert not channels_last_default(MLP())  # declares it, but has no convolution for the layout to speed up
+    assert not channels_last_default(_ViewNet())
+    assert not channels_last_default(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()))
+    marked = _ViewNet()
+    marked.supports_channels_last = True  # a user may declare it, for a class or one instance
+    assert channels_last_default(marked)
+
+
+def test_inference_copy_of_a_user_network_keeps_its_layout_and_runs():
+    from symact.models import inference_copy
+
+    torch.manual_seed(0)
+    model = _ViewNet().eval()
+    x = torch.rand(3, 1, 28, 28)
+    fast = inference_copy(model)
+    assert not fast.conv2.weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), rtol=0, atol=0)
+    forced = inference_copy(model, channels_last=True)  # asked for: the layout changes, and view then fails
+    assert forced.conv2.weight.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(RuntimeError, match="view"):
+        forced(x)

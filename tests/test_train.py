@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -118,3 +120,106 @@ def test_checkpoint_of_another_run_raises(toy_data, toy_model, tmp_path):
         train(toy_model, toy_data, TrainConfig(epochs=2, batch_size=128), batch_fn=stop_after_epoch_1, checkpoint=ckpt)
     with pytest.raises(ValueError, match="another config"):
         train(toy_model, toy_data, TrainConfig(epochs=2, batch_size=64), checkpoint=ckpt)
+
+
+class _ViewFlatten(torch.nn.Module):
+    def forward(self, x):
+        return x.view(x.size(0), -1)
+
+
+def _user_conv_net() -> torch.nn.Module:
+    """A user's convolutional network flattening by ``view``, as Wong et al.'s MNIST network does."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, stride=2, padding=1), torch.nn.ReLU(),
+                               torch.nn.Conv2d(4, 8, 3, stride=2, padding=1), torch.nn.ReLU(),
+                               _ViewFlatten(), torch.nn.Linear(8 * 2 * 2, 2))
+
+
+@pytest.mark.parametrize("method", ["standard", "fgsm"])
+def test_train_runs_a_user_network_that_flattens_by_view(toy_data, method):
+    from symact.train import place
+
+    model = _user_conv_net()
+    hist = train(model, toy_data, TrainConfig(epochs=3, batch_size=32, lr=0.1, method=method, eps=0.05), test=toy_data)
+    assert hist["test_acc"][-1] > 0.9
+    assert not model[2].weight.is_contiguous(memory_format=torch.channels_last)
+    place(model)
+    assert not model[2].weight.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(RuntimeError, match="view"):  # the layout it cannot take, when asked for explicitly
+        train(_user_conv_net(), toy_data, TrainConfig(epochs=1, batch_size=32), channels_last=True)
+
+
+def test_library_conv_models_still_train_channels_last():
+    from symact.data import ImageData
+    from symact.models import LeNet5
+    from symact.train import place
+
+    g = torch.Generator().manual_seed(0)
+    tiny = ImageData(torch.randint(0, 256, (16, 1, 28, 28), generator=g, dtype=torch.uint8),
+                     torch.randint(0, 10, (16,), generator=g), "tiny", tuple(map(str, range(10))), "random")
+    torch.manual_seed(0)
+    model = LeNet5("mnist")
+    conv2 = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][1]
+    train(model, tiny, TrainConfig(epochs=1, batch_size=8))
+    assert conv2.weight.is_contiguous(memory_format=torch.channels_last)
+    place(model, channels_last=False)  # asked not to
+    assert not conv2.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_start_rule_is_recorded_and_changes_only_the_adversarial_start(toy_data):
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05, method="fgsm", eps=0.3, alpha=0.375, early_stop=False)
+    assert cfg.start == "clamped"
+    hists = {s: train(_toy_net(0), toy_data, dataclasses.replace(cfg, start=s)) for s in ("clamped", "unclamped")}
+    assert hists["clamped"]["random_start"] == "clamped" and hists["unclamped"]["random_start"] == "unclamped"
+    assert hists["clamped"]["train_loss"] != hists["unclamped"]["train_loss"]
+    assert "random_start" not in train(_toy_net(0), toy_data, TrainConfig(epochs=1))
+    with pytest.raises(ValueError):
+        TrainConfig(start="zero")
+
+
+def test_perturb_linf_clamp_start_only_moves_the_first_gradient():
+    from symact.attacks import perturb_linf
+
+    seen = []
+
+    class Probe(torch.nn.Module):  # records the input of every forward pass; a linear classifier
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(16, 2)
+
+        def forward(self, x):
+            seen.append(x.detach().clone())
+            return self.lin(x.flatten(1))
+
+    torch.manual_seed(0)
+    model, x, y = Probe(), torch.rand(8, 1, 4, 4), torch.randint(0, 2, (8,))
+    x[:, :, 0] = 0.0  # pixels at the border of the image range, where the start may leave it
+    outs = {}
+    for clamp in (True, False):
+        seen.clear()
+        outs[clamp] = perturb_linf(model, x, y, 0.3, 0.375, 1, generator=torch.Generator().manual_seed(1),
+                                   clamp_start=clamp)
+        start = seen[0]
+        assert (start.min() >= 0) == clamp  # unclamped, the first gradient is taken outside [0, 1]
+        assert ((start - x).abs().max() <= 0.3 + 1e-6)
+        assert outs[clamp].min() >= 0 and outs[clamp].max() <= 1 and (outs[clamp] - x).abs().max() <= 0.3 + 1e-6
+    assert not torch.equal(outs[True], outs[False])
+
+
+def test_clamped_start_makes_fgsm_on_a_black_background_the_fgsm_without_random_start():
+    """The mechanism behind catastrophic overfitting on MNIST (fundamentals chapter): on pixels at 0, FGSM with
+    step 1.25 eps from the clamped start lands on 0 or eps, exactly where FGSM without a random start lands
+    (the gradient signs agree here: a linear model); from the unclamped start it lands anywhere in [0, eps]."""
+    from symact.attacks import perturb_linf
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    x, y = torch.zeros(256, 1, 8, 8), torch.randint(0, 2, (256,))
+    eps = 0.3
+    plain = perturb_linf(model, x, y, eps, eps, 1, random_start=False)
+    clamped = perturb_linf(model, x, y, eps, 1.25 * eps, 1, generator=torch.Generator().manual_seed(0))
+    unclamped = perturb_linf(model, x, y, eps, 1.25 * eps, 1, generator=torch.Generator().manual_seed(0),
+                             clamp_start=False)
+    torch.testing.assert_close(clamped, plain, rtol=0, atol=1e-6)
+    inside = ((unclamped > 1e-6) & (unclamped < eps - 1e-6)).float().mean()
+    assert 0.1 < inside < 0.3  # pushed up (half the pixels) from u < -eps/4 (3 in 8): about 3/16 end inside

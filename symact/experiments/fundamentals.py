@@ -1,17 +1,21 @@
-"""Experiments of the Fundamentals chapter: LeNet-5 on MNIST under FGSM and PGD."""
+"""Experiments of the Fundamentals chapter: LeNet-5 on MNIST under FGSM and PGD; Wong et al.'s fast adversarial
+training of their MNIST network, with the FGSM random start clamped to the image range and not."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from symact import attacks, data, models
 from symact.device import get_device, seed_everything
-from symact.results import experiment
+from symact.results import experiment, part
 from symact.train import TrainConfig, train
 
-__all__ = ["DemoConfig", "lenet_mnist_attacks"]
+__all__ = ["DemoConfig", "FastMnistConfig", "fat_mnist_wong", "fat_mnist_wong_summary", "lenet_mnist_attacks",
+           "wong_mnist_net"]
 
 
 @dataclass(frozen=True)
@@ -137,3 +141,141 @@ def lenet_mnist_attacks(cfg: DemoConfig) -> dict:
         "example_metrics": {k: ex[k] for k in ("robust_acc", "psnr", "mean_linf", "mean_l2")},
         "line": _line_scan(model, x0, y0, cfg.line_max, cfg.line_points),
     }
+
+
+# --- Fast adversarial training as its authors run it (Wong, Rice and Kolter 2020, MNIST) -----------------------
+
+
+class _ViewFlatten(nn.Module):
+    """``x.view(x.size(0), -1)``, the flattening of Wong et al.'s code (it needs a contiguous input)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.size(0), -1)
+
+
+def wong_mnist_net() -> nn.Sequential:
+    """The MNIST network of Wong, Rice and Kolter (2020), as in their code: two 4x4 stride-2 convolutions
+    (16 and 32 channels, padding 1), a hidden layer of 100 units, ReLU throughout, no input normalisation
+    (images in [0, 1]), PyTorch's default initialisation. Its flattening uses ``view``, as theirs does, so it
+    is a network the library does not know: it trains in PyTorch's default memory layout."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.ReLU(),
+        _ViewFlatten(),
+        nn.Linear(32 * 7 * 7, 100), nn.ReLU(),
+        nn.Linear(100, 10),
+    )
+
+
+@dataclass(frozen=True)
+class FastMnistConfig:
+    """Fast adversarial training (FGSM from a random start) of :func:`wong_mnist_net` on MNIST with the recipe
+    of Wong, Rice and Kolter's (2020) MNIST script: ``eps`` 0.3, FGSM step ``alpha`` 0.375, Adam (no weight
+    decay) with a cyclic learning rate rising linearly from 0 to ``lr_max`` at 2/5 of training and back to 0,
+    mini-batches of 100, ``epochs`` 10 on all 60,000 training images, no early stop. Every seed in ``seeds``
+    is trained once per random-start rule in ``starts`` (:class:`symact.train.TrainConfig`'s ``start``:
+    ``"clamped"`` as their CIFAR-10 code, ``"unclamped"`` as their MNIST code).
+
+    Evaluation on the first ``n_test`` test images: clean accuracy, and PGD accuracy at ``eps`` with
+    ``pgd_steps`` steps of size ``pgd_alpha`` from a (clamped) random start, an image counting as robust only
+    if every one of ``pgd_restarts`` restarts leaves it correctly classified (their MNIST evaluation: 50 steps
+    of 0.01, 10 restarts).
+    """
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    starts: tuple[str, ...] = ("clamped", "unclamped")
+    n_train: int | None = None
+    n_test: int = 1000
+    epochs: int = 10
+    batch_size: int = 100
+    lr_max: float = 5e-3
+    eps: float = 0.3
+    alpha: float = 0.375
+    pgd_steps: int = 50
+    pgd_alpha: float = 0.01
+    pgd_restarts: int = 3
+
+
+def _pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
+                  restarts: int, seed: int, batch: int = 500) -> tuple[float, list[int]]:
+    """Accuracy under PGD with ``restarts`` random restarts (worst case per image) and the per-image outcome
+    (1 robust, 0 not); each restart attacks only the images every earlier one left correct."""
+    gen = torch.Generator().manual_seed(seed)
+    model.eval()
+    robust = []
+    for i in range(0, len(y), batch):
+        xb, yb = x[i:i + batch], y[i:i + batch]
+        with torch.no_grad():
+            ok = model(xb).argmax(1) == yb
+        for _ in range(restarts):
+            idx = ok.nonzero().squeeze(1)
+            if len(idx) == 0:
+                break
+            adv = attacks.perturb_linf(model, xb[idx], yb[idx], eps, alpha, steps, None, True, gen)
+            with torch.no_grad():
+                ok[idx] = model(adv).argmax(1) == yb[idx]
+        robust.append(ok)
+    robust = torch.cat(robust)
+    return float(robust.float().mean()), robust.int().tolist()
+
+
+def _fast_mnist_one(cfg: FastMnistConfig, start: str, seed: int, train_set, test_set) -> dict:
+    """One network: trained by Wong et al.'s MNIST recipe with the given start rule, then evaluated."""
+    seed_everything(seed)
+    model = wong_mnist_net()
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer="adam", lr=cfg.lr_max,
+                       weight_decay=0.0, schedule="cyclic", method="fgsm", eps=cfg.eps, alpha=cfg.alpha,
+                       early_stop=False, seed=seed, start=start)
+    history = train(model, train_set, tcfg, test=test_set)
+    dev = next(model.parameters()).device
+    x, y = test_set.tensors(dev)
+    with torch.no_grad():
+        clean = [int(v) for v in (torch.cat([model(x[i:i + 500]).argmax(1) for i in range(0, len(y), 500)]) == y)]
+    pgd, outcome = _pgd_accuracy(model, x, y, cfg.eps, cfg.pgd_alpha, cfg.pgd_steps, cfg.pgd_restarts, seed)
+    return {"start": start, "seed": seed, "clean_acc": sum(clean) / len(clean), "pgd_acc": pgd,
+            "clean_correct": clean, "pgd_robust": outcome, "history": history}
+
+
+@experiment(
+    "fundamentals",
+    "fat-mnist-wong",
+    {
+        "smoke": FastMnistConfig(seeds=(0,), n_train=1000, n_test=100, epochs=1, pgd_steps=5, pgd_alpha=0.1,
+                                 pgd_restarts=1),
+        "quick": FastMnistConfig(),
+        "paper": FastMnistConfig(seeds=(0, 1, 2, 3, 4), n_test=10000, pgd_restarts=10),
+    },
+)
+def fat_mnist_wong(cfg: FastMnistConfig) -> dict:
+    """Fast adversarial training of Wong et al.'s MNIST network by their recipe, for every seed and both
+    random-start rules (:class:`FastMnistConfig`); each network is one resumable part.
+
+    Returns ``runs``: one entry per (start, seed) with ``clean_acc``, ``pgd_acc``, per-image outcomes
+    (``clean_correct``, ``pgd_robust``: 1 correct or robust, 0 not) and the training ``history`` (whose
+    ``check_robust_acc`` is PGD-5 accuracy on 512 training images after every epoch: the collapse of
+    catastrophic overfitting shows there); plus ``data``, ``n_train`` and ``n_test``.
+    """
+    train_set = data.load("mnist", train=True).head(cfg.n_train)
+    test_set = data.load("mnist", train=False).head(cfg.n_test)
+    runs = [part(f"{start}-seed{seed}", lambda start=start, seed=seed: _fast_mnist_one(cfg, start, seed, train_set,
+                                                                                         test_set))
+            for start in cfg.starts for seed in cfg.seeds]
+    return {"data": test_set.description, "n_train": len(train_set), "n_test": len(test_set), "runs": runs}
+
+
+def fat_mnist_wong_summary(res) -> dict:
+    """Per start rule: the seeds' clean and PGD accuracies, their means and ranges, how many seeds overfit
+    catastrophically (``collapsed``: PGD accuracy under 10 %, where a robust network keeps most of its clean
+    accuracy) and for how many the PGD-5 check on training images ended under 10 % (``check_collapsed``),
+    from a stored :func:`fat_mnist_wong` result."""
+    out = {}
+    for start in dict.fromkeys(r["start"] for r in res["runs"]):
+        rows = [r for r in res["runs"] if r["start"] == start]
+        clean = np.array([r["clean_acc"] for r in rows])
+        pgd = np.array([r["pgd_acc"] for r in rows])
+        out[start] = {"seeds": [r["seed"] for r in rows], "clean_acc": clean.tolist(), "pgd_acc": pgd.tolist(),
+                      "clean_mean": float(clean.mean()), "pgd_mean": float(pgd.mean()),
+                      "pgd_min": float(pgd.min()), "pgd_max": float(pgd.max()),
+                      "collapsed": int((pgd < 0.1).sum()),
+                      "check_collapsed": sum(r["history"]["check_robust_acc"][-1] < 0.1 for r in rows)}
+    return out
