@@ -51,7 +51,7 @@ from symact.data import ImageData
 from symact.device import get_device
 from symact.models import inference_copy
 
-__all__ = ["ATTACKS", "AUTOATTACK_COMPONENTS", "MISCLASSIFIED", "ROBUST", "AutoAttack", "FGSMaxGrad", "FirstSuccess",
+__all__ = ["AUTOATTACK_LABELS", "attack_label", "ATTACKS", "AUTOATTACK_COMPONENTS", "MISCLASSIFIED", "ROBUST", "AutoAttack", "FGSMaxGrad", "FirstSuccess",
            "LossPGD", "PixelDE", "accuracy", "argmax_rule", "de_population", "eq10_direction", "evaluate",
            "fgs_max_grad", "make_attack", "perturb_linf", "pool_evaluations", "predict", "progress_bar",
            "progress_enabled", "wilson_interval"]
@@ -81,6 +81,30 @@ def progress_enabled(show: bool | None = None) -> bool:
 def progress_bar(iterable, total: int, desc: str, show: bool | None = None):
     """A tqdm bar over ``iterable``, drawn only when :func:`progress_enabled` says so."""
     return tqdm(iterable, total=total, desc=desc, disable=not progress_enabled(show), leave=False)
+
+#: How tables and prose name the AutoAttack-like cascades of :func:`make_attack`: only the official one is
+#: called AutoAttack (an experiment's config names which one it ran; see :func:`attack_label`).
+AUTOATTACK_LABELS = {
+    "autoattack": "AutoAttack",
+    "cascade-10": "10-iteration cascade (torchattacks' AutoAttack defaults; not AutoAttack)",
+}
+
+
+def attack_label(name: str) -> str:
+    """The name a table or a sentence gives the cascade ``name`` (``"autoattack"`` or ``"cascade-10"``).
+
+    Results stored before ``make_attack("autoattack")`` ran the authors' 100-iteration AutoAttack were computed
+    with what is now ``"cascade-10"``; their configs say so, and this label keeps them from being shown as
+    AutoAttack.
+
+    Example:
+        >>> attack_label("cascade-10").split(" (")[0]
+        '10-iteration cascade'
+    """
+    if name not in AUTOATTACK_LABELS:
+        raise ValueError(f"unknown cascade {name!r}; expected one of {sorted(AUTOATTACK_LABELS)}")
+    return AUTOATTACK_LABELS[name]
+
 
 def make_attack(name: str, model: nn.Module, eps: float = 8 / 255, **kwargs) -> Attack:
     """Build an attack by name.
