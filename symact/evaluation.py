@@ -49,7 +49,7 @@ from symact.attacks import progress_bar
 from symact.data import ImageData
 from symact.device import get_device
 
-__all__ = ["EVAL_PROTOCOL", "Transfer", "Verdict", "argmax", "compare_curves", "decode_broken_by",
+__all__ = ["EVAL_PROTOCOL", "cascade_label", "Transfer", "Verdict", "argmax", "compare_curves", "decode_broken_by",
            "decode_outcomes", "encode_outcomes", "evaluate", "mcnemar", "min_norm_distances", "pool",
            "proportion_interval", "robust_acc_at", "robustness_curve", "run_sanity", "sanity", "verdict",
            "worst_case"]
@@ -65,6 +65,17 @@ NAN = float("nan")
 
 
 # --------------------------------------------------------------------------- outcomes
+
+
+def cascade_label(stored) -> str:
+    """How a table names the AutoAttack-like cascade of a stored result (a :class:`symact.results.Result` or the
+    stored ``{"provenance", "result"}`` layout): from its config's ``autoattack`` field, and for a result stored
+    before that field existed (all of which ran torchattacks' 10-iteration cascade) as ``"cascade-10"``; see
+    :func:`symact.attacks.attack_label`. Only the official 100-iteration cascade is called AutoAttack."""
+    from symact.attacks import attack_label
+
+    prov = stored.provenance if hasattr(stored, "provenance") else stored["provenance"]
+    return attack_label(prov.get("config", {}).get("autoattack", "cascade-10"))
 
 
 def argmax(outputs: torch.Tensor) -> torch.Tensor:

@@ -463,3 +463,11 @@ def test_verdict_bad_inputs():
         ev.verdict([True, False], [True], converged=True, images=True)
     with pytest.raises(ValueError, match="paired=False needs both arms"):
         ev.verdict(ONE, converged=True, paired=False)
+
+
+def test_cascade_label_never_calls_an_old_result_autoattack():
+    old = {"provenance": {"config": {"n_aa": 50}}, "result": {}}           # stored before the config named it
+    assert ev.cascade_label(old).startswith("10-iteration cascade")
+    assert ev.cascade_label({"provenance": {"config": {"autoattack": "autoattack"}}}) == "AutoAttack"
+    with pytest.raises(ValueError, match="unknown cascade"):
+        ev.cascade_label({"provenance": {"config": {"autoattack": "aa-lite"}}})
