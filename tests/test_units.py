@@ -343,3 +343,16 @@ def test_run_units_returns_outputs_and_provenance():
     run = run_units(exp, Cfg(2))
     assert run.outputs["sq2"]["sq"] == 8 and isinstance(run.outputs["fit"]["weights"]["1.weight"], torch.Tensor)
     assert run.provenance["fit"]["weights"] and run.compute_seconds > 0 and run.elapsed_seconds > 0
+
+
+def test_the_worker_settings_file_matches_the_runners():
+    """DASK_CONFIG=symact/store/dask (for `dask worker` started by hand) sets what the runner sets for its own
+    LocalCluster: no MALLOC_TRIM_THRESHOLD_, one OpenMP thread."""
+    import dask.config
+
+    from symact.results import REPO_ROOT
+
+    cfg = dask.config.collect([str(REPO_ROOT / "symact" / "store" / "dask")], env={})
+    env = cfg["distributed"]["nanny"]["pre-spawn-environ"]
+    want = units_mod.worker_environment()["distributed.nanny.pre-spawn-environ"]
+    assert {k: (None if v is None else str(v)) for k, v in env.items()} == want

@@ -124,6 +124,14 @@ def gpu_resources() -> dict | None:
     return {"GPU": 1} if torch.cuda.is_available() else None
 
 
+def _progress(show: bool | None) -> bool:
+    """Whether to draw the progress bar: ``show`` if given, else on a terminal or with ``SYMACT_PROGRESS=1``
+    (the rule of :func:`symact.attacks.progress_enabled`, without importing the attacks)."""
+    if show is not None:
+        return show
+    return os.environ.get("SYMACT_PROGRESS") == "1" or sys.stderr.isatty()
+
+
 def _plain(obj: Any) -> Any:
     """A unit's value as it is stored and passed on: JSON types (as :func:`symact.store.registry._jsonable`)
     and CPU tensors, so that a value loaded from the store equals the computed one."""
@@ -398,8 +406,6 @@ def _drive(client, exp, config, units: list[Unit], prof: str | None, store: bool
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    from symact.attacks import progress_enabled
-
     name = f"{exp.chapter}/{exp.name}"
     chash, commit, token = config_hash(config), git_commit(), uuid.uuid4().hex[:8]
     names = {"chapter": exp.chapter, "experiment": exp.name, "profile": prof}
@@ -416,7 +422,7 @@ def _drive(client, exp, config, units: list[Unit], prof: str | None, store: bool
     key_of: dict = {}               # Dask key -> unit key
     pending = as_completed(loop=client.loop)
     start = time.perf_counter()
-    bar = tqdm(total=len(units), desc=name, unit="unit", disable=not progress_enabled(show), leave=False)
+    bar = tqdm(total=len(units), desc=name, unit="unit", disable=not _progress(show), leave=False)
 
     def weights_of(key: str) -> str | None:
         return done[key]["prov"].get("weights")
