@@ -356,3 +356,14 @@ def test_the_worker_settings_file_matches_the_runners():
     env = cfg["distributed"]["nanny"]["pre-spawn-environ"]
     want = units_mod.worker_environment()["distributed.nanny.pre-spawn-environ"]
     assert {k: (None if v is None else str(v)) for k, v in env.items()} == want
+
+
+def test_workers_two_starts_a_local_cluster_and_leaves_this_process_as_it_was(monkeypatch, capsys):
+    """``workers=2`` (``--workers 2``): a LocalCluster of two processes, its dashboard address printed; its
+    nannies' environment settings do not leak into this process."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    exp = _make("two")
+    r = exp(profile="smoke", workers=2)
+    assert r["squares"] == [0, 1, 4] and CALLS == []  # every unit ran in the workers
+    assert "2 Dask workers, dashboard" in capsys.readouterr().err
+    assert "OMP_NUM_THREADS" not in os.environ and "MALLOC_TRIM_THRESHOLD_" not in os.environ

@@ -340,7 +340,7 @@ def _quiet(level: int = logging.ERROR):
 def open_client(workers: int | None = None, scheduler: str | None = None):
     """A ``distributed.Client``: connected to ``scheduler`` (an address, e.g. ``tcp://127.0.0.1:8786``), else on a
     ``LocalCluster`` of ``workers`` single-thread processes (workers > 1), else in-process (one worker thread,
-    nothing spawned, no dashboard). Defaults: ``$SYMACT_SCHEDULER``, ``$SYMACT_WORKERS``, else 1. Local workers
+    nothing spawned). Defaults: ``$SYMACT_SCHEDULER``, ``$SYMACT_WORKERS``, else 1. Local workers
     advertise one ``GPU`` resource each (units ask for it only on CUDA), so several workers share one GPU."""
     import dask
     from distributed import Client, LocalCluster
@@ -358,11 +358,19 @@ def open_client(workers: int | None = None, scheduler: str | None = None):
                               resources={"GPU": 1}, set_as_default=False) as client:
             yield client
     else:
-        with _quiet(logging.WARNING), dask.config.set(worker_environment()), \
-                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, resources={"GPU": 1},
-                             dashboard_address=":0") as cluster, Client(cluster, set_as_default=False) as client:
-            print(f"symact: {workers} Dask workers, dashboard {client.dashboard_link}", file=sys.stderr)
-            yield client
+        before = {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", *WORKER_ENV)}
+        try:
+            with _quiet(logging.WARNING), dask.config.set(worker_environment()), \
+                    LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, resources={"GPU": 1},
+                                 dashboard_address=":0") as cluster, Client(cluster, set_as_default=False) as client:
+                print(f"symact: {workers} Dask workers, dashboard {client.dashboard_link}", file=sys.stderr)
+                yield client
+        finally:  # the nannies run in this process and set the workers' environment in its os.environ too
+            for k, v in before.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 # --- the runner -------------------------------------------------------------------------------------------
