@@ -412,7 +412,7 @@ def run_units(exp, config, profile: str | None = None, store: bool = False, *, w
 
 def _drive(client, exp, config, units: list[Unit], prof: str | None, store: bool, show: bool | None) -> UnitRun:
     from distributed import as_completed
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     name = f"{exp.chapter}/{exp.name}"
     chash, commit, token = config_hash(config), git_commit(), uuid.uuid4().hex[:8]
