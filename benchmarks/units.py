@@ -67,11 +67,8 @@ TRIVIAL = experiment("benchmarks", "trivial", {p: BenchConfig(units=10) for p in
 
 
 def _warm() -> None:
-    """Imports and the MNIST load a worker process pays once, before its first unit."""
-    from symact import data
-    from symact.train import train  # noqa: F401
-
-    data.load("mnist")
+    """What a process pays once, before its first unit: imports, the MNIST load, a first (slower) training."""
+    train_unit(BenchConfig(n_train=128), 0)
 
 
 def _timed_run(cfg, workers: int) -> tuple[float, float, float, dict]:
@@ -98,12 +95,32 @@ def _malloc(cfg, default_env: bool) -> float:
         return c.submit(units_mod._execute, train_unit, (big, 0), {}, 1, None, pure=False).result()["wall"]
 
 
+def _plain_processes(cfg, k: int) -> float:
+    """Seconds for ``k`` plain Python processes (no Dask) each running ``cfg.units / k`` units one after the
+    other, all at once: what the machine gives two single-thread processes, the control of the two-worker run."""
+    import subprocess
+
+    per = cfg.units // k
+    cmd = [sys.executable, __file__, "--one", str(per), "--n-train", str(cfg.n_train)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(k)]
+    walls = [float(p.communicate()[0].split()[-1]) for p in procs]
+    return max(walls)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--units", type=int, default=6)
     ap.add_argument("--n-train", type=int, default=2048)
+    ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)  # a control process: N units, plain
     args = ap.parse_args()
     cfg = BenchConfig(units=args.units, n_train=args.n_train)
+    if args.one:
+        _warm()
+        start = time.perf_counter()
+        for s in range(args.one):
+            units_mod._execute(train_unit, (cfg, s), {}, 1, None)
+        print(time.perf_counter() - start)
+        return
     load_before = os.getloadavg()
     rows = []
 
@@ -131,6 +148,13 @@ def main() -> None:
                  "note": f"speed-up {u1 / u2:.2f}x (warm workers), {t1 / t2:.2f}x (cold, cluster start-up included); "
                          f"same numbers: {same}"})
 
+    p1, p2 = _plain_processes(cfg, 1), _plain_processes(cfg, 2)
+    rows.append({"case": f"control: {cfg.units} units in plain processes (no Dask), warm", "workers": 1,
+                 "elapsed_s": None, "units_s": round(p1, 2), "per_unit_ms": round(1000 * p1 / cfg.units),
+                 "note": "one process, one unit at a time"})
+    rows.append({"case": f"control: {cfg.units} units in plain processes (no Dask), warm", "workers": 2,
+                 "elapsed_s": None, "units_s": round(p2, 2), "per_unit_ms": round(1000 * p2 / cfg.units),
+                 "note": f"two processes at once: speed-up {p1 / p2:.2f}x, what this machine gives two processes"})
     for default in (True, False):
         rows.append({"case": "one training unit (200 steps) in a LocalCluster worker", "workers": 1,
                      "elapsed_s": round(_malloc(cfg, default), 2), "units_s": None, "per_unit_ms": None,
