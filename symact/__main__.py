@@ -2,20 +2,19 @@
 
     python -m symact list [CHAPTER]                   # every experiment and what is stored for each profile
     python -m symact run CHAPTER/NAME [--profile P]   # load the stored result, or run and store it
+    python -m symact run CHAPTER/NAME --workers 4     # its units in 4 single-thread Dask worker processes
+    python -m symact run CHAPTER/NAME --scheduler tcp://HOST:8786   # on an existing Dask cluster
 
 ``run`` is what a long ``paper`` run in the background wants (``nohup python -m symact run
-sapl/table1-mlp-mnist --profile paper > log &``): it logs each stored part as it finishes, and a stopped run
-resumes from them (see :mod:`symact.results`). ``--workers n`` runs the parts of one experiment in ``n``
-processes (``$SYMACT_WORKER``), each with its share of the CPU threads.
+sapl/table1-mlp-mnist --profile paper > log &``): it logs each stored unit as it finishes, and a stopped run
+goes on from them (see :mod:`symact.store.units`).
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import subprocess
 import sys
-import time
 
 from symact import results
 
@@ -34,13 +33,15 @@ def _registry() -> dict:
 
 def _status(exp: results.Experiment, prof: str) -> str:
     status = results.stored_status(exp, prof)
-    n = len(exp.parts(prof))
-    return f"{status} ({n} parts)" if n and status != "fresh" else status
+    if exp.units is None or status == "fresh":
+        return status
+    done, total = results.unit_counts(exp, prof)
+    return f"{status} ({done}/{total} units)" if done else status
 
 
 def list_experiments(chapter: str | None = None) -> list[str]:
     """One line per registered experiment (of ``chapter``, if given): its name and, per profile, whether its
-    stored result is fresh, stale or missing, with the stored parts of an unfinished run."""
+    stored result is fresh, stale or missing, with the stored units of an unfinished run (of how many)."""
     reg = _registry()
     chapters = sorted({c for c, _ in reg})
     if chapter is not None and chapter not in chapters:
@@ -57,32 +58,14 @@ def _experiment(name: str) -> results.Experiment:
     return reg[key]
 
 
-def run(name: str, profile: str | None = None, recompute: bool = False) -> results.Result:
-    """Load or run the experiment ``name`` (``chapter/experiment``, as :func:`list_experiments` prints it)."""
-    return results.load_or_run(_experiment(name), profile, recompute=recompute or None)
-
-
-def run_workers(name: str, profile: str | None, workers: int) -> int:
-    """``run`` in ``workers`` processes (``SYMACT_WORKER=k/workers``, ``cpu_count // workers`` threads each);
-    the exit status of the first that fails (the others are stopped then), else 0."""
-    if workers < 1:
+def run(name: str, profile: str | None = None, recompute: bool = False, workers: int | None = None,
+        scheduler: str | None = None) -> results.Result:
+    """Load or run the experiment ``name`` (``chapter/experiment``, as :func:`list_experiments` prints it); its
+    units (if it has units) in ``workers`` local processes or on the Dask cluster at ``scheduler``."""
+    if workers is not None and workers < 1:
         raise SystemExit(f"--workers must be at least 1, got {workers}")
-    _experiment(name)  # a clear error before any process starts
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
-    cmd = [sys.executable, "-m", "symact", "run", name] + (["--profile", profile] if profile else [])
-    procs = [subprocess.Popen(cmd, env={**os.environ, "SYMACT_WORKER": f"{k}/{workers}", "OMP_NUM_THREADS": threads,
-                                        "MKL_NUM_THREADS": threads}) for k in range(workers)]
-    try:
-        while any(p.poll() is None for p in procs):
-            failed = [p.returncode for p in procs if p.returncode not in (None, 0)]
-            if failed:
-                return failed[0]
-            time.sleep(1)
-        return next((p.returncode for p in procs if p.returncode), 0)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
+    return results.load_or_run(_experiment(name), profile, recompute=recompute or None, workers=workers,
+                               scheduler=scheduler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,18 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     rn.add_argument("name", help="CHAPTER/NAME, as `list` prints it")
     rn.add_argument("--profile", choices=results.PROFILES, help="default: $SYMACT_PROFILE, else auto")
     rn.add_argument("--recompute", action="store_true", help="run even if a fresh result is stored")
-    rn.add_argument("--workers", type=int, default=1, help="processes sharing the run's parts (default 1)")
+    rn.add_argument("--workers", type=int, default=None,
+                    help="local single-thread Dask worker processes for the units (default 1: in this process)")
+    rn.add_argument("--scheduler", default=None, help="a Dask scheduler's address (tcp://HOST:8786) to run the "
+                                                      "units on, instead of local workers")
     args = ap.parse_args(argv)
     if args.cmd == "list":
         print("\n".join(list_experiments(args.chapter)))
         return 0
-    if args.workers != 1:
-        if args.recompute:
-            raise SystemExit("--recompute with --workers: remove the parts folder, then start the workers")
-        return run_workers(args.name, args.profile, args.workers)
-    tag = f"[worker {os.environ['SYMACT_WORKER']}] " if os.environ.get("SYMACT_WORKER") else ""
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {tag}%(message)s", stream=sys.stderr)
-    res = run(args.name, args.profile, args.recompute)
+    if args.workers is not None and args.scheduler:
+        raise SystemExit("--workers and --scheduler exclude each other: the cluster has its own workers")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    res = run(args.name, args.profile, args.recompute, args.workers, args.scheduler)
     print(res.caption())
     return 0
 

@@ -97,7 +97,7 @@ def test_experiment_needs_every_profile():
 
 
 def test_committed_results_match_current_configs():
-    """Every committed result file (parts of unfinished runs included) belongs to a registered experiment and
+    """Every committed result file (units of unfinished runs included) belongs to a registered experiment and
     matches its current config."""
     import symact.experiments  # noqa: F401  (registers every experiment)
 
@@ -112,8 +112,8 @@ def test_committed_results_match_current_configs():
         key = (prov["chapter"], prov["experiment"])
         assert key in results.REGISTRY, f"{path}: experiment {key} is not registered"
         exp = results.REGISTRY[key]
-        if "part" in prov:  # a part of an unfinished run (results.part)
-            assert path.parent.name == exp.parts_dir(prov["profile"]).name and path.stem == prov["part"], path
+        if "unit" in prov:  # a unit of an unfinished run (symact.store.units)
+            assert path.parent.name == exp.units_dir(prov["profile"]).name and path.stem == prov["unit"], path
             assert not (path.parent.parent / exp.path(prov["profile"]).name).exists(), f"{path}: beside the result"
         else:
             assert path.name == f"{exp.name}.{prov['profile']}.json"
@@ -170,200 +170,6 @@ def test_caption_keeps_the_dirty_flag(monkeypatch):
     assert "commit 0123456789+dirty," in exp(profile="quick").caption()
 
 
-def _make_parted(name, stop_after=None):
-    """An experiment of three parts that raises after ``stop_after`` of them (an interrupted run)."""
-    @experiment("testchapter", name, {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
-    def exp(cfg):
-        values = []
-        for i in range(3):
-            if stop_after is not None and i == stop_after:
-                raise KeyboardInterrupt
-            values.append(results.part(f"seed={i}", lambda i=i: CALLS.append(i) or {"v": cfg.n * i, "x": (1.5,)}))
-        return {"values": values}
-
-    return exp
-
-
-def test_interrupted_run_resumes_from_its_parts():
-    with pytest.raises(KeyboardInterrupt):
-        _make_parted("p", stop_after=2)(profile="quick")
-    assert CALLS == [0, 1]
-    exp = _make_parted("p")
-    assert exp.parts("quick") == {"seed=0": {"v": 0, "x": [1.5]}, "seed=1": {"v": 2, "x": [1.5]}}
-    stored = json.loads((exp.parts_dir("quick") / "seed=1.json").read_text())["provenance"]
-    assert stored["part"] == "seed=1" and stored["profile"] == "quick" and stored["config_hash"] == config_hash(Cfg(2))
-    r = exp(profile="quick")
-    assert CALLS == [0, 1, 2]  # only the missing part ran
-    assert r["values"] == [{"v": 0, "x": [1.5]}, {"v": 2, "x": [1.5]}, {"v": 4, "x": [1.5]}]
-    assert sorted(r.provenance["parts"]) == ["seed=0", "seed=1", "seed=2"]
-    assert r.provenance["wall_seconds"] >= sum(p["wall_seconds"] for p in r.provenance["parts"].values()) - 0.02
-    assert not exp.parts_dir("quick").exists() and exp.parts("quick") == {}
-    assert exp(profile="quick") == r and CALLS == [0, 1, 2]  # the whole result is stored
-
-
-def test_parts_of_another_config_recompute_and_recompute_clears_them():
-    with pytest.raises(KeyboardInterrupt):
-        _make_parted("q", stop_after=1)(profile="quick")
-    path = _make_parted("q").parts_dir("quick") / "seed=0.json"
-    d = json.loads(path.read_text())
-    d["provenance"]["config_hash"] = "0" * 16
-    path.write_text(json.dumps(d))
-    exp = _make_parted("q")
-    assert exp.parts("quick") == {}  # a part of another config is not fresh
-    CALLS.clear()
-    exp(profile="quick")
-    assert CALLS == [0, 1, 2]
-    with pytest.raises(KeyboardInterrupt):
-        _make_parted("q", stop_after=1)(profile="quick", recompute=True)
-    CALLS.clear()
-    _make_parted("q")(profile="quick", recompute=True)
-    assert CALLS == [0, 1, 2]  # recompute ignores (and removes) stored parts
-
-
-def test_parts_outside_stored_runs_and_bad_keys():
-    assert results.part("a", lambda: (1, 2.0)) == [1, 2.0]  # no experiment: just the value, JSON-ready
-    exp = _make_parted("r")
-    r = exp(profile="quick", n=5)  # overrides: nothing stored, parts included
-    assert r["values"][2]["v"] == 10 and not exp.parts_dir("quick").exists() and "parts" not in r.provenance
-    for bad in ("", "../x", "a/b", ".hidden", 3):
-        with pytest.raises(ValueError, match="part key"):
-            results.part(bad, lambda: 1)
-
-    @experiment("testchapter", "twice", {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
-    def twice(cfg):
-        return [results.part("k", lambda: 1), results.part("k", lambda: 2)]
-
-    with pytest.raises(ValueError, match="used twice"):
-        twice(profile="quick")
-
-
-def _make_trained(name, stop=False):
-    """An experiment whose first part 'trains' a network (sets its weights from the config) and whose second
-    part measures it; ``stop`` interrupts it between the two."""
-    import torch
-
-    @experiment("testchapter", name, {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
-    def exp(cfg):
-        net = torch.nn.Linear(2, 1)
-        torch.nn.init.zeros_(net.weight)
-
-        def fit():
-            CALLS.append("fit")
-            with torch.no_grad():
-                net.weight.fill_(cfg.n + 0.25)
-            return {"loss": [0.5]}
-
-        hist = results.part("train", fit, module=net)
-        if stop:
-            raise KeyboardInterrupt
-        return {"hist": hist, "w": results.part("measure", lambda: net.weight.sum().item())}
-
-    return exp
-
-
-def test_a_part_that_trains_a_network_stores_its_weights():
-    with pytest.raises(KeyboardInterrupt):
-        _make_trained("t", stop=True)(profile="quick")
-    exp = _make_trained("t")
-    assert (exp.parts_dir("quick") / "train.pt").is_file() and CALLS == ["fit"]
-    r = exp(profile="quick")
-    assert CALLS == ["fit"] and r == {"hist": {"loss": [0.5]}, "w": 4.5}  # weights loaded, not trained again
-    assert not exp.parts_dir("quick").exists()
-    with pytest.raises(KeyboardInterrupt):
-        _make_trained("u", stop=True)(profile="quick")
-    (exp.parts_dir("quick").parent / "u.quick.parts" / "train.pt").unlink()  # weights lost: train again
-    assert _make_trained("u")(profile="quick")["w"] == 4.5 and CALLS == ["fit", "fit", "fit"]
-    with pytest.raises(TypeError, match="nn.Module"):
-        results.part("k", lambda: 1, module={"weight": 1})
-
-
-def _make_refit(name, stop_after=None, draws=None):
-    """Train a network (weight set to the next of ``draws``), then measure it; raise after part ``stop_after``."""
-    import torch
-
-    @experiment("testchapter", name, {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
-    def exp(cfg):
-        net = torch.nn.Linear(2, 1)
-
-        def fit():
-            with torch.no_grad():
-                net.weight.fill_(next(draws))
-                net.bias.zero_()
-            return 0
-
-        results.part("train", fit, module=net)
-        if stop_after == "train":
-            raise KeyboardInterrupt
-        w = results.part("measure", lambda: CALLS.append("measure") or net.weight.sum().item())
-        if stop_after == "measure":
-            raise KeyboardInterrupt
-        return {"w": w}
-
-    return exp
-
-
-def test_parts_computed_on_a_network_trained_again_are_stale():
-    """Weights lost after later parts were stored: the network is trained again, and the parts computed on the
-    old one are never mixed into the new network's result unless it is the very same network."""
-    import torch
-
-    draws = iter([1.0, 2.0, 3.0])
-    with pytest.raises(KeyboardInterrupt):
-        _make_refit("lost", "measure", draws)(profile="quick")
-    exp = _make_refit("lost", None, draws)
-    folder = exp.parts_dir("quick")
-    prov = {k: json.loads((folder / f"{k}.json").read_text())["provenance"] for k in ("train", "measure")}
-    assert prov["measure"]["network"] == prov["train"]["weights"] and len(prov["train"]["weights"]) == 16
-    assert exp.parts("quick") == {"train": 0, "measure": 2.0}
-    (folder / "train.pt").unlink()
-    with pytest.raises(KeyboardInterrupt):
-        _make_refit("lost", "train", draws)(profile="quick")  # trained again: weight 2
-    assert exp.parts("quick") == {"train": 0}  # the old network's measurement is not shown
-    assert exp(profile="quick")["w"] == 4.0 and CALLS == ["measure", "measure"]
-    again = iter([5.0, 5.0])  # trained again to the very same weights: the stored parts stay
-    with pytest.raises(KeyboardInterrupt):
-        _make_refit("same", "measure", again)(profile="quick")
-    (folder.parent / "same.quick.parts" / "train.pt").unlink()
-    assert _make_refit("same", None, again)(profile="quick")["w"] == 10.0 and CALLS.count("measure") == 3
-    with pytest.raises(KeyboardInterrupt):
-        _make_refit("swapped", "train", draws)(profile="quick")
-    swapped = folder.parent / "swapped.quick.parts" / "train.pt"
-    torch.save({"weight": torch.zeros(1, 2), "bias": torch.zeros(1)}, swapped)
-    with pytest.raises(ValueError, match="does not hold the network"):
-        _make_refit("swapped", None, draws)(profile="quick")
-
-
-def test_a_part_resumes_from_its_checkpoint():
-    """A part interrupted mid-way finds the checkpoint it wrote (part_checkpoint) when the run resumes; the
-    checkpoint is removed once the part is stored, and there is none outside a stored run's part."""
-    seen = []
-
-    def _make_ckpt(name, stop):
-        @experiment("testchapter", name, {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
-        def exp(cfg):
-            def fit():
-                ckpt = results.part_checkpoint()
-                seen.append(ckpt.read_text() if ckpt.exists() else None)
-                ckpt.parent.mkdir(parents=True, exist_ok=True)
-                ckpt.write_text("epoch 1")
-                if stop:
-                    raise KeyboardInterrupt
-                return 1
-
-            return {"fit": results.part("fit", fit)}
-
-        return exp
-
-    assert results.part_checkpoint() is None
-    with pytest.raises(KeyboardInterrupt):
-        _make_ckpt("c", stop=True)(profile="quick")
-    exp = _make_ckpt("c", stop=False)
-    assert (exp.parts_dir("quick") / "fit.ckpt").read_text() == "epoch 1"
-    r = exp(profile="quick")
-    assert seen == [None, "epoch 1"] and r.provenance["parts"]["fit"]["resumed_from_checkpoint"]
-    assert not exp.parts_dir("quick").exists() and results.part_checkpoint() is None
-
-
 def test_command_line_runs_and_lists_experiments(capsys):
     from symact.__main__ import main
 
@@ -372,68 +178,28 @@ def test_command_line_runs_and_lists_experiments(capsys):
     assert "Profile quick" in capsys.readouterr().out and len(CALLS) == 1
     main(["run", "testchapter/cli", "--profile", "quick"])
     assert len(CALLS) == 1  # stored: loaded, not run again
-    with pytest.raises(KeyboardInterrupt):
-        _make_parted("cli-parts", stop_after=1)(profile="paper")
     main(["list", "testchapter"])
     out = capsys.readouterr().out.splitlines()
     assert "testchapter/cli: smoke missing, quick fresh, paper missing" in out
-    assert "testchapter/cli-parts: smoke missing, quick missing, paper missing (1 parts)" in out
     with pytest.raises(SystemExit, match="unknown experiment 'testchapter/nope'"):
         main(["run", "testchapter/nope"])
     with pytest.raises(SystemExit, match="unknown chapter"):
         main(["list", "nochapter"])
 
 
-WORKER_EXPERIMENT = '''
-import dataclasses, os, time
-from symact import results
-
-@dataclasses.dataclass(frozen=True)
-class Cfg:
-    n: int = 1
-    seed: int = 0
-
-@results.experiment("testworkers", "w", {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)})
-def w(cfg):
-    def one(i):
-        start = time.time()
-        time.sleep(1.5)
-        return {"i": i, "worker": os.environ["SYMACT_WORKER"], "start": start, "end": time.time()}
-
-    return {"parts": [results.part(f"p{i}", lambda i=i: one(i)) for i in range(5)]}
-'''
 
 
-def test_workers_share_one_run(tmp_path):
-    """Two processes (``--workers 2``) split the parts of one run, alternately, compute them at the same time,
-    and worker 0 stores it."""
-    import subprocess
-    import sys
+def test_config_hashes_are_computed_as_before():
+    """Stored results never go stale by a refactoring: the hash of a config is pinned (class name and fields)."""
+    assert config_hash(Cfg(2)) == "346cd69a6daceb53"
+    from symact.experiments import sapl
 
-    (tmp_path / "workerexp.py").write_text(WORKER_EXPERIMENT)
-    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{REPO_ROOT}", "SYMACT_EXPERIMENTS": "workerexp"}
-    out = subprocess.run([sys.executable, "-m", "symact", "run", "testworkers/w", "--profile", "quick", "--workers",
-                          "2"], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    path = Path(env.get("SYMACT_RESULTS")) / "testworkers" / "w.quick.json"
-    d = json.loads(path.read_text())
-    assert [p["worker"] for p in d["result"]["parts"]] == ["0/2", "1/2", "0/2", "1/2", "0/2"]
-    assert sorted(d["provenance"]["parts"]) == [f"p{i}" for i in range(5)] and not path.with_suffix("").exists()
-    assert d["provenance"]["wall_seconds"] < 12  # compute seconds (5 x 1.5), not the time spent waiting
-    mine = {k: [(p["start"], p["end"]) for p in d["result"]["parts"] if p["worker"] == k] for k in ("0/2", "1/2")}
-    assert any(a0 < b1 and a1 < b0 for a0, b0 in mine["0/2"] for a1, b1 in mine["1/2"])  # in parallel
+    stored = json.loads((REPO_ROOT / "results" / "sapl" / "table1-lenet-mnist.paper.json").read_text())
+    assert config_hash(sapl.TABLE1[("lenet", "mnist", False)].configs["paper"]) == stored["provenance"]["config_hash"]
 
 
-def test_bad_worker_settings(monkeypatch):
-    from symact.__main__ import main
+def test_the_facade_re_exports_the_store():
+    from symact.store import registry, results as store_results, units
 
-    exp = _make("bad-worker")
-    for bad in ("2/2", "1", "a/b", "-1/2"):
-        monkeypatch.setenv("SYMACT_WORKER", bad)
-        with pytest.raises(ValueError, match="SYMACT_WORKER must be 'k/n'"):
-            exp(profile="quick")
-    monkeypatch.setenv("SYMACT_WORKER", "0/2")
-    with pytest.raises(ValueError, match="recompute"):
-        exp(profile="quick", recompute=True)
-    with pytest.raises(SystemExit, match="--workers must be at least 1"):
-        main(["run", "testchapter/bad-worker", "--workers", "0"])
+    assert results.experiment is registry.experiment and results.REGISTRY is registry.REGISTRY
+    assert results.load_or_run is store_results.load_or_run and results.Unit is units.Unit

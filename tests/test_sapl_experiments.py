@@ -7,6 +7,13 @@ import torch
 from symact.activations import create
 from symact.experiments import sapl
 from symact.models import MLP
+from symact.results import UnitsFailed, stored_units
+
+
+@pytest.fixture(autouse=True)
+def _checkpoints(monkeypatch, tmp_path):
+    """Units that checkpoint do it under the test's folder."""
+    monkeypatch.setenv("SYMACT_CHECKPOINTS", str(tmp_path / "checkpoints"))
 
 
 def test_negative_side_mean():
@@ -101,15 +108,16 @@ def test_table1_summary_ttest_and_progress(monkeypatch, tmp_path):
     assert sapl.table1_progress(key) is None
     calls = []
 
-    def one(cfg, name, seed, train_set, test_set):
+    def one(cfg, name, seed, train_set, test_set, checkpoint=None):
         if len(calls) == 3:
-            raise KeyboardInterrupt
+            raise RuntimeError("stopped")
         calls.append((name, seed))
         return {"error": 0.1 + seed / 100, "seconds": 5.0}
 
     monkeypatch.setattr(sapl, "_table1_one", one)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(UnitsFailed) as err:
         exp(profile="paper")
+    assert len(err.value.failures) == 42  # every other network was tried, and is reported
     prog = sapl.table1_progress(key)
     assert calls == [("sapl", 0), ("relu", 0), ("leaky_relu", 0)] and (prog["done"], prog["total"]) == (3, 45)
     assert list(prog["rows"]) == ["relu", "leaky_relu", "sapl"] and prog["rows"]["sapl"]["errors"] == [0.1]
@@ -160,15 +168,13 @@ def test_robustness_activations_and_large_set(monkeypatch):
     res = exp.run(cfg)
     assert set(res["sets"]) == {"4", "6"} and res["sets"]["6"]["onepixel"]["1"]["rates"] == [
         res["sets"]["6"]["onepixel"]["1"]["success_rate"]]  # the large set is attacked once
-    # differential evolution on a set larger than DE_PART_IMAGES runs as parts of that many images, pooled
-    keys = []
-    part = sapl.part
-    monkeypatch.setattr(sapl, "part", lambda key, fn, **kw: keys.append(key) or part(key, fn, **kw))
+    # differential evolution on a set larger than DE_PART_IMAGES runs as units of that many images, pooled
     monkeypatch.setattr(sapl, "DE_PART_IMAGES", 4)
+    keys = [u.key for u in exp.units(cfg)]
     blocked = exp.run(cfg)["sets"]["6"]["onepixel"]["1"]
     assert {"6-de1-r0-0", "6-de1-r0-1", "4-de1-r0"} <= set(keys) and "6-de1-r0" not in keys
     assert blocked["n"] == 6 and blocked["correct"] == round(blocked["clean_acc"] * 6)
-    # the blocks are attacks.evaluate's own batches, so the pooled numbers are those of one part
+    # the blocks are attacks.evaluate's own batches, so the pooled numbers are those of one unit
     assert inspect.signature(sapl.attacks.evaluate).parameters["batch_size"].default == part_images
     with pytest.raises(ValueError, match="unknown activation"):
         exp.run(dataclasses.replace(cfg, activation="tanh"))
@@ -331,7 +337,7 @@ def test_hinges_cifar10_configs_and_paper_constants():
 
 
 def test_robustness_resumes_on_the_stored_network(monkeypatch):
-    """An interrupted run resumes on the network it trained (its weights stored with the part) and gives what
+    """An interrupted run resumes on the network it trained (its weights stored with the unit) and gives what
     an uninterrupted run gives, training time aside."""
     from symact.results import _jsonable
 
@@ -341,14 +347,16 @@ def test_robustness_resumes_on_the_stored_network(monkeypatch):
 
     def stop_at_cw(name, *args, **kwargs):
         if name == "cw":
-            raise KeyboardInterrupt
+            raise RuntimeError("stopped")
         return make(name, *args, **kwargs)
 
     monkeypatch.setattr(sapl.attacks, "make_attack", stop_at_cw)
-    with pytest.raises(KeyboardInterrupt):
-        exp(profile="smoke")
     n = exp.configs["smoke"].n_images
-    assert {"train", f"{n}-de5-r1", f"{n}-fgsm0.08"} <= set(exp.parts("smoke")) and f"{n}-cw" not in exp.parts("smoke")
+    with pytest.raises(UnitsFailed, match=f"{n}-cw"):
+        exp(profile="smoke")
+    stored = set(stored_units(exp, "smoke"))
+    assert {"train", "test", f"{n}-de5-r1", f"{n}-fgsm0.08", f"{n}-pgd"} <= stored and f"{n}-cw" not in stored
+    assert (exp.units_dir("smoke") / "train.safetensors").is_file()
     monkeypatch.setattr(sapl.attacks, "make_attack", make)
     monkeypatch.setattr(sapl, "train", lambda *a, **k: pytest.fail("the stored network was trained again"))
     resumed = dict(exp(profile="smoke"))
@@ -357,14 +365,14 @@ def test_robustness_resumes_on_the_stored_network(monkeypatch):
 
 
 def test_robustness_progress_shows_the_finished_image_sets(monkeypatch):
-    """An interrupted run's progress counts its parts and gives every image set whose attacks are all stored,
+    """An interrupted run's progress counts its units and gives every image set whose attacks are all stored,
     as the finished run gives it."""
     from symact.results import _jsonable
 
     exp = sapl.ROBUSTNESS["swish"]
     cfg = dataclasses.replace(exp.configs["smoke"], n_large=14, pixels=(1, 3), fgsm_eps=(0.03,))
     monkeypatch.setitem(exp.configs, "smoke", cfg)
-    monkeypatch.setattr(sapl, "DE_PART_IMAGES", 12)  # the 14-image set runs in two parts per attack, the 12 in one
+    monkeypatch.setattr(sapl, "DE_PART_IMAGES", 12)  # the 14-image set runs in two units per attack, the 12 in one
     whole = _jsonable(exp.run(cfg))  # not stored
     assert sapl.robustness_progress("swish", "smoke") is None
     make, calls = sapl.attacks.make_attack, []
@@ -372,18 +380,18 @@ def test_robustness_progress_shows_the_finished_image_sets(monkeypatch):
     def stop_at_the_last(name, *args, **kwargs):
         calls.append(name)
         if name == "autoattack" and calls.count("autoattack") == 2:
-            raise KeyboardInterrupt
+            raise RuntimeError("stopped")
         return make(name, *args, **kwargs)
 
     monkeypatch.setattr(sapl.attacks, "make_attack", stop_at_the_last)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(UnitsFailed, match="14-autoattack"):
         exp(profile="smoke")
     prog = sapl.robustness_progress("swish", "smoke")
-    # train; per set 2 pixel counts x repeats x blocks, 1 FGSM, CW, PGD, AutoAttack: 1 + (2*2 + 4) + (2*2 + 4)
-    assert (prog["done"], prog["total"]) == (len(exp.parts("smoke")), 17) and prog["done"] == prog["total"] - 1
+    # train, test; per set 2 pixel counts x repeats x blocks, 1 FGSM, CW, PGD, AutoAttack: 2 + (2*2 + 4) + (2*2 + 4)
+    assert (prog["done"], prog["total"]) == (len(stored_units(exp, "smoke")), 18) and prog["done"] == prog["total"] - 1
     assert prog["train_seconds"] > 0 and list(prog["sets"]) == ["12"]
     assert _jsonable(prog["sets"])["12"] == whole["sets"]["12"]
     monkeypatch.setattr(sapl.attacks, "make_attack", make)
     assert _jsonable(dict(exp(profile="smoke"))["sets"]) == whole["sets"]  # resumed: the same numbers
-    done = sapl.robustness_progress("swish", "smoke")  # finished: the stored result, every part counted
-    assert (done["done"], done["total"]) == (17, 17) and _jsonable(done["sets"]) == whole["sets"]
+    done = sapl.robustness_progress("swish", "smoke")  # finished: the stored result, every unit counted
+    assert (done["done"], done["total"]) == (18, 18) and _jsonable(done["sets"]) == whole["sets"]

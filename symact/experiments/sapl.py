@@ -42,7 +42,7 @@ from symact import attacks, data, models
 from symact.activations import Maxout, create
 from symact.attacks import accuracy
 from symact.device import seed_everything
-from symact.results import _jsonable, experiment, part, part_checkpoint
+from symact.results import Unit, _jsonable, experiment, gpu_resources, stored_units
 from symact.train import TrainConfig, place, train
 
 __all__ = ["DynamicsConfig", "HingesConfig", "HingesLeNetConfig", "LeNetDynamicsConfig", "PAPER_TABLE1",
@@ -187,36 +187,53 @@ def _run_variant(cfg, variant: str, train_set, test_set, fit) -> dict:
             "test_acc": accuracy(model, test_set), "steps": total, "x": x.tolist(), "snapshots": shots}
 
 
-def _dynamics(cfg, fit) -> dict:
-    """Every variant of ``cfg`` trained on MNIST with ``fit`` (see :func:`_run_variant`)."""
+def _dynamics_units(cfg) -> list[Unit]:
+    """One unit per variant of ``cfg`` (:func:`_dynamics_variant`)."""
     unknown = [v for v in cfg.variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variants {unknown}; expected some of {list(VARIANTS)}")
     if cfg.snapshots < 2:
         raise ValueError(f"snapshots must be >= 2 (the start and the end of training), got {cfg.snapshots}")
+    return [Unit(v, _dynamics_variant, (cfg, v)) for v in cfg.variants]
+
+
+def _dynamics_variant(cfg, variant: str) -> dict:
+    """One variant of ``cfg`` trained on MNIST (see :func:`_run_variant`): the MLP recipe for a
+    :class:`DynamicsConfig`, the LeNet-5 recipe for a :class:`LeNetDynamicsConfig`."""
     train_set, test_set = data.load("mnist").head(cfg.n_train), data.load("mnist", train=False)
-    return {"data": train_set.description,
-            "variants": {v: part(v, lambda v=v: _run_variant(cfg, v, train_set, test_set, fit)) for v in cfg.variants}}
+    if isinstance(cfg, LeNetDynamicsConfig):
+        def fit(make, train_set, record):
+            return _train_lenet(make, train_set, _lenet_recipe(cfg, cfg.seed), batch_fn=record)
+    else:
+        def fit(make, train_set, record):
+            return _train_mlp(cfg, make, train_set, batch_fn=record)
+    return _run_variant(cfg, variant, train_set, test_set, fit)
+
+
+def _dynamics(cfg, outputs: dict) -> dict:
+    """The result of a dynamics run from its units' values: every variant of ``cfg`` trained on MNIST."""
+    return {"data": data.load("mnist").head(cfg.n_train).description,
+            "variants": {v: outputs[v] for v in cfg.variants}}
 
 
 @experiment("sapl", "dynamics", {
     "smoke": DynamicsConfig(variants=("relu", "sapl"), epochs=1, n_train=512, snapshots=3),
     "quick": DynamicsConfig(epochs=5, n_train=10000, snapshots=11),
     "paper": DynamicsConfig(),
-})
-def dynamics(cfg: DynamicsConfig) -> dict:
-    return _dynamics(cfg, lambda make, train_set, record: _train_mlp(cfg, make, train_set, batch_fn=record))
+}, units=_dynamics_units)
+def dynamics(cfg: DynamicsConfig, outputs: dict) -> dict:
+    """symmetric-apl.txt Figs. 1 and 3: the MLP on MNIST (:class:`DynamicsConfig`), one unit per variant."""
+    return _dynamics(cfg, outputs)
 
 
 @experiment("sapl", "dynamics-lenet", {
     "smoke": LeNetDynamicsConfig(variants=("relu", "sapl"), epochs=1, n_train=512, snapshots=3),
     "quick": LeNetDynamicsConfig(epochs=4, n_train=5000, snapshots=11),
     "paper": LeNetDynamicsConfig(),
-})
-def dynamics_lenet(cfg: LeNetDynamicsConfig) -> dict:
+}, units=_dynamics_units)
+def dynamics_lenet(cfg: LeNetDynamicsConfig, outputs: dict) -> dict:
     """symmetric-apl.txt Fig. 2: LeNet-5 on MNIST (:class:`LeNetDynamicsConfig`); results as :func:`dynamics`."""
-    return _dynamics(cfg, lambda make, train_set, record: _train_lenet(make, train_set, _lenet_recipe(cfg, cfg.seed),
-                                                                       batch_fn=record))
+    return _dynamics(cfg, outputs)
 
 
 #: symmetric-apl.txt Tables 5 and 6, MNIST rows: hinges (2S) -> (error % shared, error % per neuron,
@@ -254,32 +271,62 @@ def _hinge_row(model: torch.nn.Module, hist: dict, test_set) -> dict:
             "epoch_seconds": float(np.median(hist["seconds"])), "train_loss": hist["train_loss"][-1]}
 
 
-def _hinge_rows(cfg, fit, baselines: dict, separate: str) -> dict:
-    """Rows of Tables 5 and 6: ``fit(make) -> row`` for each of ``baselines`` (name -> activation factory), then
-    for each S of ``cfg.S`` an S-APL at the first S of :data:`HINGE_POSITIONS`, ``"S=<S> shared"`` (one set per
-    layer) and ``"S=<S> <separate>"`` (one set per channel of a layer: per neuron in an MLP)."""
-    makers = dict(baselines)
-    for S in cfg.S:
-        for sharing in ("shared", separate):
-            def make(c, S=S, per=sharing != "shared"):
-                return create("sapl", channels=c, per_channel=per, S=S, hinges=HINGE_POSITIONS[:S])
-            makers[f"S={S} {sharing}"] = make
-    # one resumable part per network (symact.results.part); the times per epoch of Table 6 are comparable only
-    # when every network ran in one process on an otherwise idle machine: a resumed run mixes machines and loads
-    return {name: part(name.replace(" ", "-"), lambda make=make: fit(make)) for name, make in makers.items()}
+def _hinge_names(cfg) -> list[str]:
+    """Rows of Tables 5 and 6: the baselines (``tanh``; ``maxout`` too on CIFAR-10), then for each S of ``cfg.S``
+    an S-APL at the first S of :data:`HINGE_POSITIONS`, ``"S=<S> shared"`` (one set per layer) and
+    ``"S=<S> <separate>"`` (one set per channel of a layer: per neuron in an MLP)."""
+    lenet = isinstance(cfg, HingesLeNetConfig)
+    separate = "per-channel" if lenet else "per-neuron"
+    return (["tanh", "maxout"] if lenet else ["tanh"]) + [f"S={S} {sharing}" for S in cfg.S
+                                                          for sharing in ("shared", separate)]
+
+
+def _hinge_make(cfg, name: str):
+    """The activation factory of row ``name`` (:func:`_hinge_names`)."""
+    if name == "tanh":
+        return lambda c: create("tanh")
+    if name == "maxout":
+        return lambda c: Maxout(cfg.maxout_pieces, keep_channels=False)
+    S, sharing = name[2:].split(" ")
+    S = int(S)
+    return lambda c: create("sapl", channels=c, per_channel=sharing != "shared", S=S, hinges=HINGE_POSITIONS[:S])
+
+
+def _hinges_units(cfg) -> list[Unit]:
+    """One unit per network (:func:`_hinges_row`). The times per epoch of Table 6 are comparable only when every
+    network ran on an otherwise idle machine with the same thread count."""
+    _check_S(cfg.S)
+    if isinstance(cfg, HingesLeNetConfig) and (int(cfg.maxout_pieces) != cfg.maxout_pieces or cfg.maxout_pieces < 2):
+        raise ValueError(f"maxout_pieces must be an integer >= 2, got {cfg.maxout_pieces}")
+    return [Unit(name.replace(" ", "-"), _hinges_row, (cfg, name)) for name in _hinge_names(cfg)]
+
+
+def _hinges_row(cfg, name: str) -> dict:
+    """One row of Tables 5 and 6: the MLP on MNIST (:class:`HingesConfig`) or LeNet-5 on CIFAR-10
+    (:class:`HingesLeNetConfig`, with the network's ``parameters``)."""
+    make = _hinge_make(cfg, name)
+    if not isinstance(cfg, HingesLeNetConfig):
+        train_set, test_set = data.load("mnist").head(cfg.n_train), data.load("mnist", train=False)
+        return _hinge_row(*_train_mlp(cfg, make, train_set), test_set)
+    train_set = data.load("cifar10").head(cfg.n_train)
+    test_set = data.load("cifar10", train=False).head(cfg.n_test)
+    # one untimed step first: the first network trained in a process pays one-off start-up costs, which would
+    # otherwise be charged to the first row timed in it
+    _train_lenet(_hinge_make(cfg, "tanh"), train_set.head(cfg.batch_size),
+                 dataclasses.replace(_lenet_recipe(cfg, cfg.seed), epochs=1))
+    model, hist = _train_lenet(make, train_set, _lenet_recipe(cfg, cfg.seed))
+    return {**_hinge_row(model, hist, test_set), "parameters": sum(p.numel() for p in model.parameters())}
 
 
 @experiment("sapl", "hinges", {
     "smoke": HingesConfig(S=(2, 4), epochs=1, n_train=256),
     "quick": HingesConfig(epochs=3, n_train=5000),
     "paper": HingesConfig(),
-})
-def hinges(cfg: HingesConfig) -> dict:
-    _check_S(cfg.S)
-    train_set, test_set = data.load("mnist").head(cfg.n_train), data.load("mnist", train=False)
-    fit = lambda make: _hinge_row(*_train_mlp(cfg, make, train_set), test_set)  # noqa: E731
-    return {"data": train_set.description, "rows": _hinge_rows(cfg, fit, {"tanh": lambda c: create("tanh")},
-                                                              "per-neuron")}
+}, units=_hinges_units)
+def hinges(cfg: HingesConfig, outputs: dict) -> dict:
+    """Tables 5 and 6, MNIST rows (:class:`HingesConfig`): one unit per network."""
+    return {"data": data.load("mnist").head(cfg.n_train).description,
+            "rows": {name: outputs[name.replace(" ", "-")] for name in _hinge_names(cfg)}}
 
 
 #: symmetric-apl.txt Tables 5 and 6, CIFAR-10 rows (LeNet-5), laid out as :data:`PAPER_TABLE5`: hinges (2S) ->
@@ -330,29 +377,15 @@ def activation_units(model: torch.nn.Module, x: torch.Tensor) -> list[int]:
     "smoke": HingesLeNetConfig(S=(2, 3), epochs=1, n_train=128, n_test=200),
     "quick": HingesLeNetConfig(epochs=2, n_train=1000, n_test=1000),
     "paper": HingesLeNetConfig(),
-})
-def hinges_cifar10(cfg: HingesLeNetConfig) -> dict:
+}, units=_hinges_units)
+def hinges_cifar10(cfg: HingesLeNetConfig, outputs: dict) -> dict:
     """Tables 5 and 6, CIFAR-10 rows (:class:`HingesLeNetConfig`). Rows ``tanh``, ``maxout``, ``S=<S> shared``
     and ``S=<S> per-channel``: test error (a fraction), ``added_parameters`` (S-APL slopes), ``parameters`` (the
     whole network), median seconds per epoch, last training loss. ``activation_units``: units per image at each
     S-APL layer, for the per-neuron count ``2 S * sum(activation_units)``."""
-    _check_S(cfg.S)
-    if int(cfg.maxout_pieces) != cfg.maxout_pieces or cfg.maxout_pieces < 2:
-        raise ValueError(f"maxout_pieces must be an integer >= 2, got {cfg.maxout_pieces}")
-    train_set = data.load("cifar10").head(cfg.n_train)
     test_set = data.load("cifar10", train=False).head(cfg.n_test)
-
-    def fit(make):
-        model, hist = _train_lenet(make, train_set, _lenet_recipe(cfg, cfg.seed))
-        return {**_hinge_row(model, hist, test_set), "parameters": sum(p.numel() for p in model.parameters())}
-
-    baselines = {"tanh": lambda c: create("tanh"), "maxout": lambda c: Maxout(cfg.maxout_pieces, keep_channels=False)}
-    # one untimed step first: the first network trained in a process pays one-off start-up costs, which would
-    # otherwise be charged to tanh, the reference of every time ratio
-    _train_lenet(baselines["tanh"], train_set.head(cfg.batch_size), dataclasses.replace(_lenet_recipe(cfg, cfg.seed),
-                                                                                        epochs=1))
-    rows = _hinge_rows(cfg, fit, baselines, "per-channel")
-    probe = models.LeNet5("cifar", len(train_set.classes), act=lambda c: create("sapl"), batchnorm="all")
+    rows = {name: outputs[name.replace(" ", "-")] for name in _hinge_names(cfg)}
+    probe = models.LeNet5("cifar", len(test_set.classes), act=lambda c: create("sapl"), batchnorm="all")
     units = activation_units(probe, torch.zeros(2, *test_set.shape))
     return {"data": test_set.description, "rows": rows, "activation_units": units}
 
@@ -422,21 +455,22 @@ class Table1ResNetConfig(Table1Config):
     width: int = 64
 
 
-def _table1_one(cfg: Table1Config, name: str, seed: int, train_set, test_set) -> dict:
-    """One network of Table 1: its test error (a fraction) and training seconds."""
+def _table1_one(cfg: Table1Config, name: str, seed: int, train_set, test_set, checkpoint=None) -> dict:
+    """One network of Table 1: its test error (a fraction) and training seconds; ``checkpoint``: a file for
+    resumable training (:func:`symact.train.train`)."""
     tcfg = _lenet_recipe(cfg, seed, cfg.augment)
     if cfg.network == "resnet18":
         seed_everything(seed)
         model = models.ResNet18(len(train_set.classes), act=_table1_act(name), in_channels=train_set.shape[0],
                                 width=cfg.width)
-        hist = train(model, train_set, dataclasses.replace(tcfg, schedule=cfg.schedule), checkpoint=part_checkpoint())
+        hist = train(model, train_set, dataclasses.replace(tcfg, schedule=cfg.schedule), checkpoint=checkpoint)
     elif cfg.network == "mlp":
         seed_everything(seed)
         model = models.MLP(train_set.x.shape[1:], (258, 128), len(train_set.classes), act=_table1_act(name),
                            batch_norm=True, dropout=0.3)
-        hist = train(model, train_set, tcfg, checkpoint=part_checkpoint())
+        hist = train(model, train_set, tcfg, checkpoint=checkpoint)
     else:
-        model, hist = _train_lenet(_table1_act(name), train_set, tcfg, checkpoint=part_checkpoint())
+        model, hist = _train_lenet(_table1_act(name), train_set, tcfg, checkpoint=checkpoint)
     return {"error": 1 - accuracy(model, test_set), "seconds": float(np.sum(hist["seconds"]))}
 
 
@@ -465,10 +499,10 @@ def table1_summary(runs: dict) -> dict:
     return out
 
 
-def table1_run(cfg: Table1Config) -> dict:
-    """Train every activation for every seed; errors are fractions (:func:`table1_summary`). Each network is
-    one resumable part, ``<activation>-seed<seed>`` (:func:`symact.results.part`): a paper run of many
-    CPU-hours can be stopped and resumed, and its finished networks shown before it ends (:func:`table1_progress`)."""
+def _table1_units(cfg: Table1Config) -> list[Unit]:
+    """One unit per network, ``<activation>-seed<seed>`` (:func:`_table1_unit`), seed by seed, S-APL first and
+    maxout (nine times wider layers) last, so that an unfinished run shows every activation early; each network
+    is seeded on its own, so the order changes no number."""
     if (cfg.network not in ("lenet", "mlp", "resnet18") or cfg.dataset not in ("mnist", "cifar10", "cifar100")
             or cfg.seeds < 1):
         raise ValueError(f"network in ('lenet', 'mlp', 'resnet18'), dataset in ('mnist', 'cifar10', 'cifar100'), "
@@ -479,24 +513,38 @@ def table1_run(cfg: Table1Config) -> dict:
     unknown = [a for a in cfg.activations if a not in TABLE1_ACTS]
     if unknown:
         raise ValueError(f"unknown activations {unknown}; expected some of {list(TABLE1_ACTS)}")
-    train_set, test_set = data.load(cfg.dataset).head(cfg.n_train), data.load(cfg.dataset, train=False).head(cfg.n_test)
-    # seed by seed, S-APL first and maxout (nine times wider layers) last, so that an unfinished run shows every
-    # activation early; each network is seeded on its own, so the order changes no number
     order = sorted(((seed, name) for name in cfg.activations for seed in range(cfg.seeds)),
                    key=lambda sn: (sn[1] == "maxout", sn[0], sn[1] != "sapl"))
-    done = {(name, seed): part(f"{name}-seed{seed}", lambda name=name, seed=seed: _table1_one(cfg, name, seed, train_set,
-                                                                                            test_set))
-            for seed, name in order}
-    runs = {name: [done[name, seed] for seed in range(cfg.seeds)] for name in cfg.activations}
+    return [Unit(f"{name}-seed{seed}", _table1_unit, (cfg, name, seed), checkpoint=True, resources=gpu_resources())
+            for seed, name in order]
+
+
+def _table1_unit(cfg: Table1Config, name: str, seed: int, checkpoint=None) -> dict:
+    """One network of Table 1 (:func:`_table1_one`), its data loaded here; ``checkpoint``: its folder."""
+    train_set, test_set = data.load(cfg.dataset).head(cfg.n_train), data.load(cfg.dataset, train=False).head(cfg.n_test)
+    return _table1_one(cfg, name, seed, train_set, test_set,
+                       checkpoint=None if checkpoint is None else checkpoint / "train.ckpt")
+
+
+def table1_run(cfg: Table1Config, outputs: dict | None = None) -> dict:
+    """Table 1 from its networks (:func:`_table1_units`, one unit each); errors are fractions
+    (:func:`table1_summary`). Called with a config alone, it runs every network in this process, stores nothing.
+    A paper run of many CPU-hours can be stopped and resumed, and its finished networks shown before it ends
+    (:func:`table1_progress`)."""
+    units = _table1_units(cfg)
+    if outputs is None:
+        outputs = {u.key: u.fn(*u.args) for u in units}
+    runs = {name: [outputs[f"{name}-seed{seed}"] for seed in range(cfg.seeds)] for name in cfg.activations}
+    test_set = data.load(cfg.dataset, train=False).head(cfg.n_test)
     return {"data": test_set.description, **table1_summary(runs)}
 
 
 def table1_progress(key: tuple, profile: str = "paper") -> dict | None:
-    """The networks of an unfinished Table 1 run (``key`` as in :data:`TABLE1`) that are stored as parts, as
+    """The networks of an unfinished Table 1 run (``key`` as in :data:`TABLE1`) that are stored as units, as
     :func:`table1_summary` rows plus ``done`` and ``total`` network counts; None when there are none."""
     exp = TABLE1[key] if key in TABLE1 else TABLE1_EXTRA[key]
     cfg = exp.configs[profile]
-    parts = exp.parts(profile)
+    parts = stored_units(exp, profile)
     runs = {a: [parts[f"{a}-seed{s}"] for s in range(cfg.seeds) if f"{a}-seed{s}" in parts] for a in cfg.activations}
     runs = {a: r for a, r in runs.items() if r}
     if not runs:
@@ -531,10 +579,11 @@ def _table1_name(key: tuple) -> str:
 
 
 #: (network, dataset, augment) -> registered experiment ``table1-<network>-<dataset>[-da]``
-TABLE1 = {key: experiment("sapl", _table1_name(key), _table1_configs(*key))(table1_run) for key in PAPER_TABLE1}
+TABLE1 = {key: experiment("sapl", _table1_name(key), _table1_configs(*key), units=_table1_units)(table1_run)
+          for key in PAPER_TABLE1}
 #: the rows of :data:`PAPER_TABLE1_EXTRA`, registered the same way; the book shows a row only when its paper
 #: result is stored (ResNet-18 needs a GPU, CIFAR-100 a download)
-TABLE1_EXTRA = {key: experiment("sapl", _table1_name(key), _table1_configs(*key))(table1_run)
+TABLE1_EXTRA = {key: experiment("sapl", _table1_name(key), _table1_configs(*key), units=_table1_units)(table1_run)
                 for key in PAPER_TABLE1_EXTRA}
 
 
@@ -657,82 +706,10 @@ def _repeated(runs: list[dict]) -> dict:
             "interval": list(attacks.wilson_interval(round(mean * correct), correct))}
 
 
-#: images per resumable part of differential evolution on a larger set (the 1,000 images of the paper
-#: profile): the batches attacks.evaluate makes anyway, each attacked with PixelDE's seed afresh, so the
-#: pooled numbers are those of one part, and a part takes minutes, not hours, on a CPU
+#: images per unit of differential evolution on a larger set (the 1,000 images of the paper profile): the
+#: batches attacks.evaluate makes anyway, each attacked with PixelDE's seed afresh, so the pooled numbers are
+#: those of one unit, and a unit takes minutes, not hours, on a CPU
 DE_PART_IMAGES = 250
-
-
-def _blocked(key: str, images, run, store=None) -> dict:
-    """``run(images)`` (an :func:`symact.attacks.evaluate` result) as one part ``key``, or, on more than
-    :data:`DE_PART_IMAGES` images, as parts ``key-0``, ``key-1``, ... of that many, pooled."""
-    store = store or part
-    if len(images) <= DE_PART_IMAGES:
-        return store(key, lambda: run(images))
-    blocks = [dataclasses.replace(images, x=images.x[i:i + DE_PART_IMAGES], y=images.y[i:i + DE_PART_IMAGES])
-              for i in range(0, len(images), DE_PART_IMAGES)]
-    return attacks.pool_evaluations([store(f"{key}-{j}", lambda b=b: run(b)) for j, b in enumerate(blocks)])
-
-
-def _attack_set(cfg: RobustnessConfig, model: torch.nn.Module | None, images, repeats: int, store=None) -> dict:
-    """Every attack of :class:`RobustnessConfig` on ``images``; each attack (each repeat of differential
-    evolution, in blocks of :data:`DE_PART_IMAGES` images) is one resumable part keyed
-    ``<n images>-<attack>``, given to ``store`` (:func:`symact.results.part`; :func:`robustness_progress`
-    passes a lookup of the stored parts, and no model). Every attack seeds itself."""
-    n, store = len(images), store or part
-    ev = lambda key, atk, imgs=images: store(f"{n}-{key}", lambda: _with_interval(  # noqa: E731
-        attacks.evaluate(model, imgs, _on_correct(model, atk()))))
-    out = {"n": n, "clean_acc": None, "onepixel": {}, "fgsm": {}}
-
-    def de(k: int, r: int, imgs) -> dict:
-        seed_everything(cfg.seed + r)  # torchattacks' differential evolution draws from NumPy's global state
-        extra = {"seed": cfg.seed + r} if cfg.de == "de" else {}
-        atk = attacks.make_attack(cfg.de, model, pixels=k, steps=cfg.de_steps, popsize=cfg.de_popsize, **extra)
-        return attacks.evaluate(model, imgs, _on_correct(model, atk))
-
-    for k in cfg.pixels:
-        out["onepixel"][str(k)] = _repeated([_blocked(f"{n}-de{k}-r{r}", images, lambda b, k=k, r=r: de(k, r, b),
-                                                      store) for r in range(repeats)])
-    out["clean_acc"] = out["onepixel"][str(cfg.pixels[0])]["clean_acc"]  # every attack's, of the same images
-    for e in cfg.fgsm_eps:
-        out["fgsm"][str(e)] = ev(f"fgsm{e}", lambda e=e: attacks.make_attack("fgsm", model, eps=e))
-    out["cw"] = ev("cw", lambda: attacks.make_attack("cw", model, c=cfg.cw_c, steps=cfg.cw_steps))
-    strong = images.head(cfg.n_strong)  # the first images of a random sample are a random sample
-    out["n_strong"] = len(strong)
-    out["pgd"] = ev("pgd", lambda: attacks.pgd_restarts(model, torch.nn.functional.cross_entropy, cfg.eps,
-                                                        cfg.eps / 4, cfg.pgd_steps, cfg.pgd_restarts, cfg.seed), strong)
-    out["autoattack"] = ev("autoattack", lambda: attacks.make_attack("autoattack", model, eps=cfg.eps, n_classes=10,
-                                                                    seed=cfg.seed), strong)
-    return out
-
-
-def robustness_run(cfg: RobustnessConfig) -> dict:
-    """Train LeNet-5 with ``cfg.activation`` on CIFAR-10 and attack it (:class:`RobustnessConfig`).
-
-    Rates are fractions of the correctly classified images; ``sets`` is keyed by the number of images.
-    Resumable (:func:`symact.results.part`): the trained network (its weights stored) and every attack are
-    parts, so a paper run of many CPU-hours can be stopped and resumed on the same network.
-    """
-    if cfg.activation not in ROBUSTNESS_ACTS:
-        raise ValueError(f"unknown activation {cfg.activation!r}; expected one of {list(ROBUSTNESS_ACTS)}")
-    if cfg.de not in ("de", "onepixel"):
-        raise ValueError(f"de must be 'de' (symact.attacks.PixelDE) or 'onepixel' (torchattacks), got {cfg.de!r}")
-    if (cfg.n_images < 1 or cfg.n_large < 0 or 0 < cfg.n_large <= cfg.n_images or cfg.de_repeats < 1
-            or not cfg.pixels or min(cfg.pixels) < 1):
-        raise ValueError(f"need n_images >= 1, n_large 0 or above n_images, de_repeats >= 1, pixels >= 1; got {cfg}")
-    train_set, test_set = data.load("cifar10").head(cfg.n_train), data.load("cifar10", train=False)
-    seed_everything(cfg.seed)
-    model = models.LeNet5("cifar", len(train_set.classes), act=_section6_act(cfg.activation), batchnorm="all")
-    hist = part("train", lambda: train(model, train_set, _lenet_recipe(cfg, cfg.seed), checkpoint=part_checkpoint()),
-                module=model)
-    place(model)
-    model.eval()
-    out = {"data": test_set.description, "activation": cfg.activation,
-           "test_acc": accuracy(model, test_set.head(cfg.n_test)), "n_test": len(test_set.head(cfg.n_test)),
-           "train_loss": hist["train_loss"], "train_seconds": float(np.sum(hist["seconds"])), "sets": {}}
-    for n, repeats in _sizes(cfg):
-        out["sets"][str(n)] = _attack_set(cfg, model, test_set.sample(n, seed=cfg.seed), repeats)
-    return out
 
 
 def _sizes(cfg: RobustnessConfig) -> list[tuple[int, int]]:
@@ -740,41 +717,166 @@ def _sizes(cfg: RobustnessConfig) -> list[tuple[int, int]]:
     return [(cfg.n_images, cfg.de_repeats)] + ([(cfg.n_large, 1)] if cfg.n_large else [])
 
 
+def _de_blocks(n: int) -> list[tuple[int, int]] | None:
+    """The blocks of :data:`DE_PART_IMAGES` images differential evolution on ``n`` images runs in; None: one."""
+    if n <= DE_PART_IMAGES:
+        return None
+    return [(i, min(i + DE_PART_IMAGES, n)) for i in range(0, n, DE_PART_IMAGES)]
+
+
+def _robustness_units(cfg: RobustnessConfig) -> list[Unit]:
+    """The units of a robustness run: ``train`` (the network: its training history and weights, a zoo network),
+    ``test`` (its test accuracy), then every attack of :class:`RobustnessConfig` on each image set, keyed
+    ``<n images>-<attack>``, each needing ``train`` and given its weights: differential evolution
+    ``<n>-de<pixels>-r<repeat>`` (in blocks ``-0``, ``-1``, ... of :data:`DE_PART_IMAGES` images on larger sets),
+    ``<n>-fgsm<eps>``, ``<n>-cw``, ``<n>-pgd``, ``<n>-autoattack``. Every attack seeds itself."""
+    if cfg.activation not in ROBUSTNESS_ACTS:
+        raise ValueError(f"unknown activation {cfg.activation!r}; expected one of {list(ROBUSTNESS_ACTS)}")
+    if cfg.de not in ("de", "onepixel"):
+        raise ValueError(f"de must be 'de' (symact.attacks.PixelDE) or 'onepixel' (torchattacks), got {cfg.de!r}")
+    if (cfg.n_images < 1 or cfg.n_large < 0 or 0 < cfg.n_large <= cfg.n_images or cfg.de_repeats < 1
+            or not cfg.pixels or min(cfg.pixels) < 1):
+        raise ValueError(f"need n_images >= 1, n_large 0 or above n_images, de_repeats >= 1, pixels >= 1; got {cfg}")
+    units = [Unit("train", _robustness_train, (cfg,), checkpoint=True, zoo=True, resources=gpu_resources()),
+             Unit("test", _robustness_test, (cfg,), needs=("train",))]
+    attack = lambda key, *args: Unit(key, _robustness_attack, (cfg, *args), needs=("train",))  # noqa: E731
+    for n, repeats in _sizes(cfg):
+        for k in cfg.pixels:
+            for r in range(repeats):
+                blocks = _de_blocks(n)
+                if blocks is None:
+                    units.append(attack(f"{n}-de{k}-r{r}", n, "de", (k, r), None))
+                else:
+                    units += [attack(f"{n}-de{k}-r{r}-{j}", n, "de", (k, r), b) for j, b in enumerate(blocks)]
+        units += [attack(f"{n}-fgsm{e}", n, "fgsm", e, None) for e in cfg.fgsm_eps]
+        units += [attack(f"{n}-{a}", n, a, None, None) for a in ("cw", "pgd", "autoattack")]
+    return units
+
+
+def _robustness_train(cfg: RobustnessConfig, checkpoint=None) -> dict:
+    """Train LeNet-5 with ``cfg.activation`` on CIFAR-10: its training ``history`` and ``weights`` (a CPU state
+    dict); ``checkpoint``: its folder, for resumable training."""
+    train_set = data.load("cifar10").head(cfg.n_train)
+    seed_everything(cfg.seed)
+    model = models.LeNet5("cifar", len(train_set.classes), act=_section6_act(cfg.activation), batchnorm="all")
+    hist = train(model, train_set, _lenet_recipe(cfg, cfg.seed),
+                 checkpoint=None if checkpoint is None else checkpoint / "train.ckpt")
+    return {"history": hist, "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+
+
+def _trained(cfg: RobustnessConfig, trained: dict) -> torch.nn.Module:
+    """The network of :func:`_robustness_train` from its weights, on the device, in eval mode."""
+    model = models.LeNet5("cifar", 10, act=_section6_act(cfg.activation), batchnorm="all")
+    model.load_state_dict(trained["weights"])
+    place(model)
+    return model.eval()
+
+
+def _robustness_test(cfg: RobustnessConfig, trained: dict) -> dict:
+    """The trained network's accuracy on the first ``n_test`` test images."""
+    test_set = data.load("cifar10", train=False)
+    return {"data": test_set.description, "test_acc": accuracy(_trained(cfg, trained), test_set.head(cfg.n_test)),
+            "n_test": len(test_set.head(cfg.n_test))}
+
+
+def _robustness_attack(cfg: RobustnessConfig, n: int, attack: str, arg, block, trained: dict) -> dict:
+    """One attack of :func:`_robustness_units` on the ``n`` random test images (drawn with ``cfg.seed``; the
+    images ``block[0]:block[1]`` of them for a block of differential evolution)."""
+    model = _trained(cfg, trained)
+    images = data.load("cifar10", train=False).sample(n, seed=cfg.seed)
+    if attack == "de":
+        k, r = arg
+        if block is not None:
+            images = dataclasses.replace(images, x=images.x[block[0]:block[1]], y=images.y[block[0]:block[1]])
+        seed_everything(cfg.seed + r)  # torchattacks' differential evolution draws from NumPy's global state
+        extra = {"seed": cfg.seed + r} if cfg.de == "de" else {}
+        atk = attacks.make_attack(cfg.de, model, pixels=k, steps=cfg.de_steps, popsize=cfg.de_popsize, **extra)
+        return attacks.evaluate(model, images, _on_correct(model, atk))
+    if attack == "fgsm":
+        atk = attacks.make_attack("fgsm", model, eps=arg)
+    elif attack == "cw":
+        atk = attacks.make_attack("cw", model, c=cfg.cw_c, steps=cfg.cw_steps)
+    elif attack == "pgd":
+        images = images.head(cfg.n_strong)  # the first images of a random sample are a random sample
+        atk = attacks.pgd_restarts(model, torch.nn.functional.cross_entropy, cfg.eps, cfg.eps / 4, cfg.pgd_steps,
+                                   cfg.pgd_restarts, cfg.seed)
+    elif attack == "autoattack":
+        images = images.head(cfg.n_strong)
+        atk = attacks.make_attack("autoattack", model, eps=cfg.eps, n_classes=10, seed=cfg.seed)
+    else:
+        raise ValueError(f"unknown attack {attack!r}")
+    return _with_interval(attacks.evaluate(model, images, _on_correct(model, atk)))
+
+
 class _Missing(Exception):
     pass
 
 
+def _attack_set(cfg: RobustnessConfig, n: int, repeats: int, outputs: dict) -> dict:
+    """One image set of a robustness result from the units' ``outputs`` (raises :class:`_Missing` for a unit not
+    there): differential evolution pooled over blocks and averaged over repeats, FGSM, CW, PGD, AutoAttack."""
+    def get(key: str):
+        if key not in outputs:
+            raise _Missing(key)
+        return outputs[key]
+
+    def de(k: int, r: int) -> dict:
+        blocks = _de_blocks(n)
+        if blocks is None:
+            return get(f"{n}-de{k}-r{r}")
+        return attacks.pool_evaluations([get(f"{n}-de{k}-r{r}-{j}") for j in range(len(blocks))])
+
+    out = {"n": n, "clean_acc": None, "onepixel": {}, "fgsm": {}}
+    for k in cfg.pixels:
+        out["onepixel"][str(k)] = _repeated([de(k, r) for r in range(repeats)])
+    out["clean_acc"] = out["onepixel"][str(cfg.pixels[0])]["clean_acc"]  # every attack's, of the same images
+    for e in cfg.fgsm_eps:
+        out["fgsm"][str(e)] = get(f"{n}-fgsm{e}")
+    out["cw"] = get(f"{n}-cw")
+    out["n_strong"] = n if cfg.n_strong is None else min(n, cfg.n_strong)
+    out["pgd"] = get(f"{n}-pgd")
+    out["autoattack"] = get(f"{n}-autoattack")
+    return out
+
+
+def robustness_run(cfg: RobustnessConfig, outputs: dict) -> dict:
+    """LeNet-5 with ``cfg.activation`` trained on CIFAR-10 and attacked (:class:`RobustnessConfig`), from the
+    units of :func:`_robustness_units`: the trained network (its weights stored) and every attack, so a paper
+    run of many CPU-hours can be stopped and resumed on the same network.
+
+    Rates are fractions of the correctly classified images; ``sets`` is keyed by the number of images.
+    """
+    hist, test = outputs["train"]["history"], outputs["test"]
+    out = {"data": test["data"], "activation": cfg.activation, "test_acc": test["test_acc"], "n_test": test["n_test"],
+           "train_loss": hist["train_loss"], "train_seconds": float(np.sum(hist["seconds"])), "sets": {}}
+    for n, repeats in _sizes(cfg):
+        out["sets"][str(n)] = _attack_set(cfg, n, repeats, outputs)
+    return out
+
+
 def robustness_progress(activation: str, profile: str = "paper") -> dict | None:
     """How far the ``robustness-lenet-cifar10-<activation>`` run at ``profile`` has come: ``done`` and
-    ``total`` part counts, ``train_seconds`` once the network is trained, and ``sets``, each image set all of
+    ``total`` unit counts, ``train_seconds`` once the network is trained, and ``sets``, each image set all of
     whose attacks are stored, as the finished result has it. A finished run gives its stored result's sets
     (``done == total``); None when nothing is stored."""
     exp = ROBUSTNESS[activation]
     cfg = exp.configs[profile]
-    blocks = lambda n: 1 if n <= DE_PART_IMAGES else -(-n // DE_PART_IMAGES)  # noqa: E731
-    total = 1 + sum(len(cfg.pixels) * repeats * blocks(n) + len(cfg.fgsm_eps) + 3 for n, repeats in _sizes(cfg))
+    total = len(_robustness_units(cfg))
     finished = exp.stored(profile)
     if finished is not None:
         return {"done": total, "total": total, "sets": finished["sets"], "train_seconds": finished["train_seconds"]}
-    parts = exp.parts(profile)
-    if not parts:
+    stored = stored_units(exp, profile)
+    if not stored:
         return None
-
-    def lookup(key: str, fn, **kwargs):
-        if key not in parts:
-            raise _Missing(key)
-        return parts[key]
-
-    test_set = data.load("cifar10", train=False)
     sets = {}
     for n, repeats in _sizes(cfg):
         try:
-            sets[str(n)] = _attack_set(cfg, None, test_set.sample(n, seed=cfg.seed), repeats, store=lookup)
+            sets[str(n)] = _attack_set(cfg, n, repeats, stored)
         except _Missing:
             pass
-    out = {"done": len(parts), "total": total, "sets": _jsonable(sets)}  # NaN as None, as in a stored result
-    if "train" in parts:
-        out["train_seconds"] = float(np.sum(parts["train"]["seconds"]))
+    out = {"done": len(stored), "total": total, "sets": _jsonable(sets)}  # NaN as None, as in a stored result
+    if "train" in stored:
+        out["train_seconds"] = float(np.sum(stored["train"]["history"]["seconds"]))
     return out
 
 
@@ -788,7 +890,8 @@ def _robustness_configs(act: str) -> dict:
 
 
 #: activation -> registered experiment ``robustness-lenet-cifar10-<activation>``
-ROBUSTNESS = {act: experiment("sapl", f"robustness-lenet-cifar10-{act}", _robustness_configs(act))(robustness_run)
+ROBUSTNESS = {act: experiment("sapl", f"robustness-lenet-cifar10-{act}", _robustness_configs(act),
+                             units=_robustness_units)(robustness_run)
               for act in ROBUSTNESS_ACTS}
 
 
@@ -847,19 +950,12 @@ def _separation(points: np.ndarray, labels: np.ndarray, k: int) -> dict:
     return {"silhouette": float(silhouette_score(points, labels)), "knn": knn_accuracy(points, labels, k)}
 
 
-@experiment("sapl", "tsne-lenet-cifar10", {
-    "smoke": TSNEConfig(n_per_class=30, draws=2, epochs=1, n_train=512, n_test=200),
-    "quick": TSNEConfig(draws=3, epochs=2, n_train=10000, n_test=2000),
-    "paper": TSNEConfig(),
-})
-def tsne(cfg: TSNEConfig) -> dict:
-    """Fig. 4 (:class:`TSNEConfig`). Per activation: test accuracy, training loss, the separation of the classes
-    (``silhouette`` in [-1, 1], ``knn`` a fraction) per draw in the t-SNE plane (``tsne``) and in the logit space
-    (``logits``), and on all test images of ``classes`` (``logits_all``); the first draw's 2-D points
-    (4 decimals) and labels (indices into ``classes``) for the figure."""
-    import sklearn
-    from sklearn.manifold import TSNE
+#: test images of each CIFAR-10 class (the test set is balanced)
+CIFAR10_TEST_PER_CLASS = 1000
 
+
+def _tsne_units(cfg: TSNEConfig) -> list[Unit]:
+    """One unit per activation (:func:`_tsne_one`): its network trained, its logits embedded and measured."""
     unknown = [a for a in cfg.activations if a not in ROBUSTNESS_ACTS]
     if unknown or not cfg.activations:
         raise ValueError(f"unknown activations {unknown}; expected some of {list(ROBUSTNESS_ACTS)}")
@@ -868,6 +964,16 @@ def tsne(cfg: TSNEConfig) -> dict:
     n = cfg.n_per_class * len(cfg.classes)
     if cfg.draws < 1 or cfg.n_per_class < 1 or not 1 <= cfg.k < n or not 0 < cfg.perplexity < n:
         raise ValueError(f"need draws >= 1, n_per_class >= 1 and 1 <= k, perplexity < the {n} images; got {cfg}")
+    if cfg.n_per_class > CIFAR10_TEST_PER_CLASS:
+        raise ValueError(f"n_per_class = {cfg.n_per_class} exceeds the {CIFAR10_TEST_PER_CLASS} test images of a "
+                         "class")
+    return [Unit(act, _tsne_one, (cfg, act)) for act in cfg.activations]
+
+
+def _tsne_one(cfg: TSNEConfig, act: str) -> dict:
+    """One network of Fig. 4 (:func:`tsne`): trained, then its logits embedded for every draw and measured."""
+    from sklearn.manifold import TSNE
+
     train_set, test_set = data.load("cifar10").head(cfg.n_train), data.load("cifar10", train=False)
     idx = [data.CIFAR10_CLASSES.index(c) for c in cfg.classes]
     keep = torch.isin(test_set.y, torch.tensor(idx))
@@ -882,24 +988,34 @@ def tsne(cfg: TSNEConfig) -> dict:
         g = torch.Generator().manual_seed(cfg.seed + i)
         picks.append(np.concatenate([m[torch.randperm(len(m), generator=g)[:cfg.n_per_class].numpy()]
                                      for m in members]))
-    out = {"data": test_set.description, "classes": list(cfg.classes), "sklearn_version": sklearn.__version__}
+    model, hist = _train_lenet(_section6_act(act), train_set, _lenet_recipe(cfg, cfg.seed))
+    z = _logits(model, chosen)
+    rows = []
+    for i, pick in enumerate(picks):
+        emb = TSNE(2, perplexity=cfg.perplexity, learning_rate=cfg.tsne_lr,
+                   random_state=cfg.seed + i).fit_transform(z[pick])
+        rows.append({"tsne": _separation(emb, labels_all[pick], cfg.k),
+                     "logits": _separation(z[pick], labels_all[pick], cfg.k)})
+        if i == 0:
+            points, labels = np.round(emb.astype(np.float64), 4).tolist(), labels_all[pick].tolist()
+    return {
+        "test_acc": accuracy(model, test_set.head(cfg.n_test)), "n_test": len(test_set.head(cfg.n_test)),
+        "train_loss": hist["train_loss"], "train_seconds": float(np.sum(hist["seconds"])),
+        "logits_all": {"n": len(labels_all), **_separation(z, labels_all, cfg.k)},
+        "draws": rows, "points": points, "labels": labels}
 
-    def one(act: str) -> dict:
-        model, hist = _train_lenet(_section6_act(act), train_set, _lenet_recipe(cfg, cfg.seed))
-        z = _logits(model, chosen)
-        rows = []
-        for i, pick in enumerate(picks):
-            emb = TSNE(2, perplexity=cfg.perplexity, learning_rate=cfg.tsne_lr,
-                       random_state=cfg.seed + i).fit_transform(z[pick])
-            rows.append({"tsne": _separation(emb, labels_all[pick], cfg.k),
-                         "logits": _separation(z[pick], labels_all[pick], cfg.k)})
-            if i == 0:
-                points, labels = np.round(emb.astype(np.float64), 4).tolist(), labels_all[pick].tolist()
-        return {
-            "test_acc": accuracy(model, test_set.head(cfg.n_test)), "n_test": len(test_set.head(cfg.n_test)),
-            "train_loss": hist["train_loss"], "train_seconds": float(np.sum(hist["seconds"])),
-            "logits_all": {"n": len(labels_all), **_separation(z, labels_all, cfg.k)},
-            "draws": rows, "points": points, "labels": labels}
 
-    out["activations"] = {act: part(act, lambda act=act: one(act)) for act in cfg.activations}  # resumable
-    return out
+@experiment("sapl", "tsne-lenet-cifar10", {
+    "smoke": TSNEConfig(n_per_class=30, draws=2, epochs=1, n_train=512, n_test=200),
+    "quick": TSNEConfig(draws=3, epochs=2, n_train=10000, n_test=2000),
+    "paper": TSNEConfig(),
+}, units=_tsne_units)
+def tsne(cfg: TSNEConfig, outputs: dict) -> dict:
+    """Fig. 4 (:class:`TSNEConfig`). Per activation: test accuracy, training loss, the separation of the classes
+    (``silhouette`` in [-1, 1], ``knn`` a fraction) per draw in the t-SNE plane (``tsne``) and in the logit space
+    (``logits``), and on all test images of ``classes`` (``logits_all``); the first draw's 2-D points
+    (4 decimals) and labels (indices into ``classes``) for the figure. One unit per activation."""
+    import sklearn
+
+    return {"data": data.load("cifar10", train=False).description, "classes": list(cfg.classes),
+            "sklearn_version": sklearn.__version__, "activations": {act: outputs[act] for act in cfg.activations}}
