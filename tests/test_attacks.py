@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchattacks
 
-from symact import attacks
+from symact import attacks, evaluation
 from symact.train import TrainConfig, train
 
 
@@ -50,14 +50,14 @@ def test_make_attack_names_and_errors(trained):
 
 
 def test_evaluate_metrics(trained, toy_data):
-    clean = attacks.evaluate(trained, toy_data)
-    assert set(clean) == {"n", "clean_acc"} and clean["n"] == len(toy_data)
-    none = attacks.evaluate(trained, toy_data, lambda x, y: x)
+    clean = evaluation.evaluate(trained, toy_data)
+    assert {"n", "clean_acc", "outcome"} <= set(clean) and "robust_acc" not in clean and clean["n"] == len(toy_data)
+    none = evaluation.evaluate(trained, toy_data, lambda x, y: x)
     assert none["robust_acc"] == clean["clean_acc"] and none["success_rate"] == 0
     assert math.isnan(none["psnr"]) and math.isnan(none["mean_linf"])
     big = 0.4  # larger than half the gap between the class means: the attack must win
-    fgsm = attacks.evaluate(trained, toy_data, attacks.make_attack("fgsm", trained, eps=big))
-    pgd = attacks.evaluate(trained, toy_data, attacks.make_attack("pgd", trained, eps=big, steps=20, restarts=2))
+    fgsm = evaluation.evaluate(trained, toy_data, attacks.make_attack("fgsm", trained, eps=big))
+    pgd = evaluation.evaluate(trained, toy_data, attacks.make_attack("pgd", trained, eps=big, steps=20, restarts=2))
     assert pgd["robust_acc"] <= fgsm["robust_acc"] and pgd["robust_acc"] < 0.2
     assert fgsm["mean_linf"] == pytest.approx(big, abs=1e-5)
     # PSNR of an eps-sign perturbation where no pixel is clipped is exactly 10 log10(1 / eps^2); clipping only raises it
@@ -73,7 +73,7 @@ def test_confidence_gap_is_the_papers_metric(trained, toy_data):
     x, y = _on_model_device(trained, small)
     torch.manual_seed(0)
     x_adv = atk(x, y)
-    out = attacks.evaluate(trained, small, lambda xb, yb: x_adv, batch_size=len(small))
+    out = evaluation.evaluate(trained, small, lambda xb, yb: x_adv, batch_size=len(small))
     with torch.no_grad():
         clean_ok = trained(x).argmax(1) == y
         p = trained(x_adv).softmax(1)
@@ -83,17 +83,17 @@ def test_confidence_gap_is_the_papers_metric(trained, toy_data):
 
 
 def test_wilson_interval():
-    lo, hi = attacks.wilson_interval(50, 100)
+    lo, hi = evaluation.proportion_interval(50, 100)
     assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
-    assert attacks.wilson_interval(0, 10)[0] == 0.0 and attacks.wilson_interval(10, 10)[1] == 1.0
-    lo1000, hi1000 = attacks.wilson_interval(500, 1000)
+    assert evaluation.proportion_interval(0, 10)[0] == 0.0 and evaluation.proportion_interval(10, 10)[1] == 1.0
+    lo1000, hi1000 = evaluation.proportion_interval(500, 1000)
     assert hi1000 - lo1000 < (hi - lo) / 3  # ten times the images, about a third of the width
-    with pytest.raises(ValueError, match="successes"):
-        attacks.wilson_interval(11, 10)
+    with pytest.raises(ValueError):
+        evaluation.proportion_interval(11, 10)
 
 
 def test_evaluate_returns_examples(trained, toy_data):
-    out = attacks.evaluate(trained, toy_data.head(20), attacks.make_attack("fgsm", trained, eps=0.1),
+    out = evaluation.evaluate(trained, toy_data.head(20), attacks.make_attack("fgsm", trained, eps=0.1),
                            batch_size=8, return_examples=5)
     ex = out["examples"]
     assert len(ex["label"]) == 5 and torch.tensor(ex["adversarial"]).shape == (5, 1, 8, 8)
@@ -306,8 +306,6 @@ def test_loss_pgd_equals_the_old_pgd_restarts():
         old = _old_pgd_restarts(model, loss_fn, 0.05, 0.02, 3, restarts, 7, old_correct)(x, y)
         new = attacks.LossPGD(model, 0.05, 0.02, 3, restarts=restarts, loss_fn=loss_fn, seed=7, predict=predict)(x, y)
         assert torch.equal(old, new)
-        assert torch.equal(attacks.pgd_restarts(model, loss_fn, 0.05, 0.02, 3, restarts, 7)(x, y),
-                           _old_pgd_restarts(model, loss_fn, 0.05, 0.02, 3, restarts, 7)(x, y))
     with pytest.raises(ValueError, match="restarts"):
         attacks.LossPGD(model, 0.1, 0.1, 3, restarts=0)
     with pytest.raises(ValueError, match="eps"):
@@ -493,13 +491,13 @@ def test_pool_evaluations_is_the_evaluation_of_the_union():
     imgs = ImageData((torch.rand(40, 3, 4, 4) * 255).to(torch.uint8), torch.randint(0, 3, (40,)), "toy", tuple("abc"),
                      "toy")
     atk = attacks.make_attack("fgsm", model, eps=0.1)
-    whole = attacks.evaluate(model, imgs, atk)
-    halves = [attacks.evaluate(model, dataclasses.replace(imgs, x=imgs.x[i:i + 20], y=imgs.y[i:i + 20]), atk)
+    whole = evaluation.evaluate(model, imgs, atk)
+    halves = [evaluation.evaluate(model, dataclasses.replace(imgs, x=imgs.x[i:i + 20], y=imgs.y[i:i + 20]), atk)
               for i in (0, 20)]
     assert 0 < whole["success_rate"] < 1 and halves[0]["success_rate"] != halves[1]["success_rate"]
-    pooled = attacks.pool_evaluations(halves)
+    pooled = evaluation.pool(halves)
     assert set(pooled) == set(whole)
-    for key, value in whole.items():
-        assert pooled[key] == pytest.approx(value, rel=1e-6), key
-    with pytest.raises(ValueError, match="evaluate"):
-        attacks.pool_evaluations([attacks.evaluate(model, imgs)])  # no attack
+    for key in ("n", "clean_acc", "robust_acc", "success_rate", "psnr", "mean_linf", "mean_l2", "confidence_gap"):
+        assert pooled[key] == pytest.approx(whole[key], rel=1e-6), key
+    assert pooled["outcome"] == whole["outcome"] and pooled["worst_case"]["outcome"] == whole["worst_case"]["outcome"]
+    assert evaluation.pool([evaluation.evaluate(model, imgs)] * 2)["n"] == 2 * len(imgs)  # clean only pools too

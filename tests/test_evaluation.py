@@ -9,7 +9,7 @@ import torchattacks
 from scipy import stats
 from torch import nn
 
-from symact import attacks as legacy
+import legacy_evaluation as legacy
 from symact import evaluation as ev
 from symact.data import ImageData
 

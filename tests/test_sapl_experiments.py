@@ -174,8 +174,8 @@ def test_robustness_activations_and_large_set(monkeypatch):
     blocked = exp.run(cfg)["sets"]["6"]["onepixel"]["1"]
     assert {"6-de1-r0-0", "6-de1-r0-1", "4-de1-r0"} <= set(keys) and "6-de1-r0" not in keys
     assert blocked["n"] == 6 and blocked["correct"] == round(blocked["clean_acc"] * 6)
-    # the blocks are attacks.evaluate's own batches, so the pooled numbers are those of one unit
-    assert inspect.signature(sapl.attacks.evaluate).parameters["batch_size"].default == part_images
+    # the blocks are evaluation.evaluate's own batches, so the pooled numbers are those of one unit
+    assert inspect.signature(sapl.evaluate).parameters["batch_size"].default == part_images
     with pytest.raises(ValueError, match="unknown activation"):
         exp.run(dataclasses.replace(cfg, activation="tanh"))
     with pytest.raises(ValueError, match="n_images"):

@@ -105,7 +105,7 @@ def _make(name, **kw):
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch, tmp_path):
     monkeypatch.setenv("SYMACT_CHECKPOINTS", str(tmp_path / "checkpoints"))
-    monkeypatch.setattr(units_mod, "_zoo_module", lambda: None)  # no zoo but the fakes below
+    monkeypatch.setattr(units_mod, "_zoo_module", lambda: None)  # the zoo test below turns it on (in its own folder)
     yield
     for key in [k for k in results.REGISTRY if k[0] == "testunits"]:
         del results.REGISTRY[key]
@@ -288,33 +288,19 @@ def test_overrides_run_the_units_and_store_nothing():
 
 
 def test_zoo_units_at_the_paper_profile(monkeypatch):
-    """A zoo=True unit's weights go to the zoo at the paper profile, and come back from it instead of training."""
-    saved = {}
+    """A zoo=True unit's weights go to the zoo (the real one, in this test's folder) at the paper profile, and
+    come back from it instead of training."""
+    from symact import zoo
 
-    class FakeZoo:
-        @staticmethod
-        def save(name, weights, *, key, config, config_hash, history):
-            saved[name, key] = {"weights": {k: v.clone() for k, v in weights.items()}, "config_hash": config_hash,
-                                "history": history}
-
-        @staticmethod
-        def exists(name, key, config_hash=None):
-            return (name, key) in saved and saved[name, key]["config_hash"] == config_hash
-
-        @staticmethod
-        def entry(name, key):
-            return saved[name, key]
-
-        @staticmethod
-        def load_state_dict(name, key):
-            return saved[name, key]["weights"]
-
-    monkeypatch.setattr(units_mod, "_zoo_module", lambda: FakeZoo)
+    monkeypatch.setattr(units_mod, "_zoo_module", lambda: zoo)
     exp = _make("zoo")
     exp(profile="quick")
-    assert saved == {}  # only at the paper profile
+    assert zoo.entries() == []  # only at the paper profile
     first = exp(profile="paper")
-    assert set(saved) == {("testunits/zoo", "fit")} and saved["testunits/zoo", "fit"]["config_hash"] == config_hash(Cfg(3))
+    (entry,) = zoo.entries()
+    assert (entry["name"], entry["key"], entry["config_hash"]) == ("testunits/zoo", "fit", config_hash(Cfg(3)))
+    assert zoo.exists("testunits/zoo", "fit", config_hash=config_hash(Cfg(3)))
+    assert "--profile paper" in zoo.entry("testunits/zoo", "fit")["retrain"]
     CALLS.clear()
     again = exp(profile="paper", recompute=True)
     assert "fit" not in CALLS and again == first and again.provenance["units"]["fit"]["zoo"]

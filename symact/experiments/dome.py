@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from symact import attacks, data, models
 from symact.activations import factory
 from symact.device import seed_everything
+from symact.evaluation import evaluate
 from symact.results import experiment
 from symact.train import TrainConfig, loss_function, train
 
@@ -311,8 +312,8 @@ def table2_run(cfg: Table2Config) -> dict:
         "parameters": sum(p.numel() for p in model.parameters()),
         "train": {k: hist[k] for k in ("train_loss", "train_acc", "check_robust_acc", "stopped_early", "lr")},
         "hyper": {"lr": lr, "weight_decay": wd, "nesterov": nesterov, "loss": tcfg.loss},
-        "clean": attacks.evaluate(model, test_set, batch_size=cfg.eval_batch),
-        "pgd": attacks.evaluate(model, test_set.head(cfg.n_pgd), pgd, batch_size=cfg.eval_batch),
+        "clean": evaluate(model, test_set, batch_size=cfg.eval_batch),
+        "pgd": evaluate(model, test_set.head(cfg.n_pgd), pgd, batch_size=cfg.eval_batch),
     }
 
     def autoattack(m):
@@ -324,13 +325,13 @@ def table2_run(cfg: Table2Config) -> dict:
     elif cfg.model == "mdome":
         out_act = model.out_act
         for view in MDOME_VIEWS if cfg.aa_each_view else ():  # each view alone, for the record
-            res[f"autoattack_{view}"] = attacks.evaluate(model, aa_set, union_of_views(model, out_act, autoattack, (view,)),
+            res[f"autoattack_{view}"] = evaluate(model, aa_set, union_of_views(model, out_act, autoattack, (view,)),
                                                          batch_size=cfg.eval_batch)
-        res["autoattack"] = attacks.evaluate(model, aa_set, union_of_views(model, out_act, autoattack),  # reported
+        res["autoattack"] = evaluate(model, aa_set, union_of_views(model, out_act, autoattack),  # reported
                                              batch_size=cfg.eval_batch)
         res["mdome"] = {"mu": float(out_act.mu.detach()), "sigma": float(out_act.sigma.detach())}
     else:
-        res["autoattack"] = attacks.evaluate(model, aa_set, autoattack(model), batch_size=cfg.eval_batch)
+        res["autoattack"] = evaluate(model, aa_set, autoattack(model), batch_size=cfg.eval_batch)
     if cfg.model == "pdome":
         res["pdome"] = [{k: float(v.detach()) for k, v in m.named_parameters()} for m in model.modules()
                         if type(m).__name__ == "PDOME"]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from symact import attacks, data, models
 from symact.device import seed_everything
+from symact.evaluation import evaluate
 from symact.results import experiment
 from symact.train import TrainConfig, train
 
@@ -59,5 +60,5 @@ def attack_suite(cfg: SuiteConfig) -> dict:
         "Square": attacks.make_attack("square", model, eps=cfg.eps, n_queries=cfg.square_queries, seed=cfg.seed),
         "CW-L2": attacks.make_attack("cw", model, steps=cfg.cw_steps),
     }
-    rows = {name: attacks.evaluate(model, test, atk) for name, atk in suite.items()}
+    rows = {name: evaluate(model, test, atk) for name, atk in suite.items()}
     return {"data": test.description, "n_test": len(test), "eps": cfg.eps, "attacks": rows}

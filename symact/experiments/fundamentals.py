@@ -11,7 +11,8 @@ from torch import nn
 
 from symact import attacks, data, models
 from symact.device import get_device, seed_everything
-from symact.results import experiment, part
+from symact.evaluation import evaluate
+from symact.results import Unit, experiment
 from symact.train import TrainConfig, train
 
 __all__ = ["DemoConfig", "FastMnistConfig", "fat_mnist_wong", "fat_mnist_wong_summary", "lenet_mnist_attacks",
@@ -107,20 +108,20 @@ def lenet_mnist_attacks(cfg: DemoConfig) -> dict:
     model = models.LeNet5("mnist", act="relu")
     tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, schedule="cosine", seed=cfg.seed)
     history = train(model, train_set, tcfg, test=test_set)
-    clean = attacks.evaluate(model, test_set)["clean_acc"]
+    clean = evaluate(model, test_set)["clean_acc"]
     fgsm, pgd = [], []
     for eps in cfg.eps:
         if eps == 0:
             fgsm.append(clean)
             pgd.append(clean)
             continue
-        fgsm.append(attacks.evaluate(model, test_set, attacks.make_attack("fgsm", model, eps=eps))["robust_acc"])
+        fgsm.append(evaluate(model, test_set, attacks.make_attack("fgsm", model, eps=eps))["robust_acc"])
         atk = attacks.make_attack("pgd", model, eps=eps, alpha=eps / 4, steps=cfg.pgd_steps, restarts=cfg.pgd_restarts)
-        pgd.append(attacks.evaluate(model, test_set, atk)["robust_acc"])
+        pgd.append(evaluate(model, test_set, atk)["robust_acc"])
     few = test_set.head(cfg.n_examples)
-    ex_fgsm = attacks.evaluate(model, few, attacks.make_attack("fgsm", model, eps=cfg.example_eps), return_examples=cfg.n_examples)
+    ex_fgsm = evaluate(model, few, attacks.make_attack("fgsm", model, eps=cfg.example_eps), return_examples=cfg.n_examples)
     atk = attacks.make_attack("pgd", model, eps=cfg.example_eps, alpha=cfg.example_eps / 4, steps=cfg.pgd_steps)
-    ex = attacks.evaluate(model, few, atk, return_examples=cfg.n_examples)
+    ex = evaluate(model, few, atk, return_examples=cfg.n_examples)
     examples = {k: _round(v) for k, v in ex["examples"].items()}
     examples["fgsm"] = _round(ex_fgsm["examples"]["adversarial"])
     examples["fgsm_pred"] = ex_fgsm["examples"]["adv_pred"]
@@ -236,6 +237,18 @@ def _fast_mnist_one(cfg: FastMnistConfig, start: str, seed: int, train_set, test
             "clean_correct": clean, "pgd_robust": outcome, "history": history}
 
 
+def _fast_mnist_unit(cfg: FastMnistConfig, start: str, seed: int) -> dict:
+    """One unit of :func:`fat_mnist_wong`: the network of ``(start, seed)``, trained and evaluated."""
+    train_set = data.load("mnist", train=True).head(cfg.n_train)
+    test_set = data.load("mnist", train=False).head(cfg.n_test)
+    return _fast_mnist_one(cfg, start, seed, train_set, test_set)
+
+
+def _fast_mnist_units(cfg: FastMnistConfig) -> list[Unit]:
+    return [Unit(f"{start}-seed{seed}", _fast_mnist_unit, (cfg, start, seed)) for start in cfg.starts
+            for seed in cfg.seeds]
+
+
 @experiment(
     "fundamentals",
     "fat-mnist-wong",
@@ -245,10 +258,11 @@ def _fast_mnist_one(cfg: FastMnistConfig, start: str, seed: int, train_set, test
         "quick": FastMnistConfig(),
         "paper": FastMnistConfig(seeds=(0, 1, 2, 3, 4), n_test=10000, pgd_restarts=10),
     },
+    units=_fast_mnist_units,
 )
-def fat_mnist_wong(cfg: FastMnistConfig) -> dict:
+def fat_mnist_wong(cfg: FastMnistConfig, outputs: dict) -> dict:
     """Fast adversarial training of Wong et al.'s MNIST network by their recipe, for every seed and both
-    random-start rules (:class:`FastMnistConfig`); each network is one resumable part.
+    random-start rules (:class:`FastMnistConfig`); each network is one unit of work (``<start>-seed<seed>``).
 
     Returns ``runs``: one entry per (start, seed) with ``clean_acc``, ``pgd_acc``, per-image outcomes
     (``clean_correct``, ``pgd_robust``: 1 correct or robust, 0 not) and the training ``history`` (whose
@@ -257,9 +271,7 @@ def fat_mnist_wong(cfg: FastMnistConfig) -> dict:
     """
     train_set = data.load("mnist", train=True).head(cfg.n_train)
     test_set = data.load("mnist", train=False).head(cfg.n_test)
-    runs = [part(f"{start}-seed{seed}", lambda start=start, seed=seed: _fast_mnist_one(cfg, start, seed, train_set,
-                                                                                         test_set))
-            for start in cfg.starts for seed in cfg.seeds]
+    runs = [outputs[f"{start}-seed{seed}"] for start in cfg.starts for seed in cfg.seeds]
     return {"data": test_set.description, "n_train": len(train_set), "n_test": len(test_set), "runs": runs}
 
 

@@ -42,6 +42,7 @@ from symact import attacks, data, models
 from symact.activations import Maxout, create
 from symact.attacks import accuracy
 from symact.device import seed_everything
+from symact.evaluation import evaluate, pool, proportion_interval
 from symact.results import Unit, _jsonable, experiment, gpu_resources, stored_units
 from symact.train import TrainConfig, place, train
 
@@ -645,8 +646,10 @@ class RobustnessConfig(LeNetRecipe):
     - CW-L2, torchattacks ``CW`` with ``c = cw_c``, ``cw_steps`` Adam steps of lr 0.01 and no binary search
       (Table 4; the paper used Foolbox's defaults, which search over ``c``);
     - strong attacks at L-infinity ``eps`` (8/255) on the first ``n_strong`` images of each set (None: all):
-      PGD-``pgd_steps`` (step eps/4, cross-entropy) with ``pgd_restarts`` random starts, and AutoAttack
-      (standard: APGD-CE, APGD-T, FAB-T, Square).
+      PGD-``pgd_steps`` (step eps/4, cross-entropy) with ``pgd_restarts`` random starts, and the cascade
+      ``autoattack`` names: ``"autoattack"``, the authors' 100-iteration AutoAttack (APGD-CE, APGD-T, FAB-T,
+      Square), or ``"cascade-10"``, torchattacks' 10-iteration defaults, which the stored quick and paper
+      results ran (their configs say so).
 
     ``smoke`` and ``quick`` shrink training (``n_train``, ``epochs``) and the attacks: quick trains 2 epochs on
     10,000 images and runs DE with population 20 for 5 iterations, once, PGD-50 with 2 restarts and
@@ -669,6 +672,7 @@ class RobustnessConfig(LeNetRecipe):
     pgd_steps: int = 50
     pgd_restarts: int = 10
     n_strong: int | None = None
+    autoattack: str = "autoattack"
     seed: int = 0
 
 
@@ -685,11 +689,11 @@ def _on_correct(model: torch.nn.Module, attack):
 
 
 def _with_interval(res: dict) -> dict:
-    """``res`` (an :func:`symact.attacks.evaluate` result) with ``correct``, ``fooled`` and the Wilson 95%
+    """``res`` (an :func:`symact.evaluation.evaluate` result) with ``correct``, ``fooled`` and the Wilson 95%
     ``interval`` of its success rate over the correctly classified images."""
     correct = round(res["clean_acc"] * res["n"])
     fooled = round(res["success_rate"] * correct)
-    return {**res, "correct": correct, "fooled": fooled, "interval": list(attacks.wilson_interval(fooled, correct))}
+    return {**res, "correct": correct, "fooled": fooled, "interval": list(proportion_interval(fooled, correct))}
 
 
 def _repeated(runs: list[dict]) -> dict:
@@ -703,11 +707,11 @@ def _repeated(runs: list[dict]) -> dict:
     mean = float(np.mean(rates))
     return {"n": runs[0]["n"], "clean_acc": runs[0]["clean_acc"], "correct": correct, "success_rate": mean,
             "rates": rates, "confidence_gap": gaps / sum(fooled) if sum(fooled) else float("nan"),
-            "interval": list(attacks.wilson_interval(round(mean * correct), correct))}
+            "interval": list(proportion_interval(round(mean * correct), correct))}
 
 
 #: images per unit of differential evolution on a larger set (the 1,000 images of the paper profile): the
-#: batches attacks.evaluate makes anyway, each attacked with PixelDE's seed afresh, so the pooled numbers are
+#: batches evaluation.evaluate makes anyway, each attacked with PixelDE's seed afresh, so the pooled numbers are
 #: those of one unit, and a unit takes minutes, not hours, on a CPU
 DE_PART_IMAGES = 250
 
@@ -758,15 +762,24 @@ def _robustness_train(cfg: RobustnessConfig, checkpoint=None) -> dict:
     dict); ``checkpoint``: its folder, for resumable training."""
     train_set = data.load("cifar10").head(cfg.n_train)
     seed_everything(cfg.seed)
-    model = models.LeNet5("cifar", len(train_set.classes), act=_section6_act(cfg.activation), batchnorm="all")
+    model = robustness_network(cfg.activation, len(train_set.classes))
     hist = train(model, train_set, _lenet_recipe(cfg, cfg.seed),
                  checkpoint=None if checkpoint is None else checkpoint / "train.ckpt")
-    return {"history": hist, "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    return {"history": hist, "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "builder": "symact.experiments.sapl:robustness_network",
+            "builder_kwargs": {"activation": cfg.activation, "classes": len(train_set.classes)}}
+
+
+def robustness_network(activation: str, classes: int = 10) -> torch.nn.Module:
+    """The LeNet-5 of Section 6 (symmetric-apl.txt) with ``activation`` (:data:`ROBUSTNESS_ACTS`), untrained:
+    what the robustness runs train, and what ``symact.zoo.load("sapl/robustness-lenet-cifar10-<act>",
+    key="train")`` fills with the stored weights."""
+    return models.LeNet5("cifar", classes, act=_section6_act(activation), batchnorm="all")
 
 
 def _trained(cfg: RobustnessConfig, trained: dict) -> torch.nn.Module:
     """The network of :func:`_robustness_train` from its weights, on the device, in eval mode."""
-    model = models.LeNet5("cifar", 10, act=_section6_act(cfg.activation), batchnorm="all")
+    model = robustness_network(cfg.activation)
     model.load_state_dict(trained["weights"])
     place(model)
     return model.eval()
@@ -791,21 +804,20 @@ def _robustness_attack(cfg: RobustnessConfig, n: int, attack: str, arg, block, t
         seed_everything(cfg.seed + r)  # torchattacks' differential evolution draws from NumPy's global state
         extra = {"seed": cfg.seed + r} if cfg.de == "de" else {}
         atk = attacks.make_attack(cfg.de, model, pixels=k, steps=cfg.de_steps, popsize=cfg.de_popsize, **extra)
-        return attacks.evaluate(model, images, _on_correct(model, atk))
+        return evaluate(model, images, _on_correct(model, atk))
     if attack == "fgsm":
         atk = attacks.make_attack("fgsm", model, eps=arg)
     elif attack == "cw":
         atk = attacks.make_attack("cw", model, c=cfg.cw_c, steps=cfg.cw_steps)
     elif attack == "pgd":
         images = images.head(cfg.n_strong)  # the first images of a random sample are a random sample
-        atk = attacks.pgd_restarts(model, torch.nn.functional.cross_entropy, cfg.eps, cfg.eps / 4, cfg.pgd_steps,
-                                   cfg.pgd_restarts, cfg.seed)
+        atk = attacks.LossPGD(model, cfg.eps, cfg.eps / 4, cfg.pgd_steps, restarts=cfg.pgd_restarts, seed=cfg.seed)
     elif attack == "autoattack":
         images = images.head(cfg.n_strong)
-        atk = attacks.make_attack("autoattack", model, eps=cfg.eps, n_classes=10, seed=cfg.seed)
+        atk = attacks.make_attack(cfg.autoattack, model, eps=cfg.eps, n_classes=10, seed=cfg.seed)
     else:
         raise ValueError(f"unknown attack {attack!r}")
-    return _with_interval(attacks.evaluate(model, images, _on_correct(model, atk)))
+    return _with_interval(evaluate(model, images, _on_correct(model, atk)))
 
 
 class _Missing(Exception):
@@ -824,7 +836,7 @@ def _attack_set(cfg: RobustnessConfig, n: int, repeats: int, outputs: dict) -> d
         blocks = _de_blocks(n)
         if blocks is None:
             return get(f"{n}-de{k}-r{r}")
-        return attacks.pool_evaluations([get(f"{n}-de{k}-r{r}-{j}") for j in range(len(blocks))])
+        return pool([get(f"{n}-de{k}-r{r}-{j}") for j in range(len(blocks))])
 
     out = {"n": n, "clean_acc": None, "onepixel": {}, "fgsm": {}}
     for k in cfg.pixels:
@@ -886,6 +898,8 @@ def _robustness_configs(act: str) -> dict:
                                 de_popsize=10, de_repeats=2, cw_steps=2, pgd_steps=2, pgd_restarts=2, n_strong=4)
     quick = dataclasses.replace(paper, epochs=2, n_train=10000, n_test=2000, n_large=0, de_steps=5, de_popsize=20,
                                 de_repeats=1, pgd_restarts=2, n_strong=50)
+    # the stored quick and paper results ran torchattacks' 10-iteration cascade (issue 29 reruns them)
+    quick, paper = (dataclasses.replace(c, autoattack="cascade-10") for c in (quick, paper))
     return {"smoke": smoke, "quick": quick, "paper": paper}
 
 

@@ -299,15 +299,18 @@ def _zoo_lookup(name: str, key: str, chash: str) -> dict | None:
 
 
 def _zoo_save(name: str, key: str, value: dict, config, chash: str) -> None:
-    """Keep the weights of a ``zoo=True`` unit in the zoo, with the rest of its value as ``history``."""
+    """Keep the weights of a ``zoo=True`` unit in the zoo, with the rest of its value as ``history``; a value's
+    ``builder`` (``"module:callable"``) and ``builder_kwargs`` let ``symact.zoo.load`` rebuild the network."""
     zoo = _zoo_module()
     if zoo is None:
         _log.warning("symact.zoo is not available: %s/%s is not kept in the zoo", name, key)
         return
     if not isinstance(value, dict) or "weights" not in value:
         raise TypeError(f"zoo unit {name}/{key} must return a dict with 'weights' (a state dict)")
-    rest = {k: v for k, v in value.items() if k != "weights" and not _tensors(v)}
-    zoo.save(name, value["weights"], key=key, config=config, config_hash=chash, history=rest)
+    spec = {k: value[k] for k in ("builder", "builder_kwargs") if k in value}  # so zoo.load rebuilds it
+    rest = {k: v for k, v in value.items() if k not in ("weights", *spec) and not _tensors(v)}
+    zoo.save(name, value["weights"], key=key, config=config, config_hash=chash, history=rest, **spec,
+             retrain=f"python -m symact run {name} --profile paper")
 
 
 # --- clients ----------------------------------------------------------------------------------------------
