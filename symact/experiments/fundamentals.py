@@ -234,18 +234,21 @@ def _fast_mnist_one(cfg: FastMnistConfig, start: str, seed: int, train_set, test
         clean = [int(v) for v in (torch.cat([model(x[i:i + 500]).argmax(1) for i in range(0, len(y), 500)]) == y)]
     pgd, outcome = _pgd_accuracy(model, x, y, cfg.eps, cfg.pgd_alpha, cfg.pgd_steps, cfg.pgd_restarts, seed)
     return {"start": start, "seed": seed, "clean_acc": sum(clean) / len(clean), "pgd_acc": pgd,
-            "clean_correct": clean, "pgd_robust": outcome, "history": history}
+            "clean_correct": clean, "pgd_robust": outcome, "history": history,
+            "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "builder": "symact.experiments.fundamentals:wong_mnist_net", "builder_kwargs": {}}
 
 
 def _fast_mnist_unit(cfg: FastMnistConfig, start: str, seed: int) -> dict:
-    """One unit of :func:`fat_mnist_wong`: the network of ``(start, seed)``, trained and evaluated."""
+    """One unit of :func:`fat_mnist_wong`: the network of ``(start, seed)``, trained and evaluated; its weights
+    go to the zoo (``symact.zoo.load("fundamentals/fat-mnist-wong", key="unclamped-seed0")``)."""
     train_set = data.load("mnist", train=True).head(cfg.n_train)
     test_set = data.load("mnist", train=False).head(cfg.n_test)
     return _fast_mnist_one(cfg, start, seed, train_set, test_set)
 
 
 def _fast_mnist_units(cfg: FastMnistConfig) -> list[Unit]:
-    return [Unit(f"{start}-seed{seed}", _fast_mnist_unit, (cfg, start, seed)) for start in cfg.starts
+    return [Unit(f"{start}-seed{seed}", _fast_mnist_unit, (cfg, start, seed), zoo=True) for start in cfg.starts
             for seed in cfg.seeds]
 
 
@@ -259,6 +262,7 @@ def _fast_mnist_units(cfg: FastMnistConfig) -> list[Unit]:
         "paper": FastMnistConfig(seeds=(0, 1, 2, 3, 4), n_test=10000, pgd_restarts=10),
     },
     units=_fast_mnist_units,
+    converged=("quick", "paper"),  # quick is the whole published recipe; only its evaluation is smaller
 )
 def fat_mnist_wong(cfg: FastMnistConfig, outputs: dict) -> dict:
     """Fast adversarial training of Wong et al.'s MNIST network by their recipe, for every seed and both
@@ -271,7 +275,9 @@ def fat_mnist_wong(cfg: FastMnistConfig, outputs: dict) -> dict:
     """
     train_set = data.load("mnist", train=True).head(cfg.n_train)
     test_set = data.load("mnist", train=False).head(cfg.n_test)
-    runs = [outputs[f"{start}-seed{seed}"] for start in cfg.starts for seed in cfg.seeds]
+    drop = ("weights", "builder", "builder_kwargs")  # the network is in the zoo, not in the result
+    runs = [{k: v for k, v in outputs[f"{start}-seed{seed}"].items() if k not in drop}
+            for start in cfg.starts for seed in cfg.seeds]
     return {"data": test_set.description, "n_train": len(train_set), "n_test": len(test_set), "runs": runs}
 
 

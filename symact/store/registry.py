@@ -93,6 +93,9 @@ class Experiment:
     fn: Callable[..., dict]
     configs: dict
     units: Callable[[Any], list] | None = None
+    #: the profiles whose configs are a converged protocol (the source paper's, or one whose training the
+    #: experiment shows to have converged); the zoo keeps the networks trained at these profiles
+    converged: tuple[str, ...] = ("paper",)
 
     def path(self, prof: str) -> Path:
         """The stored result: ``results/<chapter>/<name>.<prof>.json``."""
@@ -127,8 +130,8 @@ class Experiment:
 REGISTRY: dict[tuple[str, str], Experiment] = {}
 
 
-def experiment(chapter: str, name: str, configs: dict, units: Callable[[Any], list] | None = None
-               ) -> Callable[[Callable], Experiment]:
+def experiment(chapter: str, name: str, configs: dict, units: Callable[[Any], list] | None = None,
+               converged: tuple[str, ...] = ("paper",)) -> Callable[[Callable], Experiment]:
     """Declare and register an experiment.
 
     Example:
@@ -140,13 +143,19 @@ def experiment(chapter: str, name: str, configs: dict, units: Callable[[Any], li
     ``units``: for a long experiment, ``units(config) -> list[Unit]`` (:class:`symact.store.units.Unit`), cheap
     (it declares work, it computes nothing: no data loaded); the decorated function is then the combine step
     ``combine(config, outputs)``, ``outputs`` the units' values by key.
+
+    ``converged``: the profiles whose configs are a converged protocol, ``("paper",)`` unless the experiment
+    says otherwise (a ``quick`` config that is the whole published recipe, say); the zoo keeps the networks of
+    ``zoo`` units trained at these profiles. ``smoke`` never counts.
     """
     missing = [p for p in PROFILES if p not in configs]
     if missing:
         raise ValueError(f"experiment {chapter}/{name} lacks configs for profiles {missing}")
+    if "smoke" in converged or not set(converged) <= set(PROFILES):
+        raise ValueError(f"converged must name profiles among quick and paper, got {converged!r}")
 
     def wrap(fn: Callable) -> Experiment:
-        exp = Experiment(chapter, name, fn, dict(configs), units)
+        exp = Experiment(chapter, name, fn, dict(configs), units, tuple(converged))
         functools.update_wrapper(exp, fn, updated=())
         REGISTRY[(chapter, name)] = exp
         return exp

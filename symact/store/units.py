@@ -28,7 +28,8 @@ numbers do not depend on how many workers run beside it. A unit stored with weig
 fingerprint, and every unit that needs it records the fingerprints it was computed on: weights lost (a clone
 without the ignored files) are computed again, and the stored units computed on other weights with them.
 
-A training unit marked ``zoo=True`` returns ``{"weights": state_dict, ...}``; at the ``paper`` profile its
+A training unit marked ``zoo=True`` returns ``{"weights": state_dict, ...}``; at a converged profile (``paper``,
+or those the experiment names in ``experiment(..., converged=...)``) its
 weights go to the zoo (:mod:`symact.zoo`) under ``<chapter>/<experiment>`` and the unit's key, and a network
 in the zoo with the config's hash is loaded instead of trained again (:func:`_zoo_lookup`, :func:`_zoo_save`).
 """
@@ -72,7 +73,7 @@ class Unit:
     - ``resources``: Dask resources it needs, e.g. ``{"GPU": 1}`` (:func:`gpu_resources`); None: any worker.
     - ``threads``: torch's intra-op threads while it runs, wherever it runs (default 1).
     - ``checkpoint``: pass ``checkpoint=<folder>`` (:mod:`symact.store.checkpoints`) for a resumable training.
-    - ``zoo``: a training unit whose ``weights`` the zoo keeps at the ``paper`` profile.
+    - ``zoo``: a training unit whose ``weights`` the zoo keeps at the converged profiles (``paper`` by default).
     """
 
     key: str
@@ -422,7 +423,7 @@ def _drive(client, exp, config, units: list[Unit], prof: str | None, store: bool
     names = {"chapter": exp.chapter, "experiment": exp.name, "profile": prof}
     stored = {u.key: _load_unit(exp, prof, chash, u.key) for u in units} if store else {}
     stored = {k: v for k, v in stored.items() if v is not None}
-    use_zoo = store and prof == "paper"
+    use_zoo = store and prof in exp.converged
     done: dict[str, dict] = {}      # key -> {"value", "prov"}
     futures: dict = {}              # key -> Future of a unit computed in this run
     scattered: dict = {}            # key -> Future of a loaded value sent to the workers
