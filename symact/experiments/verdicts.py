@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from symact.evaluation import Verdict, _as_outcome, verdict
+from symact.evaluation import Verdict, _as_outcome, cascade_label, verdict
 
 __all__ = ["Judgement", "NO_OUTCOMES", "ONE_NETWORK", "NOT_CONVERGED", "profile", "converged", "dome_table2",
            "sapl_table1", "sapl_robustness", "sapl_paper_rate", "saf_robust", "saf_masking", "single_network",
@@ -238,7 +238,10 @@ def dome_table2(result, baseline, paper: Sequence[float] | None = None, paper_ba
                       "ResNet-18)")
     v = _images(oa, ob, effect_rate=ra - rb, n_rates=f"{na:,} and {nb:,} images", is_converged=converged(result)
                 and converged(baseline), published=published, higher_is_better=True, level=level)
-    what = f"{name}'s robust accuracy minus the baseline's under {'AutoAttack' if attack == 'autoattack' else attack}"
+    if attack == "autoattack":  # the cascade the result's config names: AutoAttack only if it is the official one
+        label = cascade_label(result)
+        attack = label if label == "AutoAttack" else f"the {label}"
+    what = f"{name}'s robust accuracy minus the baseline's under {attack}"
     return Judgement(v, what, _profiles(result, baseline), published, paper_text)
 
 
