@@ -28,7 +28,6 @@ network, so a stored result and a zoo entry can be matched.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import importlib
 import json
 import os
@@ -132,13 +131,9 @@ def fingerprint(module_or_state_dict: nn.Module | Mapping[str, torch.Tensor]) ->
     The same hash as ``symact.results._fingerprint``, so fingerprints stored in results stay comparable.
     Accepts a module (its ``state_dict()``) or a mapping of names to tensors.
     """
-    sd = module_or_state_dict.state_dict() if isinstance(module_or_state_dict, nn.Module) else module_or_state_dict
-    h = hashlib.sha256()
-    for k, v in sorted(sd.items()):
-        v = v.detach().cpu().contiguous().reshape(-1)
-        h.update(f"{k}:{v.dtype}:".encode())
-        h.update(v.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
+    from symact.store.provenance import fingerprint as store_fingerprint  # one hash for the store and the zoo
+
+    return store_fingerprint(module_or_state_dict)
 
 
 # ----------------------------------------------------------------------------------------------- builders
