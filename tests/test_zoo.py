@@ -250,3 +250,20 @@ def test_build_activation_specs():
         zoo.build("NoNet")
     with pytest.raises(KeyError, match="unknown activation"):
         zoo.build("LeNet5", "nope")
+
+
+def test_a_stored_zoo_network_reloads_to_its_fingerprint_and_accuracy(monkeypatch, needs_data):
+    """The repository's zoo: a network of the Fundamentals chapter's FAT reproduction reloads (its fingerprint
+    checked by load) and classifies the stored result's test images exactly as the stored result says."""
+
+    from symact import data
+    from symact.attacks import accuracy
+    from symact.results import REPO_ROOT
+
+    monkeypatch.setenv("SYMACT_ZOO", str(REPO_ROOT / "zoo"))
+    stored = json.loads((REPO_ROOT / "results/fundamentals/fat-mnist-wong.quick.json").read_text())
+    run = next(r for r in stored["result"]["runs"] if (r["start"], r["seed"]) == ("unclamped", 0))
+    net = zoo.load("fundamentals/fat-mnist-wong", key="unclamped-seed0")
+    assert zoo.fingerprint(net) == zoo.entry("fundamentals/fat-mnist-wong", key="unclamped-seed0")["fingerprint"]
+    test = data.load("mnist", train=False).head(stored["result"]["n_test"])
+    assert accuracy(net, test) == pytest.approx(run["clean_acc"], abs=1e-6)  # one image is 1e-3
