@@ -333,7 +333,7 @@ def test_run_units_returns_outputs_and_provenance():
 
 def test_the_worker_settings_file_matches_the_runners():
     """DASK_CONFIG=symact/store/dask (for `dask worker` started by hand) sets what the runner sets for its own
-    LocalCluster: no MALLOC_TRIM_THRESHOLD_, one OpenMP thread."""
+    LocalCluster: no MALLOC_TRIM_THRESHOLD_, one OpenMP thread, no statistical profiler."""
     import dask.config
 
     from symact.results import REPO_ROOT
@@ -342,6 +342,8 @@ def test_the_worker_settings_file_matches_the_runners():
     env = cfg["distributed"]["nanny"]["pre-spawn-environ"]
     want = units_mod.worker_environment()["distributed.nanny.pre-spawn-environ"]
     assert {k: (None if v is None else str(v)) for k, v in env.items()} == want
+    assert cfg["distributed"]["worker"]["profile"]["enabled"] is False
+    assert units_mod.worker_environment()["distributed.worker.profile.enabled"] is False
 
 
 def test_workers_two_starts_a_local_cluster_and_leaves_this_process_as_it_was(monkeypatch, capsys):

@@ -322,8 +322,11 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THRE
 
 
 def worker_environment() -> dict:
-    """The Dask configuration the runner sets for the worker processes it starts."""
-    return {"distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": None, **WORKER_ENV}}
+    """The Dask configuration the runner sets for the worker processes it starts: the environment above, and
+    no statistical profiler (by default a worker samples its task's stack every 10 ms, taking the GIL from a
+    training loop that spends much of its time in Python)."""
+    return {"distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": None, **WORKER_ENV},
+            "distributed.worker.profile.enabled": False}
 
 
 @contextlib.contextmanager
