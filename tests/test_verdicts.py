@@ -235,3 +235,15 @@ def test_sapl_table1_unpaired_for_a_run_in_progress():
     prog = {"rows": table1([0.0100, 0.0101, 0.0099], prelu=[0.012, 0.0125, 0.0118, 0.0121])}
     j = vd.sapl_table1(prog, profile_="paper", paired=False)
     assert j.word == "better" and j.design.startswith("unpaired") and j.arms == ("sapl", "prelu")
+
+
+def test_outcomes_are_read_from_evaluate_s_own_layout(toy_model, toy_data):
+    """A real evaluate() result: its top-level outcome is the clean one, the robust one is the worst case over
+    its attacks, on its own images (an attack on the first images of a set has fewer than the set)."""
+    from symact import attacks, evaluation
+
+    res = evaluation.evaluate(toy_model, toy_data.head(12), attacks.make_attack("fgsm", toy_model, eps=0.5))
+    robust = vd._outcome(res, n=100)  # the set's n must not override the entry's own
+    assert len(robust) == 12
+    assert robust.sum() == res["attacks"]["attack"]["robust"]
+    assert (evaluation.decode_outcomes(res["outcome"], 12) >= robust).all()  # robust implies clean-correct

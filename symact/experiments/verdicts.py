@@ -74,7 +74,12 @@ def converged(stored) -> bool:
 
 
 def _outcome(entry, n: int | None = None) -> np.ndarray | None:
-    """The per-image boolean outcomes of a stored entry (``entry["outcome"]``), or None when it has none."""
+    """The per-image robust outcomes of a stored entry, or None when it has none: for an
+    :func:`symact.evaluation.evaluate` result, its worst case over the attacks it ran (``entry["worst_case"]``,
+    on the entry's own images; an image wrong before the attack is not robust), whose top-level ``"outcome"``
+    is the clean one; otherwise ``entry["outcome"]``."""
+    if isinstance(entry, Mapping) and isinstance(entry.get("worst_case"), Mapping):
+        return _outcome(entry["worst_case"], entry.get("n"))
     if not isinstance(entry, Mapping) or entry.get("outcome") is None:
         return None
     o = entry["outcome"]
@@ -325,9 +330,11 @@ def _success(s: Mapping, row: Mapping) -> tuple[np.ndarray, np.ndarray] | None:
 
     Needs the set's clean outcome (``set["outcome"]`` or ``row["clean_outcome"]``) and the attack's robust
     outcome (``row["outcome"]``), :func:`symact.evaluation.evaluate`'s layout."""
-    n = s.get("n", row.get("n"))
+    n = row.get("n", s.get("n"))  # an attack may run on the first images of the set only (PGD, AutoAttack)
     robust = _outcome(row, n)
-    clean = _outcome({"outcome": row.get("clean_outcome", s.get("outcome")), "n": n}, n)
+    clean_src = row["outcome"] if isinstance(row.get("worst_case"), Mapping) else row.get("clean_outcome",
+                                                                                            s.get("outcome"))
+    clean = _outcome({"outcome": clean_src, "n": n}, n)
     if robust is None or clean is None:
         return None
     return clean, clean & ~robust
@@ -358,6 +365,9 @@ def sapl_robustness(result, other, attack: str, images, *, paper_a: float | None
     if xa is None or xb is None:
         v = _untested(ra["success_rate"] - rb["success_rate"], 0,
                       f"one network per arm, rates only ({sa['n']:,} images each)", is_conv, NO_OUTCOMES)
+    elif not (xa[0] & xb[0]).any():  # a success rate counts the images a network gets right; none in common
+        v = _untested(ra["success_rate"] - rb["success_rate"], 0, "one network per arm: no image that both "
+                      "classify correctly", is_conv, "no image both networks classify correctly: nothing to compare")
     else:
         both = xa[0] & xb[0]
         v = verdict(xa[1][both], xb[1][both], converged=is_conv, images=True, published=published,
