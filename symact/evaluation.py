@@ -689,7 +689,6 @@ def sanity(report: Mapping) -> list[dict]:
     n = ev["n"] if ev else 0
     have = lambda role: roles[role] in entries  # noqa: E731
     outc = lambda role: decode_outcomes(entries[roles[role]]["outcome"], n)  # noqa: E731
-    masking = "a sign of gradient masking (Carlini et al. 2019)"
     checks = []
 
     def stronger(weak: np.ndarray, strong: np.ndarray) -> tuple[bool, dict]:
@@ -703,9 +702,8 @@ def sanity(report: Mapping) -> list[dict]:
         ri, rs = int(outc("iterative").sum()), int(outc("single_step").sum())
         detail = (f"{roles['iterative']} leaves {ri} robust, {roles['single_step']} {rs} of {n} "
                   f"(McNemar b={t['b']}, c={t['c']}, p={t['p']:.3g})")
-        checks.append({"name": "iterative-vs-single-step", "passed": not fail,
-                       "detail": (f"iterative-vs-single-step failed: the single-step attack is stronger than the "
-                                  f"iterative one, {masking}: " if fail else "") + detail})
+        checks.append(_check("iterative-vs-single-step", fail, "the single-step attack is stronger than the "
+                             "iterative one", detail))
     else:
         checks.append(_skip("iterative-vs-single-step", roles, ("single_step", "iterative")))
     # 2
@@ -714,9 +712,8 @@ def sanity(report: Mapping) -> list[dict]:
         fail = t["p"] < alpha
         detail = (f"{roles['iterative']} {int(outc('iterative').sum())} robust, {roles['iterative_double']} "
                   f"{int(outc('iterative_double').sum())} of {n} (McNemar b={t['b']}, c={t['c']}, p={t['p']:.3g})")
-        checks.append({"name": "more-iterations", "passed": not fail,
-                       "detail": (f"more-iterations failed: twice the iterations changes robust accuracy beyond "
-                                  f"the noise, the attack has not converged, {masking}: " if fail else "") + detail})
+        checks.append(_check("more-iterations", fail, "twice the iterations changes robust accuracy beyond the "
+                             "noise, the attack has not converged", detail))
     else:
         checks.append(_skip("more-iterations", roles, ("iterative", "iterative_double")))
     # 3
@@ -727,9 +724,7 @@ def sanity(report: Mapping) -> list[dict]:
         fail = lo > tol
         detail = (f"at eps={eps:g} the worst case leaves {k} of {cn} robust "
                   f"({k / max(cn, 1):.1%}, exact interval {lo:.3f}-{hi:.3f})")
-        checks.append({"name": "large-epsilon", "passed": not fail,
-                       "detail": (f"large-epsilon failed: accuracy does not reach about 0 at a large epsilon, "
-                                  f"{masking}: " if fail else "") + detail})
+        checks.append(_check("large-epsilon", fail, "accuracy does not reach about 0 at a large epsilon", detail))
     else:
         checks.append({"name": "large-epsilon", "passed": None, "detail": "skipped: the report has no curve"})
     # 4, 5
@@ -744,10 +739,17 @@ def sanity(report: Mapping) -> list[dict]:
         detail = (f"{roles[role]} leaves {int(outc(role).sum())} robust, the white-box worst case "
                   f"({', '.join(roles[r] for r in white)}) {int(wb.sum())} of {n} "
                   f"(McNemar b={t['b']}, c={t['c']}, p={t['p']:.3g})")
-        checks.append({"name": name, "passed": not fail,
-                       "detail": (f"{name} failed: the {what} attack is stronger than the white-box attacks, "
-                                  f"{masking}: " if fail else "") + detail})
+        checks.append(_check(name, fail, f"the {what} attack is stronger than the white-box attacks", detail))
     return checks
+
+
+_MASKING = "a sign of gradient masking (Carlini et al. 2019)"
+
+
+def _check(name: str, fail: bool, why: str, detail: str) -> dict:
+    """One check's entry; a failure says what failed and that it is a sign of gradient masking."""
+    return {"name": name, "passed": not fail,
+            "detail": (f"{name} failed: {why}, {_MASKING}: " if fail else "") + detail}
 
 
 def _skip(name: str, roles: Mapping[str, str], needs: Sequence[str]) -> dict:
