@@ -8,6 +8,7 @@ environment.
   LocalCluster of two single-thread worker processes); elapsed seconds of the units (cluster start-up
   apart) and in all, the speed-up, and whether both gave the same numbers.
 - ``overhead``: a smoke experiment of ten trivial units, called directly and through the in-process runner.
+- ``background``: a busy loop in a worker with Dask's default background intervals and with the runner's.
 - ``malloc``: one training unit in a LocalCluster worker with Dask's default worker environment
   (``MALLOC_TRIM_THRESHOLD_=65536``) and with the runner's (without it).
 
@@ -95,6 +96,27 @@ def _malloc(cfg, default_env: bool) -> float:
         return c.submit(units_mod._execute, train_unit, (big, 0), {}, 1, None, pure=False).result()["wall"]
 
 
+def busy(seconds: float) -> int:
+    """Loop iterations of a pure-Python loop in ``seconds`` of this process's CPU time (all its threads):
+    the share of a worker's CPU that Dask's own background threads leave to a unit."""
+    start, n = time.process_time(), 0
+    while time.process_time() - start < seconds:
+        n += 1
+    return n
+
+
+def _background(seconds: float, runner_env: bool) -> int:
+    """:func:`busy` in a one-worker LocalCluster, with Dask's defaults (but the profiler off, as the two rows
+    differ in the background intervals only) or with the runner's :func:`worker_environment`."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    env = units_mod.worker_environment() if runner_env else {"distributed.worker.profile.enabled": False}
+    with dask.config.set(env), LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                            dashboard_address=":0") as lc, Client(lc) as c:
+        return c.submit(busy, seconds, pure=False).result()
+
+
 def _plain_processes(cfg, k: int) -> float:
     """Seconds for ``k`` plain Python processes (no Dask) each running ``cfg.units / k`` units one after the
     other, all at once: what the machine gives two single-thread processes, the control of the two-worker run."""
@@ -160,6 +182,14 @@ def main() -> None:
                      "elapsed_s": round(_malloc(cfg, default), 2), "units_s": None, "per_unit_ms": None,
                      "note": "Dask's default worker env (MALLOC_TRIM_THRESHOLD_=65536)" if default
                      else "the runner's worker env (no MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS=1)"})
+    plain = busy(10.0)
+    for runner_env in (False, True):
+        got = _background(10.0, runner_env)
+        rows.append({"case": "background: a busy loop, 10 s of a worker process's CPU", "workers": 1,
+                     "elapsed_s": None, "units_s": None, "per_unit_ms": None,
+                     "note": f"{got / plain:.0%} of a plain process's iterations; "
+                             + ("the runner's intervals (symact.store.units.QUIET_INTERVALS)" if runner_env
+                                else "Dask's default tick (20 ms), memory (100 ms) and system (500 ms) monitors")})
     load_after = os.getloadavg()
 
     from common import write

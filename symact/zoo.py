@@ -292,6 +292,7 @@ def save(
     builder: str | Callable | None = None,
     builder_kwargs: Mapping | None = None,
     retrain: str | None = None,
+    profile: str | None = None,
     max_mb: float = MAX_MB,
 ) -> Path:
     """Keep ``model`` (a module or a state dict) in the zoo as ``<name>/<key>``; returns the entry's JSON path.
@@ -311,6 +312,7 @@ def save(
             It is tried now: a network whose state-dict names and shapes differ raises before anything is
             written.
         retrain: how to train it again, e.g. ``"python -m symact run sapl/robustness --profile paper"``.
+        profile: the profile of the experiment that trained it (``"quick"``, ``"paper"``), if any.
 
     The entry also holds the fingerprint (of the weights as they load back), their size in bytes, the
     symact and torch versions, the date and the git commit.
@@ -375,6 +377,7 @@ def save(
         "max_mb": max_mb,
         "converted": converted,
         "retrain": retrain,
+        "profile": profile,
         "symact_version": symact.__version__,
         "torch_version": torch.__version__,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -344,6 +344,9 @@ def test_the_worker_settings_file_matches_the_runners():
     assert {k: (None if v is None else str(v)) for k, v in env.items()} == want
     assert cfg["distributed"]["worker"]["profile"]["enabled"] is False
     assert units_mod.worker_environment()["distributed.worker.profile.enabled"] is False
+    with dask.config.set(cfg):  # the rarer background intervals, in both
+        for key, value in units_mod.QUIET_INTERVALS.items():
+            assert dask.config.get(key) == value == units_mod.worker_environment()[key]
 
 
 def test_workers_two_starts_a_local_cluster_and_leaves_this_process_as_it_was(monkeypatch, capsys):

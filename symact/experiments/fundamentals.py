@@ -15,7 +15,8 @@ from symact.evaluation import evaluate
 from symact.results import Unit, experiment
 from symact.train import TrainConfig, train
 
-__all__ = ["DemoConfig", "FastMnistConfig", "fat_mnist_wong", "fat_mnist_wong_summary", "lenet_mnist_attacks",
+__all__ = ["DemoConfig", "FastMnistConfig", "FatRobustnessConfig", "fat_mnist_wong", "fat_mnist_wong_robustness",
+           "fat_mnist_wong_summary", "fat_robustness_summary", "lenet_mnist_attacks",
            "wong_mnist_net"]
 
 
@@ -297,3 +298,143 @@ def fat_mnist_wong_summary(res) -> dict:
                       "collapsed": int((pgd < 0.1).sum()),
                       "check_collapsed": sum(r["history"]["check_robust_acc"][-1] < 0.1 for r in rows)}
     return out
+
+
+# --------------------------------------------------------------------------- the FAT networks under strong attacks
+
+
+@dataclass(frozen=True)
+class FatRobustnessConfig:
+    """The networks of :func:`fat_mnist_wong` (from the zoo, profile ``source_profile``) under the book's
+    strong evaluation, on the first ``n_test`` MNIST test images:
+
+    - a robustness curve over ``eps_grid`` (L-infinity): official AutoAttack (:class:`symact.attacks.AutoAttack`,
+      seeded with ``attack_seed``) and PGD (``pgd_steps`` steps of 2.5 eps / steps from a random start), robust
+      meaning the worst case over both per image; the curve stops after the first epsilon where both leave
+      no image robust;
+    - minimum-norm distances: untargeted FAB, L-infinity, ``fab_steps`` steps;
+    - the sanity checks of Carlini et al. (2019) at ``eps`` (:func:`symact.evaluation.run_sanity`): FGSM,
+      PGD with ``sanity_steps`` and twice as many steps, Square with ``square_queries`` queries, and a
+      transfer attack from an undefended surrogate: :func:`wong_mnist_net` trained normally (Adam,
+      ``surrogate_lr``, ``surrogate_epochs`` epochs, mini-batches of 100, seed ``surrogate_seed``).
+    """
+
+    source: str = "fundamentals/fat-mnist-wong"
+    source_profile: str = "quick"
+    keys: tuple[str, ...] = tuple(f"{s}-seed{k}" for s in ("clamped", "unclamped") for k in (0, 1, 2))
+    n_test: int = 500
+    eps: float = 0.3
+    eps_grid: tuple[float, ...] = (0.1, 0.2, 0.3, 0.35, 0.4)
+    pgd_steps: int = 50
+    fab_steps: int = 100
+    sanity_steps: int = 50
+    square_queries: int = 1000
+    attack_seed: int = 0
+    surrogate_epochs: int = 5
+    surrogate_lr: float = 1e-3
+    surrogate_seed: int = 0
+
+
+def _surrogate_unit(cfg: FatRobustnessConfig) -> dict:
+    """The undefended surrogate of the transfer attack: :func:`wong_mnist_net` trained normally on MNIST."""
+    seed_everything(cfg.surrogate_seed)
+    model = wong_mnist_net()
+    tcfg = TrainConfig(epochs=cfg.surrogate_epochs, batch_size=100, optimizer="adam", lr=cfg.surrogate_lr,
+                       weight_decay=0.0, schedule="constant", method="standard", early_stop=False,
+                       seed=cfg.surrogate_seed)
+    test = data.load("mnist", train=False).head(cfg.n_test)
+    history = train(model, data.load("mnist", train=True), tcfg, test=test)
+    return {"history": history, "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "builder": "symact.experiments.fundamentals:wong_mnist_net", "builder_kwargs": {}}
+
+
+def _strong_attacks(cfg: FatRobustnessConfig):
+    """``make_attacks(model, eps)`` of the curve: official AutoAttack and PGD."""
+    import torchattacks
+
+    def make(model: nn.Module, eps: float) -> dict:
+        return {"autoattack": attacks.AutoAttack(model, norm="Linf", eps=eps, seed=cfg.attack_seed),
+                "pgd": torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / cfg.pgd_steps, steps=cfg.pgd_steps,
+                                        random_start=True)}
+    return make
+
+
+def _fat_robustness_unit(cfg: FatRobustnessConfig, key: str, surrogate: dict) -> dict:
+    """One zoo network of ``cfg.source``: its curve, distances and sanity checks (:class:`FatRobustnessConfig`)."""
+    from symact import zoo
+    from symact.evaluation import min_norm_distances, robustness_curve, run_sanity
+
+    torch.manual_seed(cfg.attack_seed)
+    entry = zoo.entry(cfg.source, key)
+    if entry.get("profile") not in (None, cfg.source_profile):
+        raise ValueError(f"zoo network {cfg.source}/{key} was trained at profile {entry.get('profile')!r}, "
+                         f"not {cfg.source_profile!r}")
+    model = zoo.load(cfg.source, key)
+    sur = wong_mnist_net()
+    sur.load_state_dict(surrogate["weights"])
+    test = data.load("mnist", train=False).head(cfg.n_test)
+    curve = robustness_curve(model, test, _strong_attacks(cfg), cfg.eps_grid, progress=False)
+    dist = min_norm_distances(model, test, norm="Linf", method="fab", steps=cfg.fab_steps, progress=False)
+    checks = run_sanity(model, test, cfg.eps, surrogate=sur, seed=cfg.attack_seed, steps=cfg.sanity_steps,
+                        square_queries=cfg.square_queries, progress=False)
+    return {"key": key, "fingerprint": entry["fingerprint"], "curve": curve, "distances": dist,
+            "sanity": checks}
+
+
+def _fat_robustness_units(cfg: FatRobustnessConfig) -> list[Unit]:
+    return [Unit("surrogate", _surrogate_unit, (cfg,), zoo=True),
+            *[Unit(key, _fat_robustness_unit, (cfg, key), needs=("surrogate",)) for key in cfg.keys]]
+
+
+@experiment(
+    "fundamentals",
+    "fat-mnist-wong-robustness",
+    {
+        "smoke": FatRobustnessConfig(keys=("unclamped-seed0",), n_test=10, eps_grid=(0.3, 1.0), pgd_steps=5,
+                                     fab_steps=5, sanity_steps=3, square_queries=20, surrogate_epochs=1),
+        "quick": FatRobustnessConfig(),
+        "paper": FatRobustnessConfig(n_test=1000),
+    },
+    units=_fat_robustness_units,
+    converged=("quick", "paper"),  # the surrogate's five epochs are its whole recipe
+)
+def fat_mnist_wong_robustness(cfg: FatRobustnessConfig, outputs: dict) -> dict:
+    """The zoo networks of :func:`fat_mnist_wong` under official AutoAttack and PGD over a range of epsilons,
+    FAB distances and the sanity checks (:class:`FatRobustnessConfig`); one unit per network, after the
+    surrogate's training unit.
+
+    Returns ``networks``: per zoo key, its ``fingerprint``, the :func:`symact.evaluation.robustness_curve`
+    (``curve``), the :func:`symact.evaluation.min_norm_distances` (``distances``) and the
+    :func:`symact.evaluation.run_sanity` result (``sanity``: ``checks`` and the ``report`` with its per-image
+    outcomes); and ``surrogate``: the undefended network's test accuracy after its last epoch.
+    """
+    sur = outputs["surrogate"]["history"]
+    return {"data": data.load("mnist", train=False).head(cfg.n_test).description,
+            "surrogate": {"test_acc": sur["test_acc"][-1] if sur.get("test_acc") else None},
+            "networks": {key: outputs[key] for key in cfg.keys}}
+
+
+def fat_robustness_summary(res) -> "pd.DataFrame":
+    """One row per network of a stored :func:`fat_mnist_wong_robustness` result: ``network`` (zoo key),
+    ``start``, ``seed``, ``clean_acc``; at the config's ``eps``: ``autoattack``, ``pgd`` and ``worst_case``
+    robust accuracy; worst-case robust accuracy at every epsilon of the curve (``robust@<eps>``); the FAB
+    distance's ``fab_median``, ``fab_q1``, ``fab_q3``; and per sanity check ``check:<name>`` (True passed,
+    False failed, None skipped) with ``checks_failed``, the names of the failed ones."""
+    import pandas as pd
+
+    eps = res.provenance["config"]["eps"] if hasattr(res, "provenance") else None
+    rows = []
+    for key, net in res["networks"].items():
+        start, seed = key.rsplit("-seed", 1)
+        c, d = net["curve"], net["distances"]
+        row = {"network": key, "start": start, "seed": int(seed), "clean_acc": c["clean_acc"]}
+        at = [i for i, e in enumerate(c["eps"]) if eps is not None and abs(e - eps) < 1e-12]
+        for name in ("autoattack", "pgd", "worst_case"):
+            row[name] = c["robust_acc"][name][at[0]] if at else float("nan")
+        row.update({f"robust@{e:g}": a for e, a in zip(c["eps"], c["robust_acc"]["worst_case"])})
+        row.update({"fab_median": d["median"], "fab_q1": d["q1"], "fab_q3": d["q3"]})
+        checks = net["sanity"]["checks"]
+        row.update({f"check:{ch['name']}": ch["passed"] for ch in checks})
+        row["checks_failed"] = ", ".join(ch["name"] for ch in checks if ch["passed"] is False)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -299,7 +299,7 @@ def _zoo_lookup(name: str, key: str, chash: str) -> dict | None:
     return {**(rest if isinstance(rest, dict) else {}), "weights": dict(zoo.load_state_dict(name, key))}
 
 
-def _zoo_save(name: str, key: str, value: dict, config, chash: str) -> None:
+def _zoo_save(name: str, key: str, value: dict, config, chash: str, prof: str) -> None:
     """Keep the weights of a ``zoo=True`` unit in the zoo, with the rest of its value as ``history``; a value's
     ``builder`` (``"module:callable"``) and ``builder_kwargs`` let ``symact.zoo.load`` rebuild the network."""
     zoo = _zoo_module()
@@ -311,7 +311,7 @@ def _zoo_save(name: str, key: str, value: dict, config, chash: str) -> None:
     spec = {k: value[k] for k in ("builder", "builder_kwargs") if k in value}  # so zoo.load rebuilds it
     rest = {k: v for k, v in value.items() if k not in ("weights", *spec) and not _tensors(v)}
     zoo.save(name, value["weights"], key=key, config=config, config_hash=chash, history=rest, **spec,
-             retrain=f"python -m symact run {name} --profile paper")
+             retrain=f"python -m symact run {name} --profile {prof}", profile=prof)
 
 
 # --- clients ----------------------------------------------------------------------------------------------
@@ -321,12 +321,20 @@ def _zoo_save(name: str, key: str, value: dict, config, chash: str) -> None:
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
+#: Dask's background work in every worker process (and in the driver, which holds the scheduler and the
+#: nannies), made rarer: the event loop's tick (default every 20 ms), the memory monitor (100 ms) and the
+#: system monitor (500 ms). With the defaults a busy loop in a worker got 23 % less CPU than in a plain
+#: process (benchmarks/units.py, ``background``); with these it got as much.
+QUIET_INTERVALS = {"distributed.admin.tick.interval": "1s", "distributed.admin.system-monitor.interval": "5s",
+                   "distributed.worker.memory.monitor-interval": "1s"}
+
+
 def worker_environment() -> dict:
-    """The Dask configuration the runner sets for the worker processes it starts: the environment above, and
-    no statistical profiler (by default a worker samples its task's stack every 10 ms, taking the GIL from a
-    training loop that spends much of its time in Python)."""
+    """The Dask configuration the runner sets for the workers it starts: the environment above, no
+    statistical profiler (by default a worker samples its task's stack every 10 ms, taking the GIL from a
+    training loop that spends much of its time in Python) and :data:`QUIET_INTERVALS`."""
     return {"distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": None, **WORKER_ENV},
-            "distributed.worker.profile.enabled": False}
+            "distributed.worker.profile.enabled": False, **QUIET_INTERVALS}
 
 
 @contextlib.contextmanager
@@ -361,8 +369,9 @@ def open_client(workers: int | None = None, scheduler: str | None = None):
             print(f"symact: Dask scheduler {scheduler}, dashboard {client.dashboard_link}", file=sys.stderr)
             yield client
     elif workers == 1:
-        with _quiet(), Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0",
-                              resources={"GPU": 1}, set_as_default=False) as client:
+        with _quiet(), dask.config.set({"distributed.worker.profile.enabled": False, **QUIET_INTERVALS}), \
+                Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0",
+                       resources={"GPU": 1}, set_as_default=False) as client:
             yield client
     else:
         before = {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", *WORKER_ENV)}
@@ -533,7 +542,7 @@ def _drive(client, exp, config, units: list[Unit], prof: str | None, store: bool
                     _store_unit(exp, prof, key, prov, value)
                     _log.info("stored unit %s/%s (%.1f s)", name, key, env["wall"])
                 if use_zoo and u.zoo:
-                    _zoo_save(name, key, value, config, chash)
+                    _zoo_save(name, key, value, config, chash, prof)
                 finish(key, {"value": value, "prov": prov})
             decide()
         if waiting:  # cannot happen: every unit is decided once its needs are
