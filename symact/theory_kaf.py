@@ -30,9 +30,13 @@ mixing coefficients ``alpha``. Every function below takes the coefficients as
   (``G = alpha^T M alpha``), and its mean ``sigma^2 tr M`` over
   ``alpha_i ~ N(0, sigma^2)``; :func:`kaf_gain_monte_carlo`,
   :func:`kaf_expected_gain_monte_carlo`: the Monte Carlo checks;
+  :func:`kaf_output_moments`, :func:`target_moments`: ``E[f(s)]`` and
+  ``E[f(s)^2]`` (with the gain, the per-layer factor of a batch-normalised
+  network);
 - :func:`kernel_matrix`, :func:`kernel_condition`, :func:`theta_symbol`,
   :func:`kernel_condition_limit`: the kernel ridge initialisation's Gram
   matrix and its conditioning (the Toeplitz symbol is a Jacobi theta function);
+  :func:`ridge_decomposition`: the coefficients in ``K``'s eigenbasis;
   :func:`ridge_study`: coefficient size, fit, gain and Lipschitz constant of the
   library's kernel ridge initialisation (:func:`~symact.activations.kaf.kernel_ridge_init`)
   against the ridge.
@@ -49,9 +53,9 @@ import numpy as np
 from scipy import optimize, special
 
 __all__ = ["H3_SUP", "KafLipschitz", "kaf_derivative", "kaf_expected_gain", "kaf_expected_gain_monte_carlo",
-           "kaf_gain", "kaf_gain_matrix", "kaf_gain_monte_carlo", "kaf_gain_spread", "kaf_lipschitz", "kaf_lipschitz_bounds",
-           "kaf_value", "kernel_condition", "kernel_condition_limit", "kernel_matrix", "lipschitz", "ridge_study",
-           "target_gain", "theta_symbol"]
+           "kaf_gain", "kaf_gain_matrix", "kaf_gain_monte_carlo", "kaf_gain_spread", "kaf_output_moments", "kaf_lipschitz", "kaf_lipschitz_bounds",
+           "kaf_value", "kernel_condition", "kernel_condition_limit", "kernel_matrix", "lipschitz", "ridge_decomposition", "ridge_study",
+           "target_gain", "target_moments", "theta_symbol"]
 
 #: ``sup_x |H_3(x)| exp(-x^2)`` (``H_3 = 8x^3 - 12x``), attained at ``x^2 = (3 - sqrt(6))/2``; bounds ``|f'''|``
 H3_SUP = float((lambda x: abs(8 * x ** 3 - 12 * x) * math.exp(-x * x))(math.sqrt((3 - math.sqrt(6)) / 2)))
@@ -384,6 +388,43 @@ def kaf_expected_gain_monte_carlo(sigma: float, points, gamma, samples: int = 10
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(samples))
 
 
+def kaf_output_moments(alpha, points, gamma):
+    """``(E[f(s)], E[f(s)^2])`` for ``s ~ N(0, 1)``, in closed form, per channel.
+
+    With ``q = 1 + 2 gamma`` and ``p = 1 + 4 gamma``:
+    ``E[exp(-gamma (s - a)^2)] = exp(-gamma a^2 / q) / sqrt(q)`` and
+    ``E[exp(-gamma (s - a)^2 - gamma (s - b)^2)] = exp(-(gamma (a^2 + b^2) + 2 gamma^2 (a - b)^2)/p) / sqrt(p)``
+    (the same completed square as :func:`kaf_gain_matrix`). With the gain, the
+    ratio ``G / Var f(s)`` is the factor by which a batch-normalised layer multiplies
+    the squared gradient norm (the chapter's depth paragraph).
+    """
+    a, d, g, single = _setup(alpha, points, gamma)
+    q, p = 1 + 2 * g, 1 + 4 * g
+    m = np.exp(-g * d * d / q) / math.sqrt(q)
+    x, y = d[:, None], d[None, :]
+    M0 = np.exp(-(g * (x * x + y * y) + 2 * g * g * (x - y) ** 2) / p) / math.sqrt(p)
+    return _out(a @ m, single), _out(np.einsum("ci,ij,cj->c", a, M0, a), single)
+
+
+def target_moments(name: str) -> dict:
+    """``E[phi'(s)^2]`` (``"gain"``), ``E[phi(s)]`` (``"mean"``) and ``E[phi(s)^2]`` (``"second"``), ``s ~ N(0, 1)``,
+    for the kernel ridge targets ``"relu"`` and ``"elu"`` (by :func:`scipy.integrate.quad`; ReLU's are
+    ``1/2``, ``1/sqrt(2 pi)``, ``1/2``)."""
+    from scipy import integrate
+
+    fns = {"relu": (lambda t: max(t, 0.0), lambda t: float(t > 0)),
+           "elu": (lambda t: t if t > 0 else math.expm1(t), lambda t: 1.0 if t > 0 else math.exp(t))}
+    if name not in fns:
+        raise ValueError(f"target must be one of {sorted(fns)}, got {name!r}")
+    f, fp = fns[name]
+
+    def ev(h):
+        pdf = lambda t: h(t) * math.exp(-t * t / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+        return integrate.quad(pdf, -np.inf, 0, epsabs=1e-13)[0] + integrate.quad(pdf, 0, np.inf, epsabs=1e-13)[0]
+
+    return {"gain": ev(lambda t: fp(t) ** 2), "mean": ev(f), "second": ev(lambda t: f(t) ** 2)}
+
+
 def target_gain(name: str) -> float:
     """``E[phi'(s)^2]``, ``s ~ N(0, 1)``, of the kernel ridge targets: ReLU ``1/2``; ELU ``1/2 + e^2 Phi(-2)``."""
     gains = {"relu": 0.5, "elu": 0.5 + math.exp(2.0) * special.ndtr(-2.0)}
@@ -440,6 +481,33 @@ def kernel_condition_limit(c: float, ridge: float = 0.0) -> float:
     return float((theta_symbol(0.0, c) + ridge) / (theta_symbol(math.pi, c) + ridge))
 
 
+def _targets():
+    return {"elu": lambda t: np.where(t > 0, t, np.expm1(np.minimum(t, 0))), "relu": lambda t: np.maximum(t, 0)}
+
+
+def ridge_decomposition(target: Union[str, Callable], ridge: float = 1e-4, D: int = 20, boundary: float = 3.0,
+                        bandwidth="kafnets") -> dict:
+    """The kernel ridge coefficients in the eigenbasis of ``K``: why ``|alpha|`` is large.
+
+    ``K = V diag(lam) V^T`` gives ``alpha = sum_k (v_k . t)/(lam_k + ridge) v_k``; directions
+    with ``lam_k`` near or below ``ridge`` are amplified up to ``1/ridge``. Returns the
+    eigenvalues ``"lam"`` (ascending), the target's projections ``"proj"``, the
+    coefficient components ``"coef"`` (``alpha = V coef``), ``"alpha"`` (equal to
+    :func:`~symact.activations.kaf.kernel_ridge_init`'s), and ``"sign_changes"`` of each
+    eigenvector along the dictionary (the small-eigenvalue ones alternate in sign).
+    """
+    from symact.activations.kaf import dictionary, kernel_ridge_init
+
+    d, g = dictionary(D, boundary, bandwidth)
+    fn = _targets().get(target) if isinstance(target, str) else target
+    alpha = kernel_ridge_init(target, D, boundary, ridge, bandwidth)  # checks target, ridge and bandwidth
+    lam, V = np.linalg.eigh(kernel_matrix(d, g))
+    proj = V.T @ np.asarray(fn(d), dtype=np.float64)
+    coef = proj / (lam + ridge)
+    return {"lam": lam, "proj": proj, "coef": coef, "alpha": alpha,
+            "sign_changes": (np.diff(np.sign(V), axis=0) != 0).sum(axis=0)}
+
+
 def ridge_study(target: Union[str, Callable], ridges, D: int = 20, boundary: float = 3.0,
                 bandwidth="kafnets", grid: int = 2001) -> list[dict]:
     """The library's kernel ridge initialisation (:func:`~symact.activations.kaf.kernel_ridge_init`) against the ridge.
@@ -452,8 +520,9 @@ def ridge_study(target: Union[str, Callable], ridges, D: int = 20, boundary: flo
     from symact.activations.kaf import dictionary, kernel_ridge_init
 
     d, g = dictionary(D, boundary, bandwidth)
-    targets = {"elu": lambda t: np.where(t > 0, t, np.expm1(np.minimum(t, 0))), "relu": lambda t: np.maximum(t, 0)}
-    fn = targets.get(target, target) if isinstance(target, str) else target
+    if isinstance(target, str) and target not in _targets():
+        raise ValueError(f"kernel ridge target must be one of {sorted(_targets())} or a callable, got {target!r}")
+    fn = _targets()[target] if isinstance(target, str) else target
     s = np.linspace(-boundary, boundary, grid)
     rows = []
     for ridge in ridges:

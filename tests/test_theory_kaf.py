@@ -159,6 +159,21 @@ def test_expected_gain_over_random_coefficients(bandwidth):
     assert G.std() == pytest.approx(theory.kaf_gain_spread(0.3, d, g), rel=0.05)
 
 
+def test_output_moments_match_quadrature():
+    d, g = dictionary(12, 3.0, "thesis")
+    alpha = np.random.default_rng(5).normal(0, 0.5, size=(2, 12))
+    mean, second = theory.kaf_output_moments(alpha, d, g)
+    for a, m1, m2 in zip(alpha, mean, second):
+        for k, ref in ((1, m1), (2, m2)):
+            q = integrate.quad(lambda s: theory.kaf_value([s], a, d, g)[0] ** k * math.exp(-s * s / 2) / math.sqrt(2 * math.pi),
+                               -np.inf, np.inf, epsabs=1e-13, epsrel=1e-12, limit=400)[0]
+            assert ref == pytest.approx(q, rel=1e-8, abs=1e-12)
+    relu = theory.target_moments("relu")
+    assert relu["gain"] == pytest.approx(0.5) and relu["second"] == pytest.approx(0.5)
+    assert relu["mean"] == pytest.approx(1 / math.sqrt(2 * math.pi))
+    assert theory.target_moments("elu")["gain"] == pytest.approx(theory.target_gain("elu"), rel=1e-9)
+
+
 def test_target_gains():
     s_elu = integrate.quad(lambda s: math.exp(2 * s) * math.exp(-s * s / 2) / math.sqrt(2 * math.pi), -np.inf, 0)[0]
     assert theory.target_gain("elu") == pytest.approx(0.5 + s_elu, rel=1e-10)
@@ -192,6 +207,19 @@ def test_ridge_study_uses_the_library_initialisation():
     assert rows[0]["fit_error"] < 0.03
     for r in rows:
         assert r["lipschitz"] >= r["slope_inside"] - 1e-9
+    with pytest.raises(ValueError, match="target"):
+        theory.ridge_study("tanh", [1e-4])
+
+
+@pytest.mark.parametrize("bandwidth", BANDWIDTHS)
+def test_ridge_decomposition_rebuilds_the_library_coefficients(bandwidth):
+    for target in ("elu", "relu"):
+        r = theory.ridge_decomposition(target, 1e-4, 20, 3.0, bandwidth)
+        d, g = dictionary(20, 3.0, bandwidth)
+        V = np.linalg.eigh(theory.kernel_matrix(d, g))[1]
+        np.testing.assert_allclose(V @ r["coef"], r["alpha"], atol=1e-8)
+        np.testing.assert_allclose(r["alpha"], kaf_mod.kernel_ridge_init(target, 20, 3.0, 1e-4, bandwidth))
+        assert r["sign_changes"][0] == 19 and r["sign_changes"][-1] == 0  # smallest eigenvalue: alternating signs
 
 
 # ----------------------------------------------------------------------------------------- bad input
