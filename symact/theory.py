@@ -44,7 +44,7 @@ its own) and are re-exported here: :func:`kaf_value`, :func:`kaf_derivative`,
 :func:`kaf_lipschitz_bounds`, :func:`kaf_gain_matrix`, :func:`kaf_gain`,
 :func:`kaf_expected_gain`, :func:`kaf_gain_spread`,
 :func:`kaf_gain_monte_carlo`, :func:`kaf_expected_gain_monte_carlo`,
-:func:`kaf_output_moments`, :func:`target_gain`, :func:`target_moments`, :func:`kernel_matrix`, :func:`kernel_condition`,
+:func:`kaf_output_moments`, :func:`kaf_expected_variance`, :func:`target_gain`, :func:`target_moments`, :func:`kernel_matrix`, :func:`kernel_condition`,
 :func:`theta_symbol`, :func:`kernel_condition_limit`, :func:`ridge_decomposition`, :func:`ridge_study`.
 """
 from __future__ import annotations

@@ -53,7 +53,7 @@ import numpy as np
 from scipy import optimize, special
 
 __all__ = ["H3_SUP", "KafLipschitz", "kaf_derivative", "kaf_expected_gain", "kaf_expected_gain_monte_carlo",
-           "kaf_gain", "kaf_gain_matrix", "kaf_gain_monte_carlo", "kaf_gain_spread", "kaf_output_moments", "kaf_lipschitz", "kaf_lipschitz_bounds",
+           "kaf_gain", "kaf_gain_matrix", "kaf_gain_monte_carlo", "kaf_gain_spread", "kaf_expected_variance", "kaf_output_moments", "kaf_lipschitz", "kaf_lipschitz_bounds",
            "kaf_value", "kernel_condition", "kernel_condition_limit", "kernel_matrix", "lipschitz", "ridge_decomposition", "ridge_study",
            "target_gain", "target_moments", "theta_symbol"]
 
@@ -404,6 +404,21 @@ def kaf_output_moments(alpha, points, gamma):
     x, y = d[:, None], d[None, :]
     M0 = np.exp(-(g * (x * x + y * y) + 2 * g * g * (x - y) ** 2) / p) / math.sqrt(p)
     return _out(a @ m, single), _out(np.einsum("ci,ij,cj->c", a, M0, a), single)
+
+
+def kaf_expected_variance(sigma: float, points, gamma) -> float:
+    """``E_alpha[Var_s f(s)] = sigma^2 (tr M0 - ||m||^2)`` for ``alpha_i ~ N(0, sigma^2)``, ``s ~ N(0, 1)``.
+
+    ``m_i = E[k_i(s)]`` and ``M0_ij = E[k_i(s) k_j(s)]`` as in :func:`kaf_output_moments`. The ratio
+    ``kaf_expected_gain / kaf_expected_variance`` does not depend on ``sigma``: it is the per-layer factor
+    of a wide batch-normalised layer of random KAFs (the chapter's depth paragraph).
+    """
+    if not (math.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    d, g = _points(points), _gamma(gamma)
+    eye = np.eye(d.size)
+    mean, second = kaf_output_moments(eye, d, g)  # row i: the moments of k_i alone
+    return float(sigma ** 2 * (second.sum() - (mean * mean).sum()))
 
 
 def target_moments(name: str) -> dict:

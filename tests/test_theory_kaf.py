@@ -168,6 +168,9 @@ def test_output_moments_match_quadrature():
             q = integrate.quad(lambda s: theory.kaf_value([s], a, d, g)[0] ** k * math.exp(-s * s / 2) / math.sqrt(2 * math.pi),
                                -np.inf, np.inf, epsabs=1e-13, epsrel=1e-12, limit=400)[0]
             assert ref == pytest.approx(q, rel=1e-8, abs=1e-12)
+    a = np.random.default_rng(6).normal(0, 0.4, size=(40_000, 12))
+    m, m2 = theory.kaf_output_moments(a, d, g)
+    assert (m2 - m * m).mean() == pytest.approx(theory.kaf_expected_variance(0.4, d, g), rel=0.03)
     relu = theory.target_moments("relu")
     assert relu["gain"] == pytest.approx(0.5) and relu["second"] == pytest.approx(0.5)
     assert relu["mean"] == pytest.approx(1 / math.sqrt(2 * math.pi))
