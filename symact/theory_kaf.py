@@ -460,12 +460,17 @@ def kernel_matrix(points, gamma) -> np.ndarray:
 def kernel_condition(points, gamma, ridge: float = 0.0) -> float:
     """The 2-norm condition number of ``K + ridge I`` (symmetric positive definite: ratio of extreme eigenvalues).
 
-    Below about ``1e-16 lambda_max`` the smallest eigenvalue is rounding noise and the number is a lower bound.
+    Where the smallest eigenvalue (plus ridge) is below ``100 eps lambda_max`` it is rounding noise
+    (``eigvalsh`` is accurate to about ``eps lambda_max``), so the matrix is numerically singular and the
+    result is ``inf``.
     """
     if not (math.isfinite(ridge) and ridge >= 0):
         raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
     lam = np.linalg.eigvalsh(kernel_matrix(points, gamma))
-    return float((lam[-1] + ridge) / max(lam[0] + ridge, np.finfo(float).tiny))
+    low = lam[0] + ridge
+    if low <= 100 * np.finfo(float).eps * lam[-1]:
+        return math.inf
+    return float((lam[-1] + ridge) / low)
 
 
 def theta_symbol(omega, c: float):

@@ -201,6 +201,7 @@ def test_kernel_condition_is_bounded_by_the_theta_limit_and_approaches_it(c):
         assert conds[-1] <= theory.kernel_condition_limit(c, ridge=1e-3) * (1 + 1e-9)
     assert conds == sorted(conds) and conds[-1] >= 0.9 * theory.kernel_condition_limit(c, ridge=1e-3)
     assert limit == pytest.approx(math.exp(math.pi ** 2 / (4 * c)) / 2, rel=0.02 if c < 1 else 1.0)
+    assert theory.kernel_condition(np.arange(40.0), 0.02) == math.inf  # numerically singular: no made-up number
 
 
 def test_ridge_study_uses_the_library_initialisation():
