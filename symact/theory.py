@@ -34,6 +34,18 @@ Theorem 3.1):
 - :func:`fit_hinges`: least-squares fits of APL or S-APL with fixed or free
   hinges;
 - :func:`max_error`: the sup-norm error on a dense grid.
+
+KAF chapter (``kaf-robustness-thesis.txt`` Section 2.4, ``kaf-thesis-results.md``):
+the Gaussian KAF's derivative, exact Lipschitz constant and closed-form bounds,
+backward gain at initialisation and the kernel ridge initialisation's
+conditioning live in :mod:`symact.theory_kaf` (over 400 lines, so a module of
+its own) and are re-exported here: :func:`kaf_value`, :func:`kaf_derivative`,
+:func:`kaf_lipschitz`, :func:`lipschitz` (of a KAF module, per channel),
+:func:`kaf_lipschitz_bounds`, :func:`kaf_gain_matrix`, :func:`kaf_gain`,
+:func:`kaf_expected_gain`, :func:`kaf_gain_spread`,
+:func:`kaf_gain_monte_carlo`, :func:`kaf_expected_gain_monte_carlo`,
+:func:`kaf_output_moments`, :func:`kaf_expected_variance`, :func:`target_gain`, :func:`target_moments`, :func:`kernel_matrix`, :func:`kernel_condition`,
+:func:`theta_symbol`, :func:`kernel_condition_limit`, :func:`ridge_decomposition`, :func:`ridge_study`.
 """
 from __future__ import annotations
 
@@ -41,9 +53,13 @@ import math
 
 import numpy as np
 
+from symact import theory_kaf
+from symact.theory_kaf import *  # noqa: F401,F403  (the KAF chapter's theory; listed in __all__ below)
+
 __all__ = ["ACTS", "apl_construction", "apl_value", "basic_block", "construction", "f1", "f2", "fit_hinges",
            "l1_ball_iou", "max_error", "monte_carlo_error", "polygon_iou", "sapl_construction", "sapl_value",
            "sphere_ratio", "template_classify", "uniform_ball"]
+__all__ += theory_kaf.__all__
 
 #: the two symmetric activation functions of saf.txt Section 3
 ACTS = {

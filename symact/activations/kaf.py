@@ -7,11 +7,25 @@ non-parametric activation functions for neural networks", Neural Networks
     f(s) = sum_{i=1..D} alpha_i exp(-gamma (s - d_i)^2),
 
 with ``D`` dictionary points ``d_i`` evenly spaced on ``[-L, L]`` (spacing
-``Delta = 2L/(D-1)``), the bandwidth rule of thumb
-``gamma = 1 / (2 (2 Delta)^2)``, and mixing coefficients ``alpha`` learned,
-one set per channel (per neuron of a linear layer). The book's thesis outline
-(``kaf-robustness-thesis.txt``) uses KAFs as smooth trainable activations for
-robustness.
+``Delta = 2L/(D-1)``), a bandwidth ``gamma`` (see :func:`bandwidth_gamma`) and
+mixing coefficients ``alpha`` learned, one set per channel (per neuron of a
+linear layer). The book's thesis outline (``kaf-robustness-thesis.txt``) uses
+KAFs as smooth trainable activations for robustness.
+
+Bandwidth rules (``bandwidth=`` of every function and module here):
+
+- ``"kafnets"`` (default): ``gamma = 1/(2 (2 Delta)^2) = 1/(8 Delta^2)``, the
+  rule of thumb of the authors' reference code (kafnets, ``sigma = 2 Delta``,
+  ``gamma = 0.5/sigma^2``); for the 2-D KAF the same code uses
+  ``sigma = 2 Delta/sqrt(2)``, ``gamma = 1/(4 Delta^2)``;
+- ``"thesis"``: ``gamma = 1/(6 Delta^2)``, the finished thesis's bandwidth
+  (``../shared/papers/kaf-thesis-results.md``, "Setting used throughout");
+  1-D KAF only (the thesis states no 2-D rule);
+- a positive number: ``gamma`` itself.
+
+Every rule fixes ``c = gamma Delta^2`` (1/8 or 1/6), the bandwidth measured in
+dictionary spacings, which is what the kernel matrix's conditioning and the
+fused kernel below depend on.
 
 Implementations:
 
@@ -20,21 +34,26 @@ Implementations:
   for backward. Used as the test reference, and for double backward.
 - :func:`kaf` (default of :class:`KAF`): the same function, fused. With
   ``tau = (s - d_m)/Delta`` measured from an anchor point ``d_m`` of the
-  dictionary and ``k = i - m``, every kernel term factorises as
-  ``exp(-(tau - k)^2/8) = exp(-tau^2/8) * p^k * exp(-k^2/8)`` with
-  ``p = exp(tau/4)``, so ``f`` is ``exp(-tau^2/8)`` times a polynomial in
-  ``p`` and ``1/p``, evaluated by Horner's rule: two exponentials per element
-  instead of ``D``. The derivative is ``df/ds = -(1/(4 Delta)) exp(-tau^2/8)
-  sum_k (tau - k) alpha_k p^k exp(-k^2/8)`` and ``df/dalpha_i`` is the kernel
-  term itself; backward recomputes them block by block, so only the input
-  (and ``alpha``) is kept. Anchors sit at the middle of groups of at most 21
-  dictionary points (``|k| <= 10``), and ``tau`` is clamped where every term
-  has underflowed to exactly 0 anyway, so nothing overflows; the result
-  equals the direct formula to rounding (tested against :func:`kaf_naive`).
-  On the CPU the same computation runs as one native pass forward and one
-  backward (``_native.cpp``, for ``D <= 64``), where every group is padded to
-  ``|k| <= 10`` (so ``tau`` is clamped at the bound for ``|k| = 10`` in both
-  implementations).
+  dictionary, ``k = i - m`` and ``c = gamma Delta^2``, every kernel term
+  factorises as ``exp(-c (tau - k)^2) = exp(-c tau^2) * p^k * exp(-c k^2)``
+  with ``p = exp(2 c tau)``, so ``f`` is ``exp(-c tau^2)`` times a polynomial
+  in ``p`` and ``1/p``, evaluated by Horner's rule: two exponentials per
+  element instead of ``D``. The derivative is ``df/ds = -(2c/Delta)
+  exp(-c tau^2) sum_k (tau - k) alpha_k p^k exp(-c k^2)`` and ``df/dalpha_i``
+  is the kernel term itself; backward recomputes them block by block, so only
+  the input (and ``alpha``) is kept. Anchors sit at the middle of groups of at
+  most ``2K + 1`` dictionary points (``|k| <= K``, ``K = 10`` for the kafnets
+  bandwidth, ``K = min(10, floor(4/sqrt(c)))`` in general), and ``tau`` is
+  clamped at ``B = (log(max) - 4)/(2 c K)``, where ``p^K`` is still finite and
+  every term is below ``exp(-c (B - K)^2) < 1e-17`` (``sqrt(c) K <= 4`` makes
+  ``c (B - K)^2 >= 40`` in float32); the result equals the direct formula to
+  rounding (tested against :func:`kaf_naive`). Kernels narrower than
+  ``c = 16`` (a quarter of the spacing) are refused by the fused kernel (use
+  ``fused=False``). On the CPU the kafnets bandwidth runs as one native pass
+  forward and one backward (``_native.cpp``, for ``D <= 64``), where every
+  group is padded to ``|k| <= 10`` (so ``tau`` is clamped at the bound for
+  ``|k| = 10`` in both implementations); other bandwidths run the torch
+  kernel.
 
 Limits: ``f(+-inf) = 0`` (every Gaussian vanishes); NaN gives NaN.
 Gradients at infinite inputs are 0.
@@ -53,9 +72,13 @@ from torch.autograd.function import once_differentiable
 from symact.activations import _fused, _native, register
 from symact.activations._fused import LOG2E, sum_to
 
-__all__ = ["KAF", "KAF2D", "dictionary", "kaf", "kaf2d", "kaf2d_naive", "kaf_naive", "kernel_ridge_init"]
+__all__ = ["BANDWIDTHS", "KAF", "KAF2D", "bandwidth_gamma", "dictionary", "kaf", "kaf2d", "kaf2d_naive", "kaf_naive",
+           "kernel_ridge_init"]
 
-_GROUP = 21  # dictionary points per Horner anchor: |k| <= 10
+_GROUP = 21  # dictionary points per Horner anchor for the kafnets bandwidth: |k| <= 10
+
+#: ``c = gamma Delta^2`` of each named bandwidth rule (1-D KAF; see the module docstring)
+BANDWIDTHS = {"kafnets": 1.0 / 8.0, "thesis": 1.0 / 6.0}
 
 
 def _check_dictionary(D: int, boundary: float) -> None:
@@ -65,28 +88,76 @@ def _check_dictionary(D: int, boundary: float) -> None:
         raise ValueError(f"the KAF dictionary boundary L must be > 0, got {boundary}")
 
 
-def dictionary(D: int = 20, boundary: float = 3.0) -> tuple[np.ndarray, float]:
-    """The fixed dictionary and bandwidth: ``D`` points evenly spaced on ``[-L, L]`` and ``gamma = 1/(2 (2 Delta)^2)``."""
+Bandwidth = Union[str, float]
+
+
+def _spacing_ratio(D: int, boundary: float, bandwidth: Bandwidth, two_d: bool = False) -> float:
+    """``c = gamma Delta^2`` for a bandwidth rule name or a numeric ``gamma`` (checked)."""
+    if isinstance(bandwidth, str):
+        if bandwidth not in BANDWIDTHS:
+            raise ValueError(f"bandwidth must be one of {sorted(BANDWIDTHS)} or a positive number (gamma), got {bandwidth!r}")
+        if two_d:
+            if bandwidth == "thesis":
+                raise ValueError("the thesis states no bandwidth rule for the 2-D KAF; use 'kafnets' "
+                                 "(gamma = 1/(4 Delta^2)) or a positive number (gamma)")
+            return 0.25  # kafnets' 2-D rule, sigma = 2 Delta / sqrt(2)
+        return BANDWIDTHS[bandwidth]
+    if isinstance(bandwidth, (bool, np.bool_)) or not isinstance(bandwidth, (int, float, np.integer, np.floating)):
+        raise ValueError(f"bandwidth must be one of {sorted(BANDWIDTHS)} or a positive number (gamma), got {bandwidth!r}")
+    if not (math.isfinite(bandwidth) and bandwidth > 0):
+        raise ValueError(f"a numeric bandwidth is gamma and must be finite and > 0, got {bandwidth!r}")
+    delta = 2.0 * boundary / (D - 1)
+    return float(bandwidth) * delta * delta
+
+
+def bandwidth_gamma(D: int = 20, boundary: float = 3.0, rule: Bandwidth = "kafnets") -> float:
+    """``gamma`` of a dictionary of ``D`` points on ``[-L, L]`` (spacing ``Delta = 2L/(D-1)``) under ``rule``.
+
+    ``"kafnets"``: ``1/(8 Delta^2)`` (the authors' reference code: ``sigma = 2 Delta``, ``gamma = 0.5/sigma^2``);
+    ``"thesis"``: ``1/(6 Delta^2)`` (``kaf-thesis-results.md``, "Setting used throughout"); a positive number is
+    ``gamma`` itself. Any other value raises ``ValueError``.
+
+    Example:
+        >>> round(bandwidth_gamma(20, 3.0, "thesis") * (6 / 19) ** 2, 12)
+        0.166666666667
+    """
+    _check_dictionary(D, boundary)
+    c = _spacing_ratio(D, boundary, rule)
+    if isinstance(rule, str):
+        delta = 2.0 * boundary / (D - 1)
+        return c / (delta * delta)
+    return float(rule)
+
+
+def dictionary(D: int = 20, boundary: float = 3.0, bandwidth: Bandwidth = "kafnets") -> tuple[np.ndarray, float]:
+    """The fixed dictionary and bandwidth: ``D`` points evenly spaced on ``[-L, L]`` and ``gamma`` (see :func:`bandwidth_gamma`).
+
+    The default is the kafnets rule ``gamma = 1/(2 (2 Delta)^2)``.
+    """
     _check_dictionary(D, boundary)
     d = np.linspace(-boundary, boundary, int(D))
-    delta = d[1] - d[0]
-    return d, 1.0 / (2.0 * (2.0 * delta) ** 2)
+    return d, bandwidth_gamma(D, boundary, bandwidth)
 
 
-def kernel_ridge_init(target: Union[str, Callable], D: int = 20, boundary: float = 3.0, ridge: float = 1e-4) -> np.ndarray:
+def kernel_ridge_init(target: Union[str, Callable], D: int = 20, boundary: float = 3.0, ridge: float = 1e-4,
+                      bandwidth: Bandwidth = "kafnets") -> np.ndarray:
     """Coefficients ``alpha = (K + ridge I)^-1 t`` making the KAF approximate ``target`` (Kafnets, kernel ridge regression).
 
     ``K`` is the dictionary's kernel matrix and ``t = target(d)``; ``target``
     is ``"elu"``, ``"relu"`` or a NumPy-vectorised callable. ``ridge``
     (default 1e-4) keeps ``|alpha|`` moderate (about 30 for ELU with D = 20;
-    the fit error on ``[-L, L]`` is about 0.01 for ELU, 0.05 for ReLU's kink).
+    the fit error on ``[-L, L]`` is about 0.01 for ELU, 0.05 for ReLU's kink);
+    :func:`symact.theory.kernel_condition` explains the size. ``bandwidth``:
+    see :func:`bandwidth_gamma`.
     """
     functions = {"elu": lambda t: np.where(t > 0, t, np.expm1(np.minimum(t, 0))), "relu": lambda t: np.maximum(t, 0)}
     if isinstance(target, str):
         if target not in functions:
             raise ValueError(f"kernel ridge target must be one of {sorted(functions)} or a callable, got {target!r}")
         target = functions[target]
-    d, gamma = dictionary(D, boundary)
+    if not (isinstance(ridge, (int, float, np.integer, np.floating)) and math.isfinite(ridge) and ridge >= 0):
+        raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
+    d, gamma = dictionary(D, boundary, bandwidth)
     K = np.exp(-gamma * (d[:, None] - d[None, :]) ** 2)
     return np.linalg.solve(K + ridge * np.eye(len(d)), np.asarray(target(d), dtype=np.float64))
 
@@ -98,13 +169,13 @@ def _alpha_view(alpha: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return alpha.reshape(1, alpha.shape[0], *([1] * (x.dim() - 2)), alpha.shape[1])
 
 
-def kaf_naive(x: torch.Tensor, alpha: torch.Tensor, boundary: float = 3.0) -> torch.Tensor:
+def kaf_naive(x: torch.Tensor, alpha: torch.Tensor, boundary: float = 3.0, bandwidth: Bandwidth = "kafnets") -> torch.Tensor:
     """KAF by the direct formula (materialises a ``D``-fold tensor; the test reference).
 
     ``f(s) = sum_i alpha_i exp(-gamma (s - d_i)^2)``; ``alpha``: ``(D,)``
-    shared or ``(C, D)`` per channel (dim 1 of ``x``).
+    shared or ``(C, D)`` per channel (dim 1 of ``x``); ``bandwidth``: see :func:`bandwidth_gamma`.
     """
-    d, gamma = dictionary(alpha.shape[-1], boundary)
+    d, gamma = dictionary(alpha.shape[-1], boundary, bandwidth)
     d = torch.as_tensor(d, dtype=x.dtype, device=x.device)
     if alpha.dim() == 2:
         _check_kaf_channels(x, alpha.shape[0])
@@ -115,33 +186,37 @@ def kaf_naive(x: torch.Tensor, alpha: torch.Tensor, boundary: float = 3.0) -> to
 class _KAFKernel:
     """Fused KAF: Horner's rule in ``p = exp(tau/4)`` around anchors of the dictionary (see the module docstring).
 
-    The parameter is ``alpha`` shaped ``(D, 1, C, 1)`` (``C = 1`` when shared).
+    The parameter is ``alpha`` shaped ``(D, 1, C, 1)`` (``C = 1`` when shared); ``c = gamma Delta^2``.
     """
 
-    def __init__(self, D: int, boundary: float):
+    def __init__(self, D: int, boundary: float, c: float = BANDWIDTHS["kafnets"]):
         _check_dictionary(D, boundary)
-        self.D, self.boundary = int(D), float(boundary)
+        if not (math.isfinite(c) and 0 < c <= 16):
+            raise ValueError(f"the fused KAF kernel needs 0 < gamma Delta^2 <= 16 (kernels at least a quarter of the "
+                             f"dictionary spacing wide), got {c}; use fused=False (the direct formula) for narrower kernels")
+        self.D, self.boundary, self.c = int(D), float(boundary), float(c)
         self.delta = 2.0 * boundary / (self.D - 1)
+        # |k| <= K with sqrt(c) K <= 4: at the clamp every term is below exp(-40) (module docstring)
+        self.K = min(_GROUP // 2, int(4.0 / math.sqrt(self.c)))
         self.groups = []  # (anchor position, [k...], [dictionary index...])
-        for idx in np.array_split(np.arange(self.D), math.ceil(self.D / _GROUP)):
+        for idx in np.array_split(np.arange(self.D), math.ceil(self.D / (2 * self.K + 1))):
             m = int(idx[len(idx) // 2])
             self.groups.append((-boundary + m * self.delta, [int(i) - m for i in idx], [int(i) for i in idx]))
 
     def native(self, params):
-        return ("kaf", (self.D, self.boundary)) if self.D <= _native.MAX_KAF_D else None
+        # _native.cpp implements the kafnets bandwidth (c = 1/8) only
+        return ("kaf", (self.D, self.boundary)) if self.D <= _native.MAX_KAF_D and self.c == BANDWIDTHS["kafnets"] else None
 
-    @staticmethod
-    def _clamp(dtype: torch.dtype) -> float:
-        # for the largest |k| of any group, K = 10: p^K * exp(-K^2/8) * |alpha| stays finite, and beyond the
-        # bound exp(-tau^2/8) is exactly 0 (underflow); _native.cpp clamps at the same bound
-        kmax = _GROUP // 2
-        return 4.0 * (math.log(torch.finfo(dtype).max) - 4.0) / kmax
+    def _clamp(self, dtype: torch.dtype) -> float:
+        # for the largest |k| of any group, K: p^K * exp(-c K^2) * |alpha| stays finite, and beyond the bound every
+        # term is below exp(-c (B - K)^2) < exp(-40); for c = 1/8, K = 10 this is _native.cpp's bound
+        return (math.log(torch.finfo(dtype).max) - 4.0) / (2.0 * self.c * self.K)
 
     def _terms(self, x, anchor, new):
         bound = self._clamp(x.dtype)
         tau = torch.sub(x, anchor, out=new()).mul_(1.0 / self.delta).clamp_(-bound, bound)
-        e0 = torch.addcmul(x.new_zeros(()), tau, tau, value=-LOG2E / 8.0, out=new()).exp2_()
-        p = torch.mul(tau, LOG2E / 4.0, out=new()).exp2_()
+        e0 = torch.addcmul(x.new_zeros(()), tau, tau, value=-LOG2E * self.c, out=new()).exp2_()
+        p = torch.mul(tau, LOG2E * 2.0 * self.c, out=new()).exp2_()
         return tau, e0, p, torch.reciprocal(p, out=new())
 
     @staticmethod
@@ -164,11 +239,11 @@ class _KAFKernel:
         return h
 
     def prepare(self, params):
-        """Per group: Horner coefficients ``alpha_i exp(-k^2/8)`` and ``k alpha_i exp(-k^2/8)``, split by the sign of ``k``."""
+        """Per group: Horner coefficients ``alpha_i exp(-c k^2)`` and ``k alpha_i exp(-c k^2)``, split by the sign of ``k``."""
         (alpha,) = params
         groups = []
         for anchor, ks, idx in self.groups:
-            c = {k: alpha[i] * math.exp(-k * k / 8.0) for k, i in zip(ks, idx)}
+            c = {k: alpha[i] * math.exp(-self.c * k * k) for k, i in zip(ks, idx)}
             order = ([k for k in ks if k >= 0], sorted((k for k in ks if k < 0), reverse=True))
             coefs = tuple([c[k] for k in side] for side in order)
             kcoefs = tuple([c[k] * k for k in side] for side in order)
@@ -195,7 +270,7 @@ class _KAFKernel:
             tau, e0, p, pinv = self._terms(x, anchor, new)
             h = self._poly(coefs, p, pinv, new)
             hk = self._poly(kcoefs, p, pinv, new)
-            # df/dtau = -(1/4) e0 (tau h - hk)
+            # df/dtau = -2c e0 (tau h - hk)
             d = h.mul_(tau).sub_(hk).mul_(e0)
             if dx is None:
                 dx = torch.mul(d, g, out=new() if out is None else out)
@@ -213,19 +288,28 @@ class _KAFKernel:
                         torch.sum(w, dim=(0, 2), out=moments[idx[j]])  # shared alpha: blocks are (1, 1, P)
         dalpha = None
         if moments is not None:
-            # dalpha_i = exp(-k^2/8) sum g e0 p^k
+            # dalpha_i = exp(-c k^2) sum g e0 p^k
             dalpha = (moments * self.kernel_scale(x)).reshape(alpha.shape)
-        return dx.mul_(-0.25 / self.delta), [dalpha]
+        return dx.mul_(-2.0 * self.c / self.delta), [dalpha]
 
     def kernel_scale(self, x):
-        """``exp(-k_i^2/8)`` for every dictionary point ``i``, as a ``(D, 1)`` column."""
+        """``exp(-c k_i^2)`` for every dictionary point ``i``, as a ``(D, 1)`` column."""
         ks = [k for _, group_ks, _ in self.groups for k in group_ks]
-        return torch.tensor([math.exp(-k * k / 8.0) for k in ks], dtype=x.dtype, device=x.device).reshape(-1, 1)
+        return torch.tensor([math.exp(-self.c * k * k) for k in ks], dtype=x.dtype, device=x.device).reshape(-1, 1)
 
 
 @functools.lru_cache(maxsize=None)
-def _kaf_kernel(D: int, boundary: float) -> _KAFKernel:
-    return _KAFKernel(D, boundary)
+def _kaf_kernel(D: int, boundary: float, c: float = BANDWIDTHS["kafnets"]) -> _KAFKernel:
+    return _KAFKernel(D, boundary, c)
+
+
+def _fused_c(D: int, boundary: float, bandwidth: Bandwidth) -> float:
+    """``c = gamma Delta^2``; a numeric gamma within rounding of a named rule gets the rule's exact ``c``."""
+    c = _spacing_ratio(D, boundary, bandwidth)
+    for exact in BANDWIDTHS.values():
+        if abs(c - exact) <= 1e-12 * exact:
+            return exact
+    return c
 
 
 def _check_kaf_channels(x: torch.Tensor, channels: int) -> None:
@@ -234,14 +318,15 @@ def _check_kaf_channels(x: torch.Tensor, channels: int) -> None:
         raise ValueError(f"KAF expected {channels} channels (dim 1 of the input), got {got} (input shape {tuple(x.shape)})")
 
 
-def kaf(x: torch.Tensor, alpha: torch.Tensor, boundary: float = 3.0) -> torch.Tensor:
+def kaf(x: torch.Tensor, alpha: torch.Tensor, boundary: float = 3.0, bandwidth: Bandwidth = "kafnets") -> torch.Tensor:
     """Kernel activation function (Kafnets), fused: ``f(s) = sum_i alpha_i exp(-gamma (s - d_i)^2)``.
 
     Args:
         x: ``(N, C, ...)``; any shape when ``alpha`` is shared.
         alpha: ``(D,)`` shared, or ``(C, D)`` one set per channel (dim 1).
-        boundary: ``L``; the dictionary is ``D`` points evenly spaced on ``[-L, L]``,
-            ``gamma = 1/(2 (2 Delta)^2)``.
+        boundary: ``L``; the dictionary is ``D`` points evenly spaced on ``[-L, L]``.
+        bandwidth: ``"kafnets"`` (default, ``gamma = 1/(2 (2 Delta)^2)``), ``"thesis"``
+            (``gamma = 1/(6 Delta^2)``) or a positive ``gamma``; see :func:`bandwidth_gamma`.
 
     Keeps only ``x`` and ``alpha`` for backward. Equal to :func:`kaf_naive`.
 
@@ -250,7 +335,9 @@ def kaf(x: torch.Tensor, alpha: torch.Tensor, boundary: float = 3.0) -> torch.Te
         >>> kaf(torch.tensor([0.0]), alpha).shape
         torch.Size([1])
     """
-    kernel = _kaf_kernel(int(alpha.shape[-1]), float(boundary))
+    D = int(alpha.shape[-1])
+    _check_dictionary(D, boundary)
+    kernel = _kaf_kernel(D, float(boundary), _fused_c(D, boundary, bandwidth))
     if alpha.dim() == 2:
         _check_kaf_channels(x, alpha.shape[0])
         return _fused.apply(kernel, x, [alpha.t().reshape(alpha.shape[1], 1, alpha.shape[0], 1)], per_channel=True)
@@ -261,7 +348,7 @@ class KAF(nn.Module):
     """Kernel activation function (Scardapane et al. 2019, "Kafnets").
 
     ``f(s) = sum_{i=1..D} alpha_i exp(-gamma (s - d_i)^2)``, with a fixed
-    dictionary of ``D`` points evenly spaced on ``[-L, L]`` and
+    dictionary of ``D`` points evenly spaced on ``[-L, L]`` and, by default,
     ``gamma = 1/(2 (2 Delta)^2)`` (``Delta`` the spacing).
 
     Args:
@@ -277,8 +364,15 @@ class KAF(nn.Module):
         fused: the fused implementation (default, keeps only the input for
             backward); ``False`` uses :func:`kaf_naive` (keeps a ``D``-fold
             tensor; supports double backward).
+        bandwidth: ``"kafnets"`` (default: ``gamma = 1/(8 Delta^2)``, the
+            authors' reference code), ``"thesis"`` (``gamma = 1/(6 Delta^2)``,
+            ``kaf-thesis-results.md``) or a positive number, ``gamma`` itself;
+            see :func:`bandwidth_gamma`. The kafnets rule runs the native CPU kernel,
+            the others the torch kernel (same results, slower on the CPU).
 
-    Parameter: ``alpha``, shape ``(channels, D)`` or ``(D,)``.
+    Parameter: ``alpha``, shape ``(channels, D)`` or ``(D,)``. Attribute
+    ``gamma``: the bandwidth in use. :meth:`lipschitz`: the exact Lipschitz
+    constant of each channel's function (:func:`symact.theory.lipschitz`).
 
     Shape: ``(N, C, ...)`` with ``C == channels``; any shape when shared.
 
@@ -289,9 +383,12 @@ class KAF(nn.Module):
     """
 
     def __init__(self, channels: int | None = None, D: int = 20, boundary: float = 3.0,
-                 init: Union[str, Callable] = "normal", ridge: float = 1e-4, fused: bool = True):
+                 init: Union[str, Callable] = "normal", ridge: float = 1e-4, fused: bool = True,
+                 bandwidth: Bandwidth = "kafnets"):
         super().__init__()
         _check_dictionary(D, boundary)
+        self.gamma = bandwidth_gamma(D, boundary, bandwidth)  # checks the rule
+        self.bandwidth = bandwidth
         if channels is not None and (int(channels) != channels or channels < 1):
             raise ValueError(f"channels must be a positive integer or None (shared), got {channels}")
         if not (init == "normal" or init in ("elu", "relu") or callable(init)):
@@ -306,26 +403,36 @@ class KAF(nn.Module):
             if isinstance(self.init, str) and self.init == "normal":
                 self.alpha.normal_(0.0, 0.3)
             else:
-                coef = kernel_ridge_init(self.init, self.D, self.boundary, self.ridge)
+                coef = kernel_ridge_init(self.init, self.D, self.boundary, self.ridge, self.bandwidth)
                 self.alpha.copy_(torch.as_tensor(coef, dtype=self.alpha.dtype).expand_as(self.alpha))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels is not None:
             _check_kaf_channels(x, self.channels)
         if self.fused:
-            return kaf(x, self.alpha, self.boundary)
-        return kaf_naive(x, self.alpha.to(torch.promote_types(x.dtype, self.alpha.dtype)), self.boundary).to(x.dtype)
+            return kaf(x, self.alpha, self.boundary, self.bandwidth)
+        alpha = self.alpha.to(torch.promote_types(x.dtype, self.alpha.dtype))
+        return kaf_naive(x, alpha, self.boundary, self.bandwidth).to(x.dtype)
+
+    def lipschitz(self):
+        """The exact Lipschitz constant ``sup_s |f'(s)|`` of each channel's KAF (see :func:`symact.theory.lipschitz`)."""
+        from symact.theory_kaf import lipschitz
+
+        return lipschitz(self)
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, D={self.D}, boundary={self.boundary}, init={self.init!r}, fused={self.fused}"
+        bw = "" if self.bandwidth == "kafnets" else f", bandwidth={self.bandwidth!r}"
+        return f"channels={self.channels}, D={self.D}, boundary={self.boundary}, init={self.init!r}, fused={self.fused}{bw}"
 
 
 # --------------------------------------------------------------------------- 2-D KAF
 
 
-def _kaf2d_gamma(D: int, boundary: float) -> float:
+def _kaf2d_gamma(D: int, boundary: float, bandwidth: Bandwidth = "kafnets") -> float:
+    """``gamma`` of the 2-D KAF: kafnets' ``0.5/(2 Delta/sqrt(2))^2 = 1/(4 Delta^2)``, or a positive number."""
+    _check_dictionary(D, boundary)
     delta = 2.0 * boundary / (D - 1)
-    return 0.5 / (2.0 * delta / math.sqrt(2.0)) ** 2
+    return _spacing_ratio(D, boundary, bandwidth, two_d=True) / (delta * delta)
 
 
 def _pair(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -342,7 +449,7 @@ def _alpha2d_view(alpha: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return alpha.reshape(1, alpha.shape[0], *([1] * (x.dim() - 2)), *alpha.shape[1:])
 
 
-def kaf2d_naive(x: torch.Tensor, alpha: torch.Tensor, boundary: float = 3.0) -> torch.Tensor:
+def kaf2d_naive(x: torch.Tensor, alpha: torch.Tensor, boundary: float = 3.0, bandwidth: Bandwidth = "kafnets") -> torch.Tensor:
     """2-D KAF by the direct formula (a ``D^2``-fold tensor; the test reference).
 
     ``f(s1, s2) = sum_{a,b} alpha_ab exp(-gamma ((s1 - d_a)^2 + (s2 - d_b)^2))``
@@ -350,18 +457,17 @@ def kaf2d_naive(x: torch.Tensor, alpha: torch.Tensor, boundary: float = 3.0) -> 
     ``c + C/2`` of ``x``. ``(N, C, ...) -> (N, C/2, ...)``.
     """
     D = alpha.shape[-1]
+    gamma = _kaf2d_gamma(D, boundary, bandwidth)
     d = torch.linspace(-boundary, boundary, D, dtype=x.dtype, device=x.device)
-    gamma = _kaf2d_gamma(D, boundary)
     s1, s2 = _pair(x)
     k = torch.exp(-gamma * ((s1[..., None, None] - d[:, None]) ** 2 + (s2[..., None, None] - d[None, :]) ** 2))
     return (k * _alpha2d_view(alpha, s1)).sum((-2, -1))
 
 
-def _kaf2d_separable(x: torch.Tensor, alpha: torch.Tensor, boundary: float) -> torch.Tensor:
+def _kaf2d_separable(x: torch.Tensor, alpha: torch.Tensor, boundary: float, gamma: float) -> torch.Tensor:
     """The same function through the kernel's separability: ``k1(s1)^T A k2(s2)`` (``D``-fold, not ``D^2``)."""
     D = alpha.shape[-1]
     d = torch.linspace(-boundary, boundary, D, dtype=x.dtype, device=x.device)
-    gamma = _kaf2d_gamma(D, boundary)
     s1, s2 = _pair(x)
     n, half = s1.shape[:2]
     k1 = torch.exp(-gamma * (s1.reshape(n, half, -1, 1) - d) ** 2)  # (N, C/2, P, D)
@@ -400,20 +506,23 @@ class _Blockwise(torch.autograd.Function):
         return (None, None, dx, *dps)
 
 
-def kaf2d(x: torch.Tensor, alpha: torch.Tensor, boundary: float = 3.0) -> torch.Tensor:
+def kaf2d(x: torch.Tensor, alpha: torch.Tensor, boundary: float = 3.0, bandwidth: Bandwidth = "kafnets") -> torch.Tensor:
     """2-D KAF (Kafnets), memory-light: ``(N, C, ...) -> (N, C/2, ...)``.
 
     ``f(s1, s2) = sum_{a,b} alpha_ab exp(-gamma ((s1 - d_a)^2 + (s2 - d_b)^2))``
     over a ``D x D`` grid of dictionary points on ``[-L, L]^2``, with the
     authors' bandwidth ``gamma = 1/(2 (sqrt(2) Delta)^2)`` (their reference
-    code's rule of thumb for the 2-D case). Channel ``c`` is paired with
+    code's rule of thumb for the 2-D case, ``bandwidth="kafnets"``) or a
+    positive number ``gamma`` (the thesis states no 2-D rule, so
+    ``"thesis"`` raises). Channel ``c`` is paired with
     channel ``c + C/2``. ``alpha``: ``(D, D)`` shared or ``(C/2, D, D)``.
     Keeps only ``x`` and ``alpha`` for backward; equal to :func:`kaf2d_naive`.
     """
     compute = torch.promote_types(torch.promote_types(x.dtype, torch.float32), alpha.dtype)
+    gamma = _kaf2d_gamma(int(alpha.shape[-1]), boundary, bandwidth)
 
     def fn(xb, a):
-        return _kaf2d_separable(xb.to(compute), a.to(compute), boundary).to(x.dtype)
+        return _kaf2d_separable(xb.to(compute), a.to(compute), boundary, gamma).to(x.dtype)
 
     per_row = max(1, x[0].numel() * alpha.shape[-1] // 2)
     rows = max(1, (1 << 20) // per_row)
@@ -443,6 +552,9 @@ class KAF2D(nn.Module):
         keep_channels: see above.
         fused: memory-light blockwise evaluation (default) or
             :func:`kaf2d_naive` (keeps a ``D^2``-fold tensor).
+        bandwidth: ``"kafnets"`` (default, ``gamma = 1/(4 Delta^2)``) or a
+            positive number, ``gamma`` itself (``"thesis"`` raises: the thesis
+            uses 1-D KAFs only).
 
     Parameter: ``alpha``, ``(channels/2, D, D)`` or ``(D, D)``, init ``N(0, 0.3^2)``.
 
@@ -454,9 +566,11 @@ class KAF2D(nn.Module):
     """
 
     def __init__(self, channels: int | None = None, D: int = 10, boundary: float = 3.0,
-                 keep_channels: bool = True, fused: bool = True):
+                 keep_channels: bool = True, fused: bool = True, bandwidth: Bandwidth = "kafnets"):
         super().__init__()
         _check_dictionary(D, boundary)
+        self.gamma = _kaf2d_gamma(D, boundary, bandwidth)  # checks the rule
+        self.bandwidth = bandwidth
         if channels is not None and (int(channels) != channels or channels < 2 or channels % 2):
             raise ValueError(f"2-D KAF needs an even channel count (or None, shared), got {channels}")
         self.channels, self.D, self.boundary, self.keep_channels, self.fused = channels, int(D), float(boundary), keep_channels, fused
@@ -473,13 +587,15 @@ class KAF2D(nn.Module):
             got = x.shape[1] if x.dim() >= 2 else "no channel dimension"
             raise ValueError(f"KAF2D expected {self.channels} channels (dim 1 of the input), got {got} (input shape {tuple(x.shape)})")
         if self.fused:
-            y = kaf2d(x, self.alpha, self.boundary)
+            y = kaf2d(x, self.alpha, self.boundary, self.bandwidth)
         else:
-            y = kaf2d_naive(x, self.alpha.to(torch.promote_types(x.dtype, self.alpha.dtype)), self.boundary).to(x.dtype)
+            alpha = self.alpha.to(torch.promote_types(x.dtype, self.alpha.dtype))
+            y = kaf2d_naive(x, alpha, self.boundary, self.bandwidth).to(x.dtype)
         return torch.cat([y, y], dim=1) if self.keep_channels else y
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, D={self.D}, boundary={self.boundary}, keep_channels={self.keep_channels}"
+        bw = "" if self.bandwidth == "kafnets" else f", bandwidth={self.bandwidth!r}"
+        return f"channels={self.channels}, D={self.D}, boundary={self.boundary}, keep_channels={self.keep_channels}{bw}"
 
 
 def _kaf(channels: int | None = None, per_channel: bool = True, **kwargs) -> KAF:
