@@ -106,7 +106,7 @@ def test_logit1_is_affine_in_logit2_on_a_forward_pass(mnist_batch):
         return -margin(z, y) / (s[:, 0] - s[:, 2])
 
     y = out["logit2"].argsort(1)[:, -2]  # a wrong class for most points
-    torch.testing.assert_close(margin(out["logit1"], y), float(slope) * margin(out["logit2"], y), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(margin(out["logit1"], y), slope.item() * margin(out["logit2"], y), rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(dlr(out["logit1"], y), dlr(out["logit2"], y), rtol=1e-9, atol=1e-9)
 
 
