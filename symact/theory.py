@@ -14,7 +14,16 @@ SAF chapter (``../shared/papers/saf.txt``, Section 3.3, Lemma 1, Eq. 4 to 6):
 - :func:`l1_ball_iou`, :func:`polygon_iou`: how well mReLU blocks can match
   a Euclidean ball (they decide membership in a polytope);
 - :func:`template_classify`: the template network of Fig. 5b with its
-  nonsense output.
+  nonsense output;
+- :func:`accepted_radius`: the radius ``f1^-1(tau)`` of the smallest ball
+  around ``Z`` holding the accepted set ``{y >= tau}`` (the bound the
+  boundedness argument needs);
+- :func:`float32_threshold`: ``1 - tau0`` in float32 spacings (ulps) and how
+  a shift of the threshold by one ulp moves the accepted radius and volume;
+- :func:`arrangement_regions`, :func:`zonotope_ball_exponent`: the facet count
+  of the set an mReLU block with ``m`` directions accepts (the regions of a
+  central hyperplane arrangement) and the known order of the number of
+  segments a zonotope needs to approximate a ball.
 
 Notation: the template is ``Z``, the input ``X``, ``n`` the dimension and ``r``
 the ball radius. With the RBF block, ``y(X) = exp(-g(X)^2)`` where
@@ -33,7 +42,17 @@ Theorem 3.1):
   hinges are free);
 - :func:`fit_hinges`: least-squares fits of APL or S-APL with fixed or free
   hinges;
-- :func:`max_error`: the sup-norm error on a dense grid.
+- :func:`max_error`: the sup-norm error on a dense grid;
+- :func:`sapl_interpolant_vs_fit`: the construction's error beside the
+  least-squares S-APL's on the same hinges (the bound is tight for the
+  interpolant only).
+
+DOME chapter (``../shared/papers/dome.txt``, Eq. 2):
+
+- :func:`dome_peak`: the unique positive maximiser ``z*`` of DOME (``z* > mu``);
+- :func:`dome_bce_basin`: which examples sit in the spurious basin of the
+  DOME binary cross-entropy (a positive example left of ``-z*``, a negative one
+  right of ``z*``), where the loss falls towards ``log 2`` at infinity.
 
 KAF chapter (``kaf-robustness-thesis.txt`` Section 2.4, ``kaf-thesis-results.md``):
 the Gaussian KAF's derivative, exact Lipschitz constant and closed-form bounds,
@@ -56,9 +75,11 @@ import numpy as np
 from symact import theory_kaf
 from symact.theory_kaf import *  # noqa: F401,F403  (the KAF chapter's theory; listed in __all__ below)
 
-__all__ = ["ACTS", "apl_construction", "apl_value", "basic_block", "construction", "f1", "f2", "fit_hinges",
-           "l1_ball_iou", "max_error", "monte_carlo_error", "polygon_iou", "sapl_construction", "sapl_value",
-           "sphere_ratio", "template_classify", "uniform_ball"]
+__all__ = ["ACTS", "accepted_radius", "apl_construction", "apl_value", "arrangement_regions", "basic_block",
+           "construction", "dome_bce_basin", "dome_peak", "f1", "f2", "fit_hinges", "float32_threshold",
+           "l1_ball_iou", "max_error", "monte_carlo_error", "polygon_iou", "sapl_construction",
+           "sapl_interpolant_vs_fit", "sapl_value", "sphere_ratio", "template_classify", "uniform_ball",
+           "zonotope_ball_exponent"]
 __all__ += theory_kaf.__all__
 
 #: the two symmetric activation functions of saf.txt Section 3
@@ -277,6 +298,80 @@ def template_classify(x, templates, labels, lam: float, tau: float, act: str = "
     return np.where(ymax >= tau, labels[best], -1), ymax
 
 
+def accepted_radius(tau, lam: float) -> np.ndarray:
+    """``f1^-1(tau) = sqrt(-ln(1 - sqrt(ln(1/tau)))) / lam``: the accepted set of the RBF block lies in this ball.
+
+    saf.txt Eq. 4 and 5. With ``q = sqrt(ln(1/tau))``, ``y(X) >= tau`` is
+    ``g(X) <= q``; since ``g(X) >= psi(||X - Z||^2)`` (the chapter's corrected
+    Eq. 5), ``psi(||X - Z||^2) <= q``, and ``psi(v) = 1 - exp(-lam^2 v)`` can
+    be inverted only because ``q < 1``, i.e. ``tau > exp(-1)``. The radius is
+    attained on the coordinate axes (``f1`` of it is ``tau``), so the bound is sharp.
+    """
+    tau = np.asarray(tau, dtype=np.float64)
+    if np.any((tau <= math.exp(-1)) | (tau > 1)):
+        raise ValueError("tau must lie in (exp(-1), 1]: for tau <= exp(-1) the accepted set holds every coordinate "
+                         "axis and lies in no ball")
+    q = np.sqrt(-np.log(tau))
+    return np.sqrt(-np.log1p(-q)) / _positive("lam", lam)
+
+
+def float32_threshold(tau0: float, n: int) -> dict:
+    """How finely float32 resolves the Lemma 1 threshold ``tau0`` (saf.txt Eq. 4 to 6) in ``n`` dimensions.
+
+    Near ``Z`` the block has ``1 - y = (lam rho)^4 (1 + O(c))`` at distance
+    ``rho`` in every direction (``g = lam^2 rho^2 + O(lam^4 rho^4)`` and
+    ``1 - exp(-g^2) = g^2 + O(g^4)``), so the accepted radius scales as
+    ``(1 - tau)^(1/4)`` and the accepted volume as ``(1 - tau)^(n/4)``. A
+    threshold error of ``k`` float32 spacings (ulps) therefore changes the
+    radius by the relative ``k / (4 u)`` and the volume by about ``n k / (4 u)``,
+    with ``u = (1 - tau0) / ulp`` the threshold's distance from 1 in ulps.
+
+    Returns a dict: ``spacing`` (the float32 ulp at ``tau0``: ``2^-24`` just
+    below 1), ``ulps`` (``u``), ``tau0_float32`` (``tau0`` rounded to float32)
+    and ``ulps_float32`` (its distance from 1, a whole number of ulps),
+    ``radius_per_ulp`` (``1 / (4 u)``), ``volume_per_ulp`` (``n / (4 u)``) and
+    ``volume_factor``, ``((1 - tau0_float32) / (1 - tau0))^(n/4)``: the factor
+    by which rounding the threshold alone scales the accepted volume.
+    """
+    tau0 = float(tau0)
+    if not 0.5 <= tau0 < 1:
+        raise ValueError(f"tau0 must lie in [0.5, 1), the thresholds of Lemma 1; got {tau0!r}")
+    n = _count("n", n)
+    spacing = float(np.spacing(np.float32(tau0)))
+    t32 = float(np.float32(tau0))
+    u = (1.0 - tau0) / spacing
+    return {"spacing": spacing, "ulps": u, "tau0_float32": t32, "ulps_float32": (1.0 - t32) / spacing,
+            "radius_per_ulp": 1.0 / (4 * u), "volume_per_ulp": n / (4 * u),
+            "volume_factor": float(((1.0 - t32) / (1.0 - tau0)) ** (n / 4))}
+
+
+def arrangement_regions(m: int, n: int) -> int:
+    """Facets of the set ``{sum_j |w_j . u| <= a}`` an mReLU block with ``m`` directions accepts in ``R^n``.
+
+    ``N(u) = sum_j |w_j . u|`` is linear on each region of the central
+    arrangement of the ``m`` hyperplanes ``w_j . u = 0``, so the accepted set
+    is a polytope with one facet per region. For directions in general
+    position (every ``n`` of them independent) the arrangement has
+    ``2 sum_{i=0}^{n-1} C(m-1, i)`` regions (Zaslavsky 1975); this is also the
+    number of vertices of the zonotope ``sum_j [-w_j, w_j]``, whose polar the
+    accepted set is. ``m = n`` axes give ``2^n`` (the L1 ball), ``n = 2`` gives ``2m``.
+    """
+    m, n = _count("m", m), _count("n", n)
+    return 2 * sum(math.comb(m - 1, i) for i in range(n))
+
+
+def zonotope_ball_exponent(n: int) -> float:
+    """``2(n-1)/(n+2)``: a zonotope within a factor ``1 + delta`` of the ball of ``R^n`` needs of order
+    ``delta^(-2(n-1)/(n+2))`` segments (Bourgain, Lindenstrauss and Milman 1989, lower bound; Bourgain and
+    Lindenstrauss 1988 and Matousek 1996, upper bounds).
+
+    ``n = 2`` gives ``1/2`` (a regular ``2m``-gon is within ``1 + pi^2/(8 m^2)`` of the disk); the exponent
+    tends to 2 as ``n`` grows.
+    """
+    n = _count("n", n)
+    return 2 * (n - 1) / (n + 2)
+
+
 # --------------------------------------------------------------------------------------------
 # S-APL (symmetric-apl.txt Section 3)
 
@@ -348,7 +443,7 @@ def sapl_construction(f, A: float, B: float, S: int) -> dict:
     if not A <= 0.0 <= B:
         raise ValueError(f"the S-APL construction needs A <= 0 <= B (S-APL(0) = 0 for any parameters), got [{A}, {B}]")
     out = {}
-    for side, length, g in (("pos", B, f), ("neg", -A, lambda t: f(-t))):
+    for side, length, g in (("pos", B, f), ("neg", 0.0 - A, lambda t: f(-t))):  # 0.0 - A: no -0.0 when A = 0
         h = length / S
         nodes = h * np.arange(S + 1)
         values = np.asarray(g(nodes), dtype=np.float64)
@@ -453,3 +548,77 @@ def fit_hinges(f, A: float, B: float, S: int, kind: str = "apl", hinges=None, fr
                "fn": lambda z: sapl_value(z, a[:S], b[:S], a[S:], b[S:])}
     out["max_error"], out["converged"] = float(np.abs(residual).max()), converged
     return out
+
+
+def sapl_interpolant_vs_fit(f, A: float, B: float, S: int, points: int = 20_001) -> dict:
+    """The S-APL construction's max error beside the least-squares S-APL's, on the same hinges.
+
+    symmetric-apl.txt Theorem 3.1 as corrected in the S-APL chapter: its bounds
+    ``M h / 2`` and ``h^2 max|f''| / 8`` are attained by the interpolant
+    (:func:`sapl_construction`), not by the best S-APL with those hinges. The
+    least-squares fit (:func:`fit_hinges`, ``kind="sapl"``, on the
+    construction's hinge grid) is one S-APL with the same hinges; where its
+    error is smaller, the bound is not a lower bound for S-APL.
+
+    Returns ``h`` (``max(B, -A) / S``), ``interpolant`` and ``least_squares``,
+    each the max error over ``points`` evenly spaced ``x`` plus every grid
+    midpoint (:func:`max_error`).
+    """
+    A, B = _interval(f, A, B)
+    S = _count("S", S)
+    p = sapl_construction(f, A, B, S)
+    mids = np.concatenate([(np.arange(S) + 0.5) * p["h_pos"], -(np.arange(S) + 0.5) * p["h_neg"]])
+    fit = fit_hinges(f, A, B, S, "sapl", points=max(points // 5, 2))
+    return {"h": max(B, -A) / S,
+            "interpolant": max_error(f, A, B, lambda x: sapl_value(x, p["a_pos"], p["b_pos"], p["a_neg"], p["b_neg"]),
+                                     points=points, extra=mids),
+            "least_squares": max_error(f, A, B, fit["fn"], points=points, extra=mids)}
+
+
+# --------------------------------------------------------------------------------------------
+# DOME (dome.txt Eq. 2)
+
+
+def dome_peak(mu: float, sigma: float) -> float:
+    """The unique maximiser ``z* > 0`` of DOME (dome.txt Eq. 2); ``-z*`` is its unique minimiser, and ``z* > mu``.
+
+    ``DOME'(z) = 0`` for ``z > 0`` is ``(z - mu) A = (z + mu) B`` with
+    ``A = exp(-((z - mu)/sigma)^2)``, ``B = exp(-((z + mu)/sigma)^2)``, that is
+    ``(z - mu)/(z + mu) = exp(-4 mu z / sigma^2)``: the left side increases from
+    -1 to 1 and the right side decreases from 1 to 0, so there is exactly one
+    root, and it lies beyond ``mu`` (at ``mu`` the left side is 0 < right side), by at most
+    ``(z* + mu) exp(-4 mu^2 / sigma^2)``: in float64, ``z* = mu`` once ``mu / sigma`` exceeds about 3.
+    Solved with ``scipy.optimize.brentq`` for ``(z - mu) - (z + mu) exp(-4 mu z / sigma^2)``, which is
+    negative at ``mu`` and positive at ``mu + sigma^2 / mu + 10 sigma``.
+    """
+    from scipy.optimize import brentq
+
+    mu, sigma = _positive("mu", mu), _positive("sigma", sigma)
+
+    def gap(z):  # (z - mu) - (z + mu) exp(-4 mu z / sigma^2): < 0 left of z*, > 0 right of it
+        return (z - mu) - (z + mu) * math.exp(-4 * mu * z / sigma**2)
+
+    hi = mu + sigma**2 / mu + 10 * sigma
+    return float(brentq(gap, mu, hi, xtol=1e-14 * hi, rtol=4 * np.finfo(float).eps))
+
+
+def dome_bce_basin(z, y, mu: float, sigma: float) -> np.ndarray:
+    """Which examples lie in the spurious basin of the DOME binary cross-entropy (dome.txt Eq. 2 with BCE).
+
+    For a positive example (``y = 1``) the loss ``-log DOME(z)`` increases on
+    ``(-inf, -z*]`` from its infimum ``log 2`` (at ``z -> -inf``) to its
+    maximum at ``-z*`` (:func:`dome_peak`); gradient descent from any
+    ``z < -z*`` drives ``z`` to ``-inf``, misclassified (``DOME < 1/2``). A
+    negative example (``y = 0``, loss ``-log(1 - DOME(z))``) mirrors it on
+    ``(z*, inf)``. ``z``: one logit per example; ``y``: 0/1 labels.
+    Returns a boolean array, ``True`` for examples in the basin.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    y = np.asarray(y)
+    if z.shape != y.shape:
+        raise ValueError(f"z and y must have the same shape (one logit and one 0/1 label per example), got "
+                         f"{z.shape} and {y.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"y must hold 0/1 labels, got values {np.unique(y).tolist()}")
+    peak = dome_peak(mu, sigma)
+    return ((y == 1) & (z < -peak)) | ((y == 0) & (z > peak))

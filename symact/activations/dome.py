@@ -15,7 +15,10 @@ Hussein and AbdAlmageed, "Introducing the DOME activation functions":
   reference points at the vertices of a regular simplex
   (:func:`simplex_vertices`); :func:`mdome_normalized`, Eq. 12 and 13; and the
   two logit views of Eq. 14 and 15 (:func:`mdome_logit1`,
-  :func:`mdome_logit2`) used to attack MDOME models.
+  :func:`mdome_logit2`) used to attack MDOME models;
+  :func:`mdome_logit_affine`, the per-sample affine map from LOGIT2 to
+  LOGIT1; :func:`mdome_rescale_`, the rescaling of an MDOME layer and the
+  linear layer before it that leaves the network's function unchanged.
 
 The element-wise members (DOME, PDOME, DOME1, DOME2) run fused (see
 ``_fused``): they keep only their input for backward.
@@ -37,8 +40,8 @@ from symact.activations._fused import LOG2E, as_param, dot_to
 
 __all__ = [
     "DOME", "DOME1", "DOME2", "MDOME", "PDOME",
-    "dome", "dome1", "dome2", "mdome", "mdome_logit1", "mdome_logit2", "mdome_normalized", "pdome",
-    "simplex_vertices",
+    "dome", "dome1", "dome2", "mdome", "mdome_logit1", "mdome_logit2", "mdome_logit_affine", "mdome_normalized",
+    "mdome_rescale_", "pdome", "simplex_vertices",
 ]
 
 _SQRT_LOG2E = math.sqrt(LOG2E)
@@ -381,6 +384,65 @@ def mdome_logit2(x: torch.Tensor, mu=1.0, vertices: torch.Tensor | None = None, 
     _check_features(x, vertices)
     e = vertices.to(x.dtype)
     return torch.einsum("nd...,kd->nk...", x, e) * mu
+
+
+def mdome_logit_affine(x: torch.Tensor, mu=1.0, sigma=5.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``LOGIT1 = slope * LOGIT2 + intercept`` per sample (dome.txt Eq. 9, 14 and 15).
+
+    With unit reference directions ``||e_i|| = 1``,
+    ``-||(x - mu e_i)/sigma||^2 = (2 x.(mu e_i) - ||x||^2 - mu^2) / sigma^2``, so
+    ``slope = 2 / sigma^2`` (the same for every sample and class) and
+    ``intercept = -(||x||^2 + mu^2) / sigma^2`` (one value per sample, the same
+    for every class). Any loss that sees the logits only through their
+    differences up to a positive factor (the margin of CW and Square, DLR,
+    the decision boundaries FAB projects on) sees the same view on both.
+
+    Args:
+        x: ``(N, dim, ...)``, the input of MDOME; ``mu``, ``sigma``: floats or 0-d tensors, ``sigma > 0``.
+
+    Returns:
+        ``(slope, intercept)``: a 0-d tensor and an ``(N, 1, ...)`` tensor.
+
+    Example:
+        >>> x = torch.randn(4, 2)
+        >>> slope, b = mdome_logit_affine(x, 1.0, 2.0)
+        >>> torch.allclose(mdome_logit1(x, 1.0, 2.0, n=3), slope * mdome_logit2(x, 1.0, n=3) + b, atol=1e-5)
+        True
+    """
+    _check_sigma(sigma)
+    if x.dim() < 2:
+        raise ValueError(f"MDOME expected input of shape (N, dim, ...), got shape {tuple(x.shape)}")
+    sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
+    mu = torch.as_tensor(mu, dtype=x.dtype, device=x.device)
+    return 2 / sigma**2, -((x * x).sum(dim=1, keepdim=True) + mu**2) / sigma**2
+
+
+@torch.no_grad()
+def mdome_rescale_(linear: nn.Module, act: "MDOME", c: float) -> None:
+    """Multiply ``linear.weight``, ``linear.bias``, ``act.mu`` and ``act.sigma`` by ``c > 0``, in place.
+
+    dome.txt Eq. 9: ``kappa_l(x) = -||(x - mu e_l)/sigma||^2`` is unchanged
+    when ``x``, ``mu`` and ``sigma`` are all multiplied by ``c``, and ``x =
+    W h + b`` is multiplied by ``c`` when ``W`` and ``b`` are. So the network's
+    output in the views ``"normalized"``, ``"mdome"`` and ``"logit1"`` is
+    unchanged (``"logit2"`` is multiplied by ``c^2``): its parameters move
+    along a one-parameter orbit of equivalent networks.
+
+    Args:
+        linear: the layer whose output ``act`` takes (``nn.Linear``, or any
+            module whose output is linear in its ``weight`` and ``bias``, e.g. a 1x1 convolution).
+        act: an :class:`MDOME`.
+        c: the factor, ``> 0``.
+    """
+    if not isinstance(act, MDOME):
+        raise TypeError(f"act must be an MDOME layer, got {type(act).__name__}")
+    if getattr(linear, "weight", None) is None:
+        raise TypeError(f"linear must have a weight (the layer whose output MDOME takes), got {type(linear).__name__}")
+    if not float(c) > 0:
+        raise ValueError(f"c must be > 0 (c <= 0 moves the reference points or makes sigma non-positive), got {c!r}")
+    for t in (linear.weight, getattr(linear, "bias", None), act.mu, act.sigma):
+        if t is not None:
+            t.mul_(float(c))
 
 
 def _vertices(x: torch.Tensor, vertices, n) -> torch.Tensor:
