@@ -461,3 +461,20 @@ def test_factories_keep_the_model_contract():
     assert factory("kaf")(8).alpha.shape == (8, 20)
     assert factory("apl", per_channel=False)(8).a.shape == (5,)
     assert factory("mdome", n=3)(2).dim == 2 and factory("mdome", n=10)(10).dim == 10
+
+
+def test_float_parameters_keep_a_float64_input_in_float64():
+    """Float mu and sigma given to the functional forms are not rounded to float32 for a float64 input
+    (DOME, dome.txt Eq. 2, against its formula in double precision)."""
+    import math
+
+    from symact.activations.dome import dome, pdome
+
+    x = torch.tensor([0.3, -1.7], dtype=torch.float64)
+    want = [0.5 * (1 + math.exp(-((v - 1.1) / 0.7) ** 2) - math.exp(-((v + 1.1) / 0.7) ** 2)) for v in x.tolist()]
+    got = dome(x, mu=1.1, sigma=0.7)
+    assert got.dtype == torch.float64
+    assert torch.allclose(got, torch.tensor(want, dtype=torch.float64), rtol=0, atol=1e-15)
+    want_p = [math.exp(-((v - 1.1) / 0.7) ** 2) - 0.3 * math.exp(-((v + 1.1) / 0.7) ** 2) for v in x.tolist()]
+    assert torch.allclose(pdome(x, mu=1.1, sigma=0.7, pi=0.3), torch.tensor(want_p, dtype=torch.float64),
+                          rtol=0, atol=1e-15)

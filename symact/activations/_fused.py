@@ -70,11 +70,13 @@ LOG2E = math.log2(math.e)
 
 
 def as_param(value, like: torch.Tensor | None = None) -> torch.Tensor:
-    """``value`` as a tensor (floats become 0-d float32 tensors on ``like``'s device)."""
+    """``value`` as a tensor: a float becomes a 0-d tensor on ``like``'s device, float64 for a float64 ``like``
+    (so a float64 input is computed in float64 throughout), else float32 (half inputs compute in float32)."""
     if isinstance(value, torch.Tensor):
         return value
     device = like.device if like is not None else None
-    return torch.tensor(float(value), dtype=torch.float32, device=device)
+    dtype = torch.float64 if like is not None and like.dtype == torch.float64 else torch.float32
+    return torch.tensor(float(value), dtype=dtype, device=device)
 
 
 def sum_to(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
