@@ -4,6 +4,8 @@
     python -m symact run CHAPTER/NAME [--profile P]   # load the stored result, or run and store it
     python -m symact run CHAPTER/NAME --workers 4     # its units in 4 single-thread Dask worker processes
     python -m symact run CHAPTER/NAME --scheduler tcp://HOST:8786   # on an existing Dask cluster
+    python -m symact benchmark mymodule:MyAct [--dataset mnist] [--profile smoke] [--workers 2]
+                                                      # your activation under the book's protocol, its row
 
 ``run`` is what a long ``paper`` run in the background wants (``nohup python -m symact run
 sapl/table1-mlp-mnist --profile paper > log &``): it logs each stored unit as it finishes, and a stopped run
@@ -24,6 +26,7 @@ def _registry() -> dict:
     (comma-separated importable names), for experiments of your own."""
     import importlib
 
+    import symact.benchmark  # noqa: F401  (registers the leaderboard's rows)
     import symact.experiments  # noqa: F401  (registers every experiment)
 
     for name in filter(None, (m.strip() for m in os.environ.get("SYMACT_EXPERIMENTS", "").split(","))):
@@ -81,7 +84,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="local single-thread Dask worker processes for the units (default 1: in this process)")
     rn.add_argument("--scheduler", default=None, help="a Dask scheduler's address (tcp://HOST:8786) to run the "
                                                       "units on, instead of local workers")
+    bm = sub.add_parser("benchmark", help="train and evaluate an activation under the book's protocol and print "
+                                          "its leaderboard row beside the book's")
+    bm.add_argument("activation", help="module:Callable (an nn.Module class, or a factory channels -> nn.Module) "
+                                       "or a registered activation name")
+    bm.add_argument("--dataset", choices=("mnist", "cifar10"), default="cifar10")
+    bm.add_argument("--profile", choices=results.PROFILES, help="default: $SYMACT_PROFILE, else quick")
+    bm.add_argument("--name", default=None, help="the row's name (default: the callable's name)")
+    bm.add_argument("--recompute", action="store_true", help="run even if a fresh result is stored")
+    bm.add_argument("--workers", type=int, default=None, help="local single-thread Dask worker processes")
+    bm.add_argument("--scheduler", default=None, help="a Dask scheduler's address to run the units on")
     args = ap.parse_args(argv)
+    if args.cmd == "benchmark":
+        return _benchmark(args)
     if args.cmd == "list":
         print("\n".join(list_experiments(args.chapter)))
         return 0
@@ -89,6 +104,25 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--workers and --scheduler exclude each other: the cluster has its own workers")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     res = run(args.name, args.profile, args.recompute, args.workers, args.scheduler)
+    print(res.caption())
+    return 0
+
+
+def _benchmark(args) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise SystemExit(f"--workers must be at least 1, got {args.workers}")
+    if args.workers is not None and args.scheduler:
+        raise SystemExit("--workers and --scheduler exclude each other: the cluster has its own workers")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # mymodule:MyAct from the current folder
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    from symact.benchmark import benchmark
+
+    try:
+        res = benchmark(args.activation, dataset=args.dataset, profile=args.profile, name=args.name,
+                        recompute=args.recompute, workers=args.workers, scheduler=args.scheduler)
+    except (KeyError, TypeError, ValueError) as err:
+        raise SystemExit(f"symact benchmark: {err}") from err
     print(res.caption())
     return 0
 

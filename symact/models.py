@@ -1,4 +1,5 @@
-"""Models: LeNet-5 (the SAF paper's MNIST and CIFAR-10 shapes), an MLP, a CIFAR ResNet-18.
+"""Models: LeNet-5 (the SAF paper's MNIST and CIFAR-10 shapes), an MLP, a CIFAR ResNet-18, the finished KAF
+thesis's VGG-inspired CIFAR-10 network and He et al.'s CIFAR ResNets (ResNet-20/32/44/56).
 
 Every model takes images in [0, 1] and normalises them in its first layer
 (:class:`Normalize`), so attack budgets are in pixel units. Activations are
@@ -18,12 +19,14 @@ import copy
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from symact.activations import ActivationFactory, Maxout, as_factory, is_activation
 
-__all__ = ["LeNet5", "MLP", "Normalize", "ResNet18", "channels_last_default", "inference_copy", "swap_activations"]
+__all__ = ["CifarResNet", "LeNet5", "MLP", "Normalize", "ResNet18", "VGGInspired", "channels_last_default",
+           "inference_copy", "swap_activations"]
 
 Act = "str | ActivationFactory | None"
 
@@ -214,12 +217,31 @@ def _pieces(act: nn.Module) -> int:
     return act.k if isinstance(act, Maxout) and not act.keep_channels else 1
 
 
+class _ShortcutA(nn.Module):
+    """He et al.'s (2016, Sec. 4.2) option A shortcut: the identity, subsampled by ``stride`` and padded with
+    zero channels from ``cin`` to ``cout`` (half of the new channels before, half after); no parameters."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        if cout < cin:
+            raise ValueError(f"an option A shortcut cannot reduce channels ({cin} -> {cout})")
+        self.stride, self.before, self.after = stride, (cout - cin) // 2, cout - cin - (cout - cin) // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, ::self.stride, ::self.stride]
+        return F.pad(x, (0, 0, 0, 0, self.before, self.after)) if self.before or self.after else x
+
+
 class _BasicBlock(nn.Module):
     """The two-convolution residual block; with a channel-reducing maxout (:func:`_unit`) both convolutions
     are ``k`` times wider and the shortcut is added to each of a unit's ``k`` pieces, so that the block
-    computes ``maxout(pieces) + shortcut``, as a ReLU block computes ``relu(out + shortcut)`` on its units."""
+    computes ``maxout(pieces) + shortcut``, as a ReLU block computes ``relu(out + shortcut)`` on its units.
 
-    def __init__(self, cin: int, cout: int, stride: int, make: ActivationFactory):
+    ``shortcut`` where the shape changes: ``"B"`` a 1x1 convolution and batch normalisation (ResNet-18's
+    projection), ``"A"`` zero-padded identity (:class:`_ShortcutA`, He et al.'s CIFAR ResNets)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, make: ActivationFactory, shortcut: str = "B"):
         super().__init__()
         self.conv1, self.act1 = _unit(lambda c: nn.Conv2d(cin, c, 3, stride, 1, bias=False), make, cout)
         self.bn1 = nn.BatchNorm2d(self.conv1.out_channels)
@@ -228,7 +250,8 @@ class _BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout * self.k)
         self.shortcut = nn.Sequential()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            self.shortcut = (nn.Sequential(_ShortcutA(cin, cout, stride)) if shortcut == "A" else
+                             nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
         self.act2 = make(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -284,6 +307,161 @@ class ResNet18(nn.Module):
         return self.out_act(self.classifier(self.embed(x)))
 
 
+def _cifar_stats(in_channels: int, mean, std) -> tuple:
+    mean = mean or ((0.4914, 0.4822, 0.4465) if in_channels == 3 else (0.5,) * in_channels)
+    std = std or ((0.2470, 0.2435, 0.2616) if in_channels == 3 else (0.5,) * in_channels)
+    return mean, std
+
+
+class VGGInspired(nn.Module):
+    """The VGG-inspired CIFAR-10 network of the finished KAF thesis (kaf-thesis-results.md, "VGG-inspired
+    network, fast adversarial training"; Peconi 2020)::
+
+        [conv 3x3 x32 - BN - act] x2 - maxpool 2 - dropout 0.2
+        [conv 3x3 x64 - BN - act] x2 - maxpool 2 - dropout 0.25
+        [conv 3x3 x128 - BN - act] x2 - maxpool 2 - dropout 0.3
+        flatten (128x4x4) - dense 128 - BN - act - dropout 0.4 - dense num_classes
+
+    What the text states: three blocks of two 3x3 convolutions with 32, 64 and 128 filters, batch
+    normalisation before each non-linearity, 2x2 max-pooling and dropout after each block, a dense layer of
+    128 units with dropout, a dense output layer, He uniform initialisation. What it leaves open, and what we
+    chose:
+
+    - padding: "same" (padding 1), as in the Keras VGG-style CIFAR networks the thesis follows, so a 32x32
+      image is 4x4 after three poolings;
+    - the dropout rates ("0.2, 0.25, 0.3 ... up to 0.4"): 0.2, 0.25, 0.3 after the three blocks and 0.4
+      after the dense layer (``dropout``, ``fc_dropout``);
+    - the dense layer gets batch normalisation before its activation too ("before each non-linearity");
+    - biases: kept in every convolution and dense layer (Keras's default ``use_bias=True``), zero at
+      initialisation; He uniform (``U(-sqrt(6/fan_in), sqrt(6/fan_in))``, Keras's ``he_uniform``) on every
+      convolution and dense kernel; activations keep their own initialisation.
+
+    The thesis's L2 penalty of 0.0012 on the dense layers is part of its training recipe, not of the network
+    (:class:`symact.train.TrainConfig`'s ``weight_decay`` applies to every parameter). With ReLU the network
+    has 551,722 trainable parameters (the thesis reports no count). A
+    :class:`~symact.activations.Maxout` with ``keep_channels=False`` makes each layer before it ``k`` times
+    wider, as in :class:`LeNet5`.
+    """
+
+    supports_channels_last = True  # see channels_last_default
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        act: Act = "relu",
+        in_channels: int = 3,
+        widths: Sequence[int] = (32, 64, 128),
+        dropout: Sequence[float] = (0.2, 0.25, 0.3),
+        fc_width: int = 128,
+        fc_dropout: float = 0.4,
+        out_act: Act = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        image_size: int = 32,
+    ):
+        super().__init__()
+        if num_classes < 1 or fc_width < 1 or in_channels < 1:
+            raise ValueError(f"num_classes, fc_width and in_channels must be >= 1, got {num_classes}, {fc_width}, "
+                             f"{in_channels}")
+        if not widths or len(widths) != len(dropout) or any(w < 1 for w in widths):
+            raise ValueError(f"widths (positive) and dropout need one entry per block, got {widths} and {dropout}")
+        if not all(0.0 <= p < 1.0 for p in (*dropout, fc_dropout)):
+            raise ValueError(f"dropout rates must be in [0, 1), got {dropout} and {fc_dropout}")
+        if image_size % 2 ** len(widths):
+            raise ValueError(f"image_size {image_size} is not divisible by 2**{len(widths)} (one pooling per block)")
+        make = as_factory(act)
+        mean, std = _cifar_stats(in_channels, mean, std)
+        layers: list[nn.Module] = [Normalize(mean, std)]
+        cin = in_channels
+        for width, p in zip(widths, dropout):
+            for _ in range(2):
+                conv, a = _unit(lambda c, cin=cin: nn.Conv2d(cin, c, 3, padding=1), make, width)
+                layers += [conv, nn.BatchNorm2d(conv.out_channels), a]
+                cin = width
+            layers += [nn.MaxPool2d(2), nn.Dropout(p)]
+        layers.append(nn.Flatten())
+        self.features = nn.Sequential(*layers)
+        flat = cin * (image_size // 2 ** len(widths)) ** 2
+        lin, a = _unit(lambda c: nn.Linear(flat, c), make, fc_width)
+        self.hidden = nn.Sequential(lin, nn.BatchNorm1d(lin.out_features), a, nn.Dropout(fc_dropout))
+        self.classifier = nn.Linear(fc_width, num_classes)
+        self.out_act = as_factory(out_act)(num_classes)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_uniform_(m.weight, a=0.0, nonlinearity="relu")  # bound sqrt(6 / fan_in)
+                nn.init.zeros_(m.bias)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate representation (the input of the last dense layer)."""
+        return self.hidden(self.features(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out_act(self.classifier(self.embed(x)))
+
+
+class CifarResNet(nn.Module):
+    """He et al.'s (2016, "Deep residual learning", Sec. 4.2) ResNets for CIFAR-10: ``depth = 6n + 2`` layers
+    (ResNet-20, 32, 44, 56, 110)::
+
+        conv 3x3 x16 - BN - act - [n basic blocks, 16] - [n blocks, 32, stride 2] - [n blocks, 64, stride 2]
+        - global average pooling - dense num_classes
+
+    as the finished KAF thesis describes them (kaf-thesis-results.md, "Exploding gradients in deep KAF
+    ResNets"). A basic block is conv 3x3 - BN - act - conv 3x3 - BN, plus the shortcut, then act.
+    ``shortcut="A"`` (the default, the paper's choice for CIFAR): identity shortcuts, zero-padded where the
+    number of channels doubles, so the network has exactly the parameters of its plain counterpart
+    (ResNet-20: 0.27 M, 56: 0.85 M, the paper's Table 6). ``"B"``: 1x1 projection convolutions with batch
+    normalisation there. The thesis (Keras) does not say which it used. Convolutions get He et al.'s (2015)
+    normal initialisation (fan-out mode, as torchvision's ResNets); the dense layer, batch normalisation and
+    the activations keep PyTorch's defaults. ``width`` scales the stages (16 is the paper's).
+    """
+
+    supports_channels_last = True  # see channels_last_default
+
+    def __init__(
+        self,
+        depth: int = 20,
+        num_classes: int = 10,
+        act: Act = "relu",
+        shortcut: str = "A",
+        in_channels: int = 3,
+        width: int = 16,
+        out_act: Act = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ):
+        super().__init__()
+        if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+            raise ValueError(f"depth must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110), got {depth!r}")
+        if shortcut not in ("A", "B"):
+            raise ValueError(f"shortcut must be 'A' (zero-padded identity) or 'B' (projection), got {shortcut!r}")
+        if num_classes < 1 or width < 1:
+            raise ValueError(f"num_classes and width must be >= 1, got {num_classes} and {width}")
+        make = as_factory(act)
+        self.depth, self.shortcut_type = depth, shortcut
+        mean, std = _cifar_stats(in_channels, mean, std)
+        conv, stem_act = _unit(lambda c: nn.Conv2d(in_channels, c, 3, 1, 1, bias=False), make, width)
+        self.stem = nn.Sequential(Normalize(mean, std), conv, nn.BatchNorm2d(conv.out_channels), stem_act)
+        blocks, cin = [], width
+        for i, mult in enumerate((1, 2, 4)):
+            for j in range((depth - 2) // 6):
+                blocks.append(_BasicBlock(cin, width * mult, 2 if (i > 0 and j == 0) else 1, make, shortcut))
+                cin = width * mult
+        self.layers = nn.Sequential(*blocks)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(cin, num_classes)
+        self.out_act = as_factory(out_act)(num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.layers(self.stem(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out_act(self.classifier(self.embed(x)))
+
+
 def _width(module: nn.Module) -> int | None:
     for attr in ("out_channels", "out_features", "num_features"):
         if hasattr(module, attr):
@@ -324,7 +502,8 @@ def channels_last_default(model: nn.Module) -> bool:
     """Whether the library runs ``model`` channels-last unless told otherwise: it has a 2-D convolution (where
     the layout pays: about 1.5x faster on CPU, suited to tensor cores on GPU) and declares that it computes the
     same function in that layout by the attribute ``supports_channels_last = True``, as the library's own
-    models do (:class:`LeNet5`, :class:`MLP`, :class:`ResNet18`).
+    models do (:class:`LeNet5`, :class:`MLP`, :class:`ResNet18`, :class:`VGGInspired`,
+    :class:`CifarResNet`).
 
     Any other network, a user's own, stays in PyTorch's default layout: its ``forward`` may flatten with
     ``x.view(x.size(0), -1)`` (Wong et al.'s MNIST network does), which fails on a channels-last tensor. Set

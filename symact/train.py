@@ -16,6 +16,9 @@ One function, :func:`train`, driven by a frozen :class:`TrainConfig`:
 
 Returns a per-epoch history. Progress bars show on a terminal only.
 
+:func:`lr_range_test` is Smith's (2017) learning-rate range test with the same training step, FGSM
+examples included, and one rule that picks the peak learning rate from its curve.
+
 Any ``nn.Module`` trains, a user's own included. Only a model that declares it
 works channels-last (the library's own, see
 :func:`symact.models.channels_last_default`) is trained in that faster layout,
@@ -42,7 +45,7 @@ from symact.data import ImageData, random_crop_flip
 from symact.device import autocast, get_device
 from symact.models import channels_last_default
 
-__all__ = ["TrainConfig", "loss_function", "place", "train"]
+__all__ = ["LR_RULE", "TrainConfig", "loss_function", "lr_range_test", "place", "train"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -110,6 +113,33 @@ def loss_function(name: str) -> LossFn:
     if name == "mse":
         return lambda out, y: F.mse_loss(out, F.one_hot(y, out.shape[1]).to(out.dtype))
     raise ValueError(f"unknown loss {name!r}; expected 'ce' or 'mse'")
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser ``cfg`` names, over the parameters of ``model`` that require gradients."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                               nesterov=cfg.nesterov)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _alpha(cfg: TrainConfig) -> float:
+    """The attack step: ``cfg.alpha``, else 1.25 eps for FGSM (Wong et al.) and 2.5 eps / steps for PGD."""
+    if cfg.alpha is not None:
+        return cfg.alpha
+    return 1.25 * cfg.eps if cfg.method == "fgsm" else 2.5 * cfg.eps / cfg.pgd_steps
+
+
+def _adversarial(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig, alpha: float,
+                 loss_fn: LossFn, gen: torch.Generator, dev: torch.device) -> torch.Tensor:
+    """The training batch of ``cfg.method``: ``xb`` itself, or its FGSM (random start) or PGD examples."""
+    if cfg.method == "standard":
+        return xb
+    steps = 1 if cfg.method == "fgsm" else cfg.pgd_steps
+    with autocast(dev):
+        return perturb_linf(model, xb, yb, cfg.eps, alpha, steps, loss_fn, True, gen,
+                            clamp_start=cfg.start == "clamped")
 
 
 def _lr_at(cfg: TrainConfig, t: float) -> float:
@@ -201,16 +231,10 @@ def train(
     fmt = _memory_format(model, channels_last)
     loss_fn = loss_fn or loss_function(cfg.loss)
     gen = torch.Generator().manual_seed(cfg.seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
-    else:
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = _optimizer(model, cfg)
     steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
     augment = random_crop_flip if cfg.augment else None
-    alpha = cfg.alpha
-    if alpha is None:
-        alpha = 1.25 * cfg.eps if cfg.method == "fgsm" else 2.5 * cfg.eps / cfg.pgd_steps
+    alpha = _alpha(cfg)
 
     history: dict = {"epoch": [], "lr": [], "train_loss": [], "train_acc": [], "test_acc": [], "seconds": []}
     if cfg.method != "standard":
@@ -254,11 +278,7 @@ def train(
             lr = _lr_at(cfg, epoch + (i + 1) / steps_per_epoch)
             for group in opt.param_groups:
                 group["lr"] = lr
-            if cfg.method != "standard":
-                steps = 1 if cfg.method == "fgsm" else cfg.pgd_steps
-                with autocast(dev):
-                    xb = perturb_linf(model, xb, yb, cfg.eps, alpha, steps, loss_fn, True, gen,
-                                      clamp_start=cfg.start == "clamped")
+            xb = _adversarial(model, xb, yb, cfg, alpha, loss_fn, gen, dev)
             with autocast(dev):
                 out = model(xb)
                 loss = loss_fn(out, yb)
@@ -309,3 +329,147 @@ def _robust_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
         acc = float((model(x_adv).argmax(1) == y).float().mean())
     model.train()
     return acc
+
+
+# --------------------------------------------------------------------------- learning-rate range test
+
+LR_RULE = "lr_max = (learning rate at the minimum of the smoothed loss) / 10"
+"""The rule :func:`lr_range_test` applies to its curve (with its default ``divisor``)."""
+
+
+def lr_range_test(
+    model_factory: Callable[[], nn.Module],
+    data: ImageData,
+    cfg: TrainConfig,
+    lr_min: float = 1e-5,
+    lr_max: float = 10.0,
+    steps: int = 100,
+    smoothing: float = 0.98,
+    diverge: float = 4.0,
+    divisor: float = 10.0,
+    loss_fn: LossFn | None = None,
+    device=None,
+    progress: bool | None = None,
+) -> dict:
+    """The learning-rate range test of Smith (2017, "Cyclical learning rates for training neural networks",
+    Sec. 3.3), and the peak learning rate it suggests.
+
+    A fresh network (``model_factory()``, built with torch's generator seeded by ``cfg.seed``) is trained for
+    at most ``steps`` mini-batches of ``cfg.batch_size`` (shuffled with ``cfg.seed``, cycling over ``data``),
+    with the learning rate of step ``i`` growing exponentially from ``lr_min`` to ``lr_max``::
+
+        lr_i = lr_min (lr_max / lr_min) ** (i / (steps - 1))
+
+    Each step is the step of :func:`train` under ``cfg``: its optimiser (momentum, weight decay), loss,
+    augmentation and method, so with ``cfg.method="fgsm"`` every batch is replaced by its FGSM example from a
+    random start (``cfg.eps``, ``cfg.alpha``, ``cfg.start``), as in fast adversarial training; ``cfg.lr``,
+    ``cfg.epochs`` and ``cfg.schedule`` are ignored. The loss is smoothed by a bias-corrected exponential
+    moving average, ``a_i = smoothing a_(i-1) + (1 - smoothing) loss_i``, ``s_i = a_i / (1 - smoothing ** (i+1))``;
+    the sweep stops at the first step whose loss is not finite or whose smoothed loss exceeds ``diverge`` times
+    the smallest so far (divergence).
+
+    **The rule** (:data:`LR_RULE`): the peak learning rate is the learning rate at the minimum of the smoothed
+    loss divided by ``divisor`` (10). Smith reads the upper bound of a cyclic schedule off this curve where the
+    loss stops improving; the minimum of the smoothed loss is that point, and a tenth of it is the
+    "minimum / 10" suggestion of fastai's learning-rate finder (Howard and Gugger 2020), which the
+    schedule then only touches at its peak. We take it over the steepest-descent point because it depends on
+    the arg min of a smoothed curve, not on a derivative of a noisy one (FGSM batches make the curve
+    noisy), and because it errs low: the moving average lags the raw loss (its minimum comes late), and fast
+    adversarial training overfits catastrophically more readily at large learning rates (Wong et al. 2020).
+
+    Returns a JSON-able dict: ``lr``, ``loss`` and ``smoothed`` per step run; ``lr_at_min``; ``lr_max`` (the
+    rule's choice); ``diverged_at`` (the step that stopped the sweep, or None); ``rule``, ``divisor``,
+    ``smoothing``, ``diverge``, ``method``, ``seed``; and ``notes``, where a choice to distrust is flagged
+    (the minimum at the first step: the loss never fell; at the last step without divergence: the sweep
+    ended too low to see the turn). The same inputs give the same curve (seeded; deterministic on one device
+    and thread count). The global random state is left as it was.
+
+    Raises:
+        TypeError: ``model_factory`` is a module (it must build a fresh one) or returns no ``nn.Module``.
+        ValueError: bad bounds, ``steps`` < 2, ``smoothing`` outside [0, 1), ``diverge`` <= 1,
+            ``divisor`` <= 0, or an empty data set.
+    """
+    if isinstance(model_factory, nn.Module) or not callable(model_factory):
+        raise TypeError("model_factory must be a callable returning a fresh nn.Module (e.g. lambda: LeNet5()), "
+                        f"got {type(model_factory).__name__}: the test trains the network it builds")
+    if not (0 < lr_min < lr_max and math.isfinite(lr_max)):
+        raise ValueError(f"need 0 < lr_min < lr_max < inf, got lr_min={lr_min}, lr_max={lr_max}")
+    if int(steps) != steps or steps < 2:
+        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+    if not 0 <= smoothing < 1:
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+    if not diverge > 1:
+        raise ValueError(f"diverge must be > 1 (a multiple of the smallest smoothed loss), got {diverge}")
+    if not divisor > 0:
+        raise ValueError(f"divisor must be > 0, got {divisor}")
+    if len(data) == 0:
+        raise ValueError("data holds no images")
+    steps = int(steps)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = model_factory()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model_factory returned {type(model).__name__}, expected an nn.Module")
+        dev = place(model, device)
+        fmt = _memory_format(model)
+        loss_fn = loss_fn or loss_function(cfg.loss)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        opt = _optimizer(model, cfg)
+        augment = random_crop_flip if cfg.augment else None
+        alpha = _alpha(cfg)
+        ratio = (lr_max / lr_min) ** (1 / (steps - 1))
+        lrs: list[float] = []
+        losses: list[float | None] = []
+        smoothed: list[float | None] = []
+        avg, best, diverged = 0.0, math.inf, None
+
+        def batches():
+            while True:
+                yield from data.batches(cfg.batch_size, True, gen, dev, augment)
+
+        model.train()
+        bar = tqdm(total=steps, desc=f"lr range test ({cfg.method})", disable=not progress_enabled(progress),
+                   leave=False)
+        for i, (xb, yb) in zip(range(steps), batches()):
+            lr = lr_min * ratio ** i
+            for group in opt.param_groups:
+                group["lr"] = lr
+            xb = _adversarial(model, xb.contiguous(memory_format=fmt), yb, cfg, alpha, loss_fn, gen, dev)
+            with autocast(dev):
+                loss = loss_fn(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            bar.update(1)
+            value = float(loss.detach())
+            lrs.append(lr)
+            if not math.isfinite(value):
+                losses.append(None)
+                smoothed.append(None)
+                diverged = i
+                break
+            avg = smoothing * avg + (1 - smoothing) * value
+            s = avg / (1 - smoothing ** (i + 1))
+            losses.append(value)
+            smoothed.append(s)
+            best = min(best, s)
+            if s > diverge * best:
+                diverged = i
+                break
+        bar.close()
+    finite = [(s, i) for i, s in enumerate(smoothed) if s is not None]
+    if not finite:
+        raise ValueError(f"the loss was not finite at the first step (lr {lr_min:g}): lower lr_min or check the "
+                         "model and the data")
+    at = min(finite)[1]
+    notes = []
+    if at == 0:
+        notes.append("the smoothed loss was smallest at the first step: it never fell, so the choice is at the "
+                     "bottom of the sweep; lower lr_min")
+    if diverged is None and at == len(smoothed) - 1:
+        notes.append("the smoothed loss was still falling at the end of the sweep: raise lr_max to see where it "
+                     "turns")
+    return {"lr": lrs, "loss": losses, "smoothed": smoothed, "lr_at_min": lrs[at], "lr_max": lrs[at] / divisor,
+            "diverged_at": diverged, "rule": LR_RULE if divisor == 10 else LR_RULE.replace("/ 10", f"/ {divisor:g}"),
+            "divisor": divisor, "smoothing": smoothing, "diverge": diverge, "method": cfg.method, "seed": cfg.seed,
+            "lr_min_swept": lr_min, "lr_max_swept": lr_max, "steps": steps, "notes": notes}

@@ -193,3 +193,135 @@ def test_inference_copy_of_a_user_network_keeps_its_layout_and_runs():
     assert forced.conv2.weight.is_contiguous(memory_format=torch.channels_last)
     with pytest.raises(RuntimeError, match="view"):
         forced(x)
+
+
+# --------------------------------------------------------------------------- VGG-inspired and CIFAR ResNets
+
+
+def _params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_vgg_inspired_is_the_thesis_network():
+    """kaf-thesis-results.md: three blocks of two 3x3 convolutions (32, 64, 128), BN before each non-linearity,
+    max-pooling and dropout after each block, dense 128 with dropout, dense 10."""
+    from symact.models import VGGInspired
+
+    m = VGGInspired()
+    convs = [c for c in m.modules() if isinstance(c, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (3, 32, (3, 3), (1, 1)), (32, 32, (3, 3), (1, 1)), (32, 64, (3, 3), (1, 1)), (64, 64, (3, 3), (1, 1)),
+        (64, 128, (3, 3), (1, 1)), (128, 128, (3, 3), (1, 1))]
+    assert [(f.in_features, f.out_features) for f in m.modules() if isinstance(f, nn.Linear)] == [(2048, 128),
+                                                                                                 (128, 10)]
+    assert [d.p for d in m.modules() if isinstance(d, nn.Dropout)] == [0.2, 0.25, 0.3, 0.4]
+    assert sum(isinstance(x, nn.MaxPool2d) for x in m.modules()) == 3
+    seq = list(m.features) + list(m.hidden)
+    for i, x in enumerate(seq):  # every ReLU right after a batch normalisation
+        if isinstance(x, nn.ReLU):
+            assert isinstance(seq[i - 1], (nn.BatchNorm2d, nn.BatchNorm1d))
+    assert sum(isinstance(x, nn.ReLU) for x in seq) == 7
+    # convolutions: 9*(3*32 + 32*32 + 32*64 + 64*64 + 64*128 + 128*128) + biases (32+32+64+64+128+128)
+    conv = 9 * (3 * 32 + 32 * 32 + 32 * 64 + 64 * 64 + 64 * 128 + 128 * 128) + 448
+    dense = 2048 * 128 + 128 + 128 * 10 + 10
+    bn = 2 * (448 + 128)
+    assert _params(m) == conv + dense + bn == 551_722
+    assert m(torch.rand(3, 3, 32, 32)).shape == (3, 10)
+    assert m.embed(torch.rand(3, 3, 32, 32)).shape == (3, 128)
+
+
+def test_vgg_inspired_he_uniform_initialisation():
+    from symact.models import VGGInspired
+
+    torch.manual_seed(0)
+    m = VGGInspired()
+    for layer in m.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            fan_in = layer.weight[0].numel()
+            bound = (6 / fan_in) ** 0.5
+            assert layer.weight.abs().max() <= bound and layer.weight.abs().max() > 0.9 * bound
+            assert torch.all(layer.bias == 0)
+
+
+@pytest.mark.parametrize("depth,params", [(20, 0.27e6), (32, 0.46e6), (44, 0.66e6), (56, 0.85e6)])
+def test_cifar_resnet_has_he_et_al_sizes(depth, params):
+    """He et al. (2016) Table 6: 0.27 M, 0.46 M, 0.66 M, 0.85 M parameters with option A shortcuts."""
+    from symact.models import CifarResNet
+
+    m = CifarResNet(depth)
+    assert _params(m) == pytest.approx(params, rel=0.01)
+    convs = [c for c in m.modules() if isinstance(c, nn.Conv2d)]
+    assert len(convs) + 1 == depth  # 6n + 1 convolutions and the dense layer, no projection convolutions
+    assert {c.out_channels for c in convs} == {16, 32, 64}
+    b = CifarResNet(depth, shortcut="B")
+    assert _params(b) - _params(m) == 16 * 32 + 32 * 64 + 2 * (32 + 64)  # two 1x1 projections with BN
+    assert m(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_cifar_resnet_option_a_shortcut_pads_with_zero_channels():
+    from symact.models import CifarResNet
+
+    m = CifarResNet(20).eval()
+    block = m.layers[3]  # the first block of stage 2: stride 2, 16 -> 32 channels
+    x = torch.rand(2, 16, 8, 8)
+    s = block.shortcut(x)
+    assert s.shape == (2, 32, 4, 4)
+    torch.testing.assert_close(s[:, 8:24], x[:, :, ::2, ::2])
+    assert torch.all(s[:, :8] == 0) and torch.all(s[:, 24:] == 0)
+
+
+@pytest.mark.parametrize("name", activations.names())
+def test_every_registered_activation_plugs_into_the_cifar_networks(name):
+    from symact.models import CifarResNet, VGGInspired
+
+    torch.manual_seed(0)
+    # MDOME is an output layer (it needs the number of classes): it plugs in as out_act
+    kw = {"out_act": activations.factory(name, n=10)} if name == "mdome" else {"act": name}
+    cls = activations.create(name, channels=4, **({"n": 10} if name == "mdome" else {})).__class__
+    for m in (VGGInspired(**kw), CifarResNet(20, width=4, **kw)):
+        out = m.eval()(torch.rand(2, 3, 32, 32))
+        assert out.shape[0] == 2 and torch.isfinite(out).all()
+        assert any(isinstance(x, cls) for x in m.modules())
+
+
+def test_cifar_networks_channels_last_and_swap():
+    from symact.models import CifarResNet, VGGInspired, channels_last_default
+
+    for m in (VGGInspired(), CifarResNet(20)):
+        assert channels_last_default(m)
+        m.eval()
+        x = torch.rand(2, 3, 32, 32)
+        torch.testing.assert_close(m(x), m.to(memory_format=torch.channels_last)(x.contiguous(
+            memory_format=torch.channels_last)))
+        swap_activations(m, "kaf")
+        assert not any(isinstance(x, nn.ReLU) for x in m.modules())
+        assert m(x).shape == (2, 10)
+
+
+def test_cifar_networks_bad_input():
+    from symact.models import CifarResNet, VGGInspired
+
+    for depth in (18, 21, 2, "20"):
+        with pytest.raises(ValueError, match="6n"):
+            CifarResNet(depth)
+    with pytest.raises(ValueError, match="shortcut"):
+        CifarResNet(20, shortcut="C")
+    with pytest.raises(ValueError, match="dropout"):
+        VGGInspired(dropout=(0.2, 0.3))
+    with pytest.raises(ValueError, match="dropout rates"):
+        VGGInspired(fc_dropout=1.0)
+    with pytest.raises(ValueError, match=r"expected images of shape \(N, 3, H, W\)"):
+        VGGInspired()(torch.rand(2, 1, 32, 32))
+    with pytest.raises(ValueError, match=r"expected images of shape \(N, 3, H, W\)"):
+        CifarResNet(20)(torch.rand(2, 32, 32))
+    with pytest.raises(KeyError, match="available"):
+        VGGInspired(act="no_such_activation")
+
+
+def test_zoo_build_rebuilds_the_cifar_networks():
+    from symact import zoo
+
+    v = zoo.build("VGGInspired", "kaf")
+    r = zoo.build("CifarResNet", "pdome", depth=20)
+    assert _params(r) > 0 and v(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    assert r.depth == 20 and r.shortcut_type == "A"

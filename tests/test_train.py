@@ -1,7 +1,9 @@
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from symact.attacks import accuracy
 from symact.train import TrainConfig, _lr_at, loss_function, train
@@ -223,3 +225,95 @@ def test_clamped_start_makes_fgsm_on_a_black_background_the_fgsm_without_random_
     torch.testing.assert_close(clamped, plain, rtol=0, atol=1e-6)
     inside = ((unclamped > 1e-6) & (unclamped < eps - 1e-6)).float().mean()
     assert 0.1 < inside < 0.3  # pushed up (half the pixels) from u < -eps/4 (3 in 8): about 3/16 end inside
+
+
+# --------------------------------------------------------------------------- learning-rate range test
+
+
+def _linear_task(n: int = 2048):
+    """A linearly separable 16-pixel task; with a linear model and the MSE loss the training loss is a quadratic
+    whose Hessian's largest eigenvalue is known: (2 / K) lambda_max(E[x~ x~^T]) with x~ = [x; 1], K = 2."""
+    from symact.data import ImageData
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, 1, 4, 4), generator=g).to(torch.uint8)
+    w = torch.randn(16, generator=g)
+    y = ((x.float().flatten(1) / 255 - 0.5) @ w > 0).long()
+    xt = torch.cat([x.float().flatten(1) / 255, torch.ones(n, 1)], 1)
+    lam = float(torch.linalg.eigvalsh(xt.T @ xt / n).max()) * 2 / 2
+    return ImageData(x, y, "toy", ("a", "b"), "toy"), lam
+
+
+def _linear_model():
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lr_range_test_choice_on_a_quadratic_lies_where_theory_puts_it(seed):
+    """Plain SGD on a quadratic diverges above lr = 2 / lambda_max. The loss is smallest just below that
+    threshold, the moving average's minimum comes a little later (its lag), so the rule's choice (a tenth of
+    it) lies between 0.05 and 0.25 of the threshold."""
+    from symact.train import LR_RULE, lr_range_test
+
+    data, lam = _linear_task()
+    cfg = TrainConfig(batch_size=64, optimizer="sgd", momentum=0.0, weight_decay=0.0, loss="mse", seed=seed)
+    r = lr_range_test(_linear_model, data, cfg, lr_min=1e-4, lr_max=100.0, steps=100, progress=False)
+    threshold = 2 / lam
+    assert 0.05 * threshold <= r["lr_max"] <= 0.25 * threshold
+    assert r["lr_max"] == pytest.approx(r["lr_at_min"] / 10) and r["rule"] == LR_RULE
+    assert r["diverged_at"] is not None and r["lr"][-1] > threshold  # stopped on divergence, past the threshold
+    assert len(r["lr"]) == len(r["loss"]) == len(r["smoothed"]) == r["diverged_at"] + 1 < 100
+    ratios = np.diff(np.log(r["lr"]))
+    np.testing.assert_allclose(ratios, np.log(1e6) / 99)  # exponential sweep
+    assert r["notes"] == []
+
+
+def test_lr_range_test_is_deterministic_and_leaves_the_global_generator_alone(toy_data):
+    from symact.models import Normalize
+    from symact.train import lr_range_test
+
+    def make():
+        return nn.Sequential(Normalize((0.5,), (0.2,)), nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 2))
+
+    cfg = TrainConfig(batch_size=32, method="fgsm", eps=0.1, seed=3)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = lr_range_test(make, toy_data, cfg, lr_min=1e-4, lr_max=10, steps=30, progress=False)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = lr_range_test(make, toy_data, cfg, lr_min=1e-4, lr_max=10, steps=30, progress=False)
+    assert a == b and a["method"] == "fgsm"
+    c = lr_range_test(make, toy_data, dataclasses.replace(cfg, method="standard"), lr_min=1e-4, lr_max=10,
+                      steps=30, progress=False)
+    assert c["loss"][:3] != a["loss"][:3]  # FGSM batches, not clean ones
+    d = lr_range_test(make, toy_data, dataclasses.replace(cfg, seed=4), lr_min=1e-4, lr_max=10, steps=30,
+                      progress=False)
+    assert d["loss"] != a["loss"]
+
+
+def test_lr_range_test_flags_a_sweep_that_ends_too_low(toy_data):
+    from symact.models import Normalize
+    from symact.train import lr_range_test
+
+    def make():
+        return nn.Sequential(Normalize((0.5,), (0.2,)), nn.Flatten(), nn.Linear(64, 2))
+
+    r = lr_range_test(make, toy_data, TrainConfig(batch_size=32, seed=0), lr_min=1e-4, lr_max=1e-2, steps=20,
+                      progress=False)
+    assert r["diverged_at"] is None and len(r["lr"]) == 20
+    assert any("raise lr_max" in n for n in r["notes"])
+
+
+def test_lr_range_test_bad_input(toy_data):
+    from symact.train import lr_range_test
+
+    cfg = TrainConfig()
+    make = lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 2))  # noqa: E731
+    with pytest.raises(TypeError, match="fresh nn.Module"):
+        lr_range_test(make(), toy_data, cfg)
+    with pytest.raises(TypeError, match="returned int"):
+        lr_range_test(lambda: 3, toy_data, cfg)
+    for kw, msg in [({"lr_min": 0}, "lr_min"), ({"lr_min": 1.0, "lr_max": 0.1}, "lr_min"),
+                    ({"steps": 1}, "steps"), ({"smoothing": 1.0}, "smoothing"), ({"diverge": 1.0}, "diverge"),
+                    ({"divisor": 0}, "divisor")]:
+        with pytest.raises(ValueError, match=msg):
+            lr_range_test(make, toy_data, cfg, **kw)

@@ -1,0 +1,822 @@
+"""One protocol for any activation: train it, evaluate it, and give its leaderboard row.
+
+The book's leaderboard (issue 28; the KAF chapter's fast-adversarial-training networks are rows of it) holds
+every activation to the same :class:`Protocol`, per data set:
+
+- **MNIST**: LeNet-5 in the SAF paper's shape (:class:`symact.models.LeNet5`, ``variant="mnist"``) with batch
+  normalisation before every activation (``batchnorm="all"``: activations with a fixed input range, KAF's
+  dictionary, S-APL's hinges, DOME's, are meant to see normalised inputs; the same for every row), L-infinity
+  eps 0.3, Wong et al.'s (2020) MNIST recipe: Adam without weight decay, mini-batches of 100, 10 epochs,
+  the FGSM random start *unclamped* (as their MNIST code; :class:`symact.train.TrainConfig`'s ``start``).
+- **CIFAR-10**, the offline JPEG copy (every image re-encoded as JPEG at quality 75: expect clean accuracy
+  about 1 to 2 points below the original; the stored result's ``data`` says so): the finished KAF thesis's
+  VGG-inspired network (:class:`symact.models.VGGInspired`), eps 8/255, Wong et al.'s CIFAR-10 recipe: SGD
+  with momentum 0.9 and weight decay 5e-4, mini-batches of 128, 15 epochs, random crop (4 pixels) and
+  horizontal flip, the random start *clamped* to the image (as their CIFAR-10 code).
+
+Both: fast adversarial training (Wong, Rice and Kolter 2020): every batch replaced by its FGSM example from a
+uniform random start in the eps-ball, step 1.25 eps; a cyclic learning rate (linear from 0 up to its peak at
+2/5 of training and back to 0) whose peak is chosen per activation by one learning-rate range test
+(:func:`symact.train.lr_range_test`, its rule :data:`symact.train.LR_RULE`); early stop on catastrophic
+overfitting (PGD-5 accuracy on 512 training images falling by more than 0.2 in an epoch: the previous epoch's
+weights are kept); 5 seeds (MNIST) or 3 (CIFAR-10).
+
+Evaluation of every network (:func:`_eval_unit`), on the first test images in the loader's fixed order:
+
+- clean accuracy on all ``n_clean`` (all 10,000) test images;
+- on the first ``n_eval``: official AutoAttack (:class:`symact.attacks.AutoAttack`, the authors' standard
+  version), Square alone (``square_queries``), PGD (``pgd_steps`` of eps/4, ``pgd_restarts`` restarts) and a
+  transfer attack from the ReLU row's network of the same seed (PGD on it, shown to this network; none for
+  the ReLU row itself), all in one :func:`symact.evaluation.evaluate` (per-image outcomes); the robustness
+  curve over ``curve_eps`` (APGD-CE, AutoAttack's first component at 100 iterations, and PGD);
+- on the first ``n_extra``: FAB minimum-norm distances in L-infinity and L2, and the sanity checks of Carlini
+  et al. (2019) (:func:`symact.evaluation.run_sanity`, with the ReLU network as transfer surrogate);
+- the worst case per image over every attack run on it (the curve's point at eps, the sanity attacks and a
+  FAB distance within eps included where they ran), the leaderboard's robust accuracy;
+- the cost: seconds per training epoch and the parameters the activation adds to the ReLU network.
+
+Profiles: ``smoke`` (seconds: a few hundred images, one epoch, a handful of test images; every code path),
+``quick`` (a reduced but real protocol: real data, fewer epochs, seeds and test images; within about 15
+minutes per MNIST row on 2 cores) and ``paper`` (the full protocol above; the only one a verdict is given
+on). :func:`estimate_cpu_seconds` states what each costs.
+
+Every (data set, activation) pair is one experiment ``benchmark/<dataset>-<row>`` run as units of work
+(:mod:`symact.store.units`): ``lr`` (the range test); ``train-seed<k>`` (needs ``lr``; resumable from a
+checkpoint per epoch; its network goes to the zoo at ``paper``); ``relu-seed<k>`` (the transfer surrogate:
+the ReLU row's zoo network of seed ``k`` under the same protocol when the zoo holds it, else trained here
+by the ReLU row's own units' code, so a row never depends on another having run first); ``eval-seed<k>``
+(needs ``train-seed<k>`` and ``relu-seed<k>``). The combine step keeps the per-seed results.
+:func:`leaderboard_row`, :func:`leaderboard` and :func:`compare_to_relu` turn stored results into the table
+and the verdicts.
+
+A reader's activation: ``symact.benchmark(MyAct, dataset="mnist", profile="quick")`` or, from a shell,
+``python -m symact benchmark mymodule:MyAct --dataset mnist --profile quick``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import importlib
+import inspect
+import math
+import re
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from symact import activations as _acts
+from symact import models as _models
+from symact.results import REGISTRY, PROFILES, Result, Unit, _jsonable, active_profile, config_hash, experiment
+
+__all__ = ["CHAPTER", "DATASETS", "PROFILE_NOTES", "Protocol", "ROWS", "RowConfig", "activation_factory",
+           "benchmark", "build_network", "compare_to_relu", "estimate_cpu_seconds", "experiment_for",
+           "leaderboard", "leaderboard_row", "protocol", "register_row", "stored_rows"]
+
+CHAPTER = "benchmark"
+DATASETS = ("mnist", "cifar10")
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Everything held fixed across the rows of one data set's leaderboard (see the module docstring).
+
+    Training: ``network`` (a class of :mod:`symact.models`) with ``network_kwargs``; fast adversarial training
+    at L-infinity ``eps`` with FGSM step ``alpha`` from a random start (``start``: ``"unclamped"`` or
+    ``"clamped"``), ``epochs``, ``batch_size``, ``optimizer`` (``momentum``, ``weight_decay``), ``augment``
+    (random crop and flip), the cyclic schedule peaking at the range test's choice, early stop on
+    catastrophic overfitting; the first ``n_train`` training images (None: all); one network per seed in
+    ``seeds``. Range test: ``lr_steps`` steps from ``lr_min`` to ``lr_max``, seed ``lr_seed``.
+
+    Evaluation: clean accuracy on the first ``n_clean`` test images (None: all); AutoAttack, Square alone
+    (``square_queries``), PGD (``pgd_steps`` of eps/4, ``pgd_restarts``), transfer from ReLU and the
+    robustness curve over ``curve_eps`` on the first ``n_eval``; FAB distances (``fab_steps``) and the sanity
+    checks (``sanity_steps``, ``sanity_queries``) on the first ``n_extra``; attacks seeded by ``attack_seed``.
+    """
+
+    dataset: str
+    network: str
+    network_kwargs: tuple[tuple[str, Any], ...]
+    eps: float
+    alpha: float
+    start: str
+    epochs: int
+    batch_size: int
+    optimizer: str
+    momentum: float
+    weight_decay: float
+    augment: bool
+    seeds: tuple[int, ...]
+    lr_min: float
+    lr_max: float
+    lr_steps: int
+    n_eval: int
+    n_extra: int
+    curve_eps: tuple[float, ...]
+    n_train: int | None = None
+    lr_seed: int = 0
+    n_clean: int | None = None
+    pgd_steps: int = 50
+    pgd_restarts: int = 10
+    square_queries: int = 5000
+    fab_steps: int = 100
+    sanity_steps: int = 50
+    sanity_queries: int = 1000
+    attack_seed: int = 0
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown data set {self.dataset!r}; the protocol is defined for {DATASETS}")
+        if self.start not in ("clamped", "unclamped") or self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"start must be 'clamped' or 'unclamped' and optimizer 'sgd' or 'adam', got "
+                             f"{self.start!r}, {self.optimizer!r}")
+        if not self.seeds or self.n_extra > self.n_eval or self.n_eval < 1 or self.n_extra < 1:
+            raise ValueError(f"need at least one seed and 1 <= n_extra <= n_eval, got seeds {self.seeds}, "
+                             f"n_eval {self.n_eval}, n_extra {self.n_extra}")
+        if not self.curve_eps or not any(abs(e - self.eps) < 1e-12 for e in self.curve_eps):
+            raise ValueError(f"curve_eps must include eps {self.eps}, got {self.curve_eps}")
+
+    def train_config(self, seed: int, lr: float = 1.0):
+        """The :class:`symact.train.TrainConfig` of seed ``seed`` at peak learning rate ``lr``."""
+        from symact.train import TrainConfig
+
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=lr,
+                           momentum=self.momentum, weight_decay=self.weight_decay, schedule="cyclic",
+                           method="fgsm", eps=self.eps, alpha=self.alpha, early_stop=True, augment=self.augment,
+                           seed=seed, start=self.start)
+
+
+_MNIST = dict(dataset="mnist", network="LeNet5", network_kwargs=(("variant", "mnist"), ("batchnorm", "all")),
+              eps=0.3, alpha=0.375, start="unclamped", epochs=10, batch_size=100, optimizer="adam", momentum=0.9,
+              weight_decay=0.0, augment=False, seeds=(0, 1, 2, 3, 4), lr_min=1e-5, lr_max=1.0, lr_steps=100,
+              n_eval=1000, n_extra=200, curve_eps=(0.1, 0.2, 0.3, 0.4))
+_CIFAR = dict(dataset="cifar10", network="VGGInspired", network_kwargs=(), eps=8 / 255, alpha=10 / 255,
+              start="clamped", epochs=15, batch_size=128, optimizer="sgd", momentum=0.9, weight_decay=5e-4,
+              augment=True, seeds=(0, 1, 2), lr_min=1e-4, lr_max=10.0, lr_steps=100, n_eval=1000, n_extra=200,
+              curve_eps=(2 / 255, 4 / 255, 8 / 255, 12 / 255, 16 / 255))
+_SMOKE = dict(n_train=384, epochs=1, batch_size=64, seeds=(0,), lr_steps=8, n_clean=64, n_eval=4, n_extra=2,
+              pgd_steps=3, pgd_restarts=1, square_queries=20, fab_steps=3, sanity_steps=2, sanity_queries=10)
+_PROTOCOLS = {
+    ("mnist", "smoke"): Protocol(**{**_MNIST, **_SMOKE, "curve_eps": (0.3, 0.6)}),
+    ("mnist", "quick"): Protocol(**{**_MNIST, "epochs": 5, "seeds": (0, 1), "lr_steps": 60, "n_eval": 200,
+                                    "n_extra": 50, "pgd_restarts": 2, "square_queries": 1000, "fab_steps": 50,
+                                    "sanity_steps": 20, "sanity_queries": 300}),
+    ("mnist", "paper"): Protocol(**_MNIST),
+    ("cifar10", "smoke"): Protocol(**{**_CIFAR, **_SMOKE, "curve_eps": (8 / 255, 16 / 255)}),
+    ("cifar10", "quick"): Protocol(**{**_CIFAR, "n_train": 10000, "epochs": 5, "seeds": (0,), "lr_steps": 50,
+                                      "n_eval": 100, "n_extra": 20, "pgd_steps": 20, "pgd_restarts": 2,
+                                      "square_queries": 1000, "fab_steps": 20, "sanity_steps": 10,
+                                      "sanity_queries": 300, "curve_eps": (4 / 255, 8 / 255, 16 / 255)}),
+    ("cifar10", "paper"): Protocol(**_CIFAR),
+}
+
+PROFILE_NOTES = {
+    "smoke": "seconds: a few hundred training images, one epoch, one seed, a handful of test images; no verdict",
+    "quick": "a reduced but real protocol (MNIST: all training images, 5 of 10 epochs, 2 seeds, 200 test images "
+             "attacked; CIFAR-10: 10,000 training images, 5 of 15 epochs, 1 seed, 100 test images attacked); "
+             "no verdict",
+    "paper": "the full protocol (all training images, 10 or 15 epochs, 5 or 3 seeds, AutoAttack on 1,000 test "
+             "images); the only profile a verdict is given on",
+}
+
+
+def protocol(dataset: str, profile: str) -> Protocol:
+    """The :class:`Protocol` of ``dataset`` (``"mnist"`` or ``"cifar10"``) at ``profile``."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown data set {dataset!r}; the benchmark is defined for {', '.join(DATASETS)}")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    return _PROTOCOLS[(dataset, profile)]
+
+
+# --------------------------------------------------------------------------- activations and networks
+
+
+def _import(path: str) -> Any:
+    mod, _, qual = path.partition(":")
+    if not mod or not qual or ":" in qual:
+        raise ValueError(f"expected 'module:callable', got {path!r}")
+    try:
+        obj = importlib.import_module(mod)
+        for attr in qual.split("."):
+            obj = getattr(obj, attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"cannot import {path!r}: {err}") from err
+    return obj
+
+
+def _check_factory(make: Callable[[int], nn.Module], what: str, check_shape: bool) -> None:
+    """``make(4)`` must be an ``nn.Module``; with ``check_shape`` it must map (2, 4, 3, 3) and (2, 4) inputs to
+    outputs of the same shape (it follows a convolution and a dense layer)."""
+    with torch.random.fork_rng(devices=[]):
+        module = make(4)
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"the activation factory {what} returned {type(module).__name__}, expected an "
+                            "nn.Module (a factory maps a channel count to a module)")
+        if check_shape:
+            for shape in ((2, 4, 3, 3), (2, 4)):
+                try:
+                    out = module(torch.randn(shape))
+                except Exception as err:  # noqa: BLE001 (reported with what was tried)
+                    raise ValueError(f"the activation {what} fails on an input of shape {shape}: {err}") from err
+                if not isinstance(out, torch.Tensor) or out.shape != shape:
+                    got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                    raise ValueError(f"the activation {what} must keep its input's shape {shape}, got {got}")
+
+
+def activation_factory(spec: Any, **kwargs) -> Callable[[int], nn.Module]:
+    """A factory ``channels -> nn.Module`` from what a reader may give as an activation:
+
+    - a registered name (``"relu"``, ``"kaf"``; :func:`symact.activations.factory` with ``kwargs``);
+    - ``"module:callable"``, imported, then as below;
+    - an ``nn.Module`` class: built as ``cls(channels=c, **kwargs)`` when its constructor takes ``channels``
+      (per-channel parameters), else ``cls(**kwargs)``;
+    - any other callable: a factory, called as ``f(c, **kwargs)`` (the library's convention).
+
+    Each is tried once at once: it must return an ``nn.Module`` (``TypeError`` otherwise) that keeps the shape of
+    a convolution's and a dense layer's output (``ValueError``); a module *instance* is refused (every layer
+    needs its own).
+    """
+    if isinstance(spec, str) and ":" not in spec:
+        return _acts.factory(spec, **kwargs)  # KeyError listing the names for an unknown one
+    what = repr(spec) if isinstance(spec, str) else getattr(spec, "__qualname__", repr(spec))
+    obj = _import(spec) if isinstance(spec, str) else spec
+    if isinstance(obj, nn.Module):
+        raise TypeError(f"give the activation as a class or a factory, not a module instance ({what}): every "
+                        "layer needs its own")
+    if isinstance(obj, type):
+        if not issubclass(obj, nn.Module):
+            raise TypeError(f"the activation class {what} is not an nn.Module")
+        params = inspect.signature(obj).parameters
+        if "channels" in params:
+            make = functools.partial(_build_class_channels, obj, kwargs)
+        else:
+            required = [n for n, p in params.items() if p.default is p.empty and n not in kwargs
+                        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            if required:
+                raise TypeError(f"cannot tell how to build {what}: its constructor needs {required}; give it a "
+                                "'channels' argument, defaults, or pass a factory channels -> nn.Module")
+            make = functools.partial(_build_class, obj, kwargs)
+    elif callable(obj):
+        make = functools.partial(_call_factory, obj, kwargs)
+    else:
+        raise TypeError(f"expected an activation name, 'module:callable', an nn.Module class or a factory "
+                        f"channels -> nn.Module; got {type(obj).__name__}")
+    _check_factory(make, what, check_shape=True)
+    return make
+
+
+def _build_class_channels(cls, kwargs, channels):
+    return cls(channels=channels, **kwargs)
+
+
+def _build_class(cls, kwargs, channels):
+    return cls(**kwargs)
+
+
+def _call_factory(fn, kwargs, channels):
+    return fn(channels, **kwargs)
+
+
+def build_network(network: str, activation: Any, activation_kwargs: Mapping | None = None,
+                  **network_kwargs) -> nn.Module:
+    """``symact.models.<network>(act=activation_factory(activation, **activation_kwargs), **network_kwargs)``:
+    the builder the zoo rebuilds the benchmark's networks with (JSON-able arguments)."""
+    cls = getattr(_models, network, None)
+    if network not in _models.__all__ or not isinstance(cls, type):
+        raise ValueError(f"unknown network {network!r}; symact.models has {', '.join(_models.__all__)}")
+    return cls(act=activation_factory(activation, **dict(activation_kwargs or {})), **network_kwargs)
+
+
+# --------------------------------------------------------------------------- experiments: rows
+
+
+@dataclass(frozen=True)
+class RowConfig:
+    """One leaderboard row's config: the :class:`Protocol` and the activation (a registered name or
+    ``"module:callable"``, with ``activation_kwargs``). ``source`` is a hash of a reader's activation's source
+    code, so that a changed activation makes its stored result stale."""
+
+    protocol: Protocol
+    activation: str
+    activation_kwargs: tuple[tuple[str, Any], ...] = ()
+    source: str = ""
+
+    @property
+    def is_relu(self) -> bool:
+        return self.activation == "relu" and not self.activation_kwargs
+
+
+#: the book's rows that plug into the networks as they are: (row name, registered activation, its kwargs).
+#: MDOME (an output layer with its MSE loss), mReLU and RBF (the SAF chapter's output rules) need a loss and
+#: an output layer of their own and are registered by the chapter that adds them (:func:`register_row`).
+ROWS = (("relu", "relu", ()), ("leaky_relu", "leaky_relu", ()), ("prelu", "prelu", ()), ("elu", "elu", ()),
+        ("gelu", "gelu", ()), ("silu", "silu", ()), ("softplus", "softplus", ()), ("tanh", "tanh", ()),
+        ("maxout", "maxout", ()), ("kwta", "kwta", ()), ("pdome", "pdome", ()), ("apl", "apl", ()),
+        ("sapl", "sapl", ()), ("kaf", "kaf", ()), ("kaf-elu", "kaf", (("init", "elu"),)))
+
+_NAME = re.compile(r"[^A-Za-z0-9_.=+-]")
+
+
+def _exp_name(dataset: str, row: str) -> str:
+    return f"{dataset}-{row}"
+
+
+def _build(cfg: RowConfig, act: Any = None) -> nn.Module:
+    """The row's network, its activation from ``act`` (a reader's object) or from ``cfg.activation``."""
+    p = cfg.protocol
+    return build_network(p.network, act if act is not None else cfg.activation, dict(cfg.activation_kwargs),
+                         **dict(p.network_kwargs))
+
+
+def _datasets(p: Protocol):
+    from symact import data
+
+    return data.load(p.dataset, train=True).head(p.n_train), data.load(p.dataset, train=False)
+
+
+def _lr_unit(cfg: RowConfig, act: Any = None) -> dict:
+    """Unit ``lr``: the range test of this row's network under the protocol's training step."""
+    from symact.train import lr_range_test
+
+    p = cfg.protocol
+    train_set, _ = _datasets(p)
+    return lr_range_test(functools.partial(_build, cfg, act), train_set, p.train_config(p.lr_seed), p.lr_min,
+                         p.lr_max, p.lr_steps, progress=False)
+
+
+def _params(model: nn.Module) -> int:
+    return sum(t.numel() for t in model.parameters())
+
+
+def _train_unit(cfg: RowConfig, act: Any, seed: int, lr: dict, checkpoint: Path | None = None) -> dict:
+    """Unit ``train-seed<k>``: fast adversarial training of seed ``k`` peaking at the range test's choice;
+    resumable from ``checkpoint`` (a folder); its value holds the weights (the zoo keeps them at ``paper``)."""
+    from symact.train import train
+
+    p = cfg.protocol
+    train_set, test_set = _datasets(p)
+    torch.manual_seed(seed)
+    model = _build(cfg, act)
+    with torch.random.fork_rng(devices=[]):
+        relu_params = _params(build_network(p.network, "relu", **dict(p.network_kwargs)))
+    ckpt = None if checkpoint is None else Path(checkpoint) / "train.ckpt"
+    history = train(model, train_set, p.train_config(seed, lr["lr_max"]), test=test_set.head(p.n_eval),
+                    progress=False, checkpoint=ckpt)
+    out = {"seed": seed, "lr_max": lr["lr_max"], "history": history, "params": _params(model),
+           "params_added": _params(model) - relu_params,
+           "seconds_per_epoch": float(np.mean(history["seconds"])) if history["seconds"] else None,
+           "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    if ":" not in cfg.activation or _importable(cfg.activation):
+        out["builder"] = "symact.benchmark:build_network"
+        out["builder_kwargs"] = {"network": p.network, "activation": cfg.activation,
+                                 "activation_kwargs": dict(cfg.activation_kwargs), **dict(p.network_kwargs)}
+    return out
+
+
+def _importable(spec: str) -> bool:
+    try:
+        _import(spec)
+    except ValueError:
+        return False
+    return True
+
+
+def _surrogate_unit(p: Protocol, seed: int, checkpoint: Path | None = None) -> dict:
+    """Unit ``relu-seed<k>``: the ReLU row's network of seed ``k`` under protocol ``p``, the transfer
+    surrogate: from the zoo when it holds it for this protocol (``benchmark/<dataset>-relu``, the ReLU row's
+    config hash), else trained here exactly as the ReLU row's own units train it."""
+    from symact import zoo
+
+    relu = RowConfig(p, "relu")
+    name, key = f"{CHAPTER}/{_exp_name(p.dataset, 'relu')}", f"train-seed{seed}"
+    if zoo.exists(name, key, config_hash=config_hash(relu)):
+        return {"source": f"zoo {name}/{key}", "weights": dict(zoo.load_state_dict(name, key))}
+    trained = _train_unit(relu, None, seed, _lr_unit(relu), checkpoint)
+    return {"source": "trained in this run (the ReLU row's zoo network was not there)",
+            "weights": trained["weights"], "lr_max": trained["lr_max"]}
+
+
+def _curve_attacks(p: Protocol):
+    import torchattacks
+
+    def make(model: nn.Module, eps: float) -> dict:
+        return {"apgd-ce": torchattacks.APGD(model, norm="Linf", eps=eps, steps=100, n_restarts=1, loss="ce",
+                                             seed=p.attack_seed),
+                "pgd": torchattacks.PGD(model, eps=eps, alpha=eps / 4, steps=p.pgd_steps, random_start=True)}
+    return make
+
+
+def _eval_unit(cfg: RowConfig, act: Any, seed: int, trained: dict, surrogate: dict | None = None) -> dict:
+    """Unit ``eval-seed<k>``: the network of seed ``k`` under every attack of the protocol (module docstring)."""
+    import torchattacks
+
+    from symact.attacks import AutoAttack, make_attack
+    from symact.device import get_device
+    from symact.evaluation import (Transfer, decode_outcomes, encode_outcomes, evaluate, min_norm_distances,
+                                   robustness_curve, run_sanity)
+
+    p = cfg.protocol
+    dev = get_device()
+    torch.manual_seed(p.attack_seed)
+    model = _build(cfg, act)
+    model.load_state_dict(trained["weights"])
+    model.to(dev).eval()
+    sur = None
+    if surrogate is not None:
+        sur = build_network(p.network, "relu", **dict(p.network_kwargs))
+        sur.load_state_dict(surrogate["weights"])
+        sur.to(dev).eval()
+    _, test_all = _datasets(p)
+    clean = evaluate(model, test_all.head(p.n_clean), device=dev, progress=False)
+    test, extra = test_all.head(p.n_eval), test_all.head(p.n_extra)
+    eps = p.eps
+    atks = {"autoattack": AutoAttack(model, norm="Linf", eps=eps, seed=p.attack_seed),
+            "square": torchattacks.Square(model, eps=eps, n_queries=p.square_queries, n_restarts=1, p_init=0.8,
+                                          loss="margin", resc_schedule=False, seed=p.attack_seed),
+            "pgd": make_attack("pgd", model, eps=eps, alpha=eps / 4, steps=p.pgd_steps, restarts=p.pgd_restarts)}
+    if sur is not None:
+        atks["transfer"] = Transfer(model, torchattacks.PGD(sur, eps=eps, alpha=eps / 4, steps=p.pgd_steps,
+                                                            random_start=True))
+    main = evaluate(model, test, atks, device=dev, progress=False)
+    curve = robustness_curve(model, test, _curve_attacks(p), p.curve_eps, device=dev, progress=False)
+    dist = {norm: min_norm_distances(model, extra, norm=norm, method="fab", steps=p.fab_steps, device=dev,
+                                     progress=False) for norm in ("Linf", "L2")}
+    sanity = run_sanity(model, extra, eps, surrogate=sur, seed=p.attack_seed, steps=p.sanity_steps,
+                        square_queries=p.sanity_queries, device=dev, progress=False)
+    # the worst case per image over every attack run on it
+    n = main["n"]
+    worst = decode_outcomes(main["worst_case"]["outcome"], n)
+    at = [i for i, e in enumerate(curve["eps"]) if abs(e - eps) < 1e-12]
+    if at:
+        worst &= decode_outcomes(curve["points"][at[0]]["worst_case"]["outcome"], n)
+    m = len(extra)
+    ev = sanity["report"]["evaluation"]
+    worst[:m] &= decode_outcomes(ev["worst_case"]["outcome"], m)
+    d = np.asarray(dist["Linf"]["distances"], dtype=float)
+    worst[:m] &= decode_outcomes(dist["Linf"]["clean_outcome"], m) & (d > eps)
+    names = [*atks, *(["curve"] if at else []), *(f"sanity:{a}" for a in ev["attacks"]), "fab-linf"]
+    return {"seed": seed, "n_clean": clean["n"], "clean_acc": clean["clean_acc"], "clean_outcome": clean["outcome"],
+            "evaluation": main, "curve": curve, "distances": dist, "sanity": sanity,
+            "worst_case": {"n": n, "robust": int(worst.sum()), "robust_acc": float(worst.mean()),
+                           "outcome": encode_outcomes(worst), "attacks": names,
+                           "note": f"AutoAttack, Square, PGD{', transfer' if sur is not None else ''} and the "
+                                   f"curve's attacks at eps on all {n} images; the sanity attacks and FAB (a "
+                                   f"distance within eps) on the first {m}"},
+            "transfer": None if surrogate is None else surrogate.get("source")}
+
+
+def _units(cfg: RowConfig, act: Any = None) -> list[Unit]:
+    seeds = cfg.protocol.seeds
+    units = [Unit("lr", _lr_unit, (cfg, act))]
+    units += [Unit(f"train-seed{k}", _train_unit, (cfg, act, k), needs=("lr",), checkpoint=True, zoo=True)
+              for k in seeds]
+    for k in seeds:
+        if cfg.is_relu:  # transfer from ReLU is not defined for the ReLU row itself
+            units.append(Unit(f"eval-seed{k}", _eval_unit, (cfg, act, k), needs=(f"train-seed{k}",)))
+        else:
+            units.append(Unit(f"relu-seed{k}", _surrogate_unit, (cfg.protocol, k), checkpoint=True))
+            units.append(Unit(f"eval-seed{k}", _eval_unit, (cfg, act, k),
+                              needs=(f"train-seed{k}", f"relu-seed{k}")))
+    return units
+
+
+_DROP = ("weights", "builder", "builder_kwargs")
+
+
+def _seed_entry(cfg: RowConfig, k: int, outputs: Mapping) -> dict:
+    tr = {key: v for key, v in outputs[f"train-seed{k}"].items() if key not in _DROP}
+    return {"seed": k, "train": tr, "eval": outputs[f"eval-seed{k}"]}
+
+
+def _combine(cfg: RowConfig, outputs: dict) -> dict:
+    """The combine step: the range test and, per seed, its training (history, learning rate, parameters, cost)
+    and its evaluation."""
+    from symact import data
+
+    p = cfg.protocol
+    return {"dataset": p.dataset, "data": data.load(p.dataset, train=False).description, "network": p.network,
+            "activation": cfg.activation, "activation_kwargs": dict(cfg.activation_kwargs),
+            "protocol": _jsonable(p), "lr": outputs["lr"],
+            "seeds": [_seed_entry(cfg, k, outputs) for k in p.seeds]}
+
+
+def register_row(dataset: str, row: str, activation: Any, activation_kwargs: Mapping | Iterable = (),
+                 source: str = "", act_object: Any = None):
+    """Register the experiment ``benchmark/<dataset>-<row>`` (one config per profile, :func:`protocol`) and
+    return it. ``activation``: a registered name or ``"module:callable"``; ``act_object``: the reader's object
+    itself (passed to the units, so that an activation defined in a notebook runs too)."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown data set {dataset!r}; the benchmark is defined for {', '.join(DATASETS)}")
+    kw = tuple(sorted(dict(activation_kwargs).items()))
+    configs = {prof: RowConfig(protocol(dataset, prof), activation, kw, source) for prof in PROFILES}
+    units = functools.partial(_units, act=act_object)
+    return experiment(CHAPTER, _exp_name(dataset, row), configs, units=units)(_combine)
+
+
+for _ds in DATASETS:
+    for _row, _act, _kw in ROWS:
+        register_row(_ds, _row, _act, _kw)
+
+
+def experiment_for(dataset: str, row: str):
+    """The registered experiment of a row (``experiment_for("cifar10", "kaf")``)."""
+    key = (CHAPTER, _exp_name(dataset, row))
+    if key not in REGISTRY:
+        rows = sorted(n.split("-", 1)[1] for c, n in REGISTRY if c == CHAPTER and n.startswith(f"{dataset}-"))
+        raise KeyError(f"no benchmark row {row!r} for {dataset!r}; registered: {', '.join(rows)}")
+    return REGISTRY[key]
+
+
+# --------------------------------------------------------------------------- the leaderboard
+
+
+def _partial(exp, prof: str) -> Result | None:
+    """The finished seeds of an unfinished run, as a result with ``provenance["partial"] = True``."""
+    from symact.store.units import stored_units
+
+    cfg = exp.configs[prof]
+    done = stored_units(exp, prof)
+    seeds = [k for k in cfg.protocol.seeds if f"eval-seed{k}" in done and f"train-seed{k}" in done]
+    if not seeds:
+        return None
+    data = {"dataset": cfg.protocol.dataset, "network": cfg.protocol.network, "activation": cfg.activation,
+            "protocol": _jsonable(cfg.protocol), "lr": done.get("lr"),
+            "seeds": [_seed_entry(cfg, k, done) for k in seeds]}
+    return Result(data, {"profile": prof, "partial": True, "chapter": CHAPTER, "experiment": exp.name,
+                         "config_hash": config_hash(cfg)})
+
+
+def stored_rows(dataset: str, profile: str, rows: Iterable[str] | None = None) -> dict:
+    """Row name -> the stored result of each registered row of ``dataset`` at ``profile``: the fresh stored
+    result, else the finished seeds of an unfinished run (``provenance["partial"]``), else None. Runs
+    nothing."""
+    names = rows if rows is not None else [n.split("-", 1)[1] for c, n in REGISTRY
+                                           if c == CHAPTER and n.startswith(f"{dataset}-")]
+    out = {}
+    for row in names:
+        exp = experiment_for(dataset, row)
+        out[row] = exp.stored(profile) or _partial(exp, profile)
+    return out
+
+
+def _profile(result) -> str | None:
+    prov = getattr(result, "provenance", None) or {}
+    return prov.get("profile")
+
+
+def _per_seed(result, what: str) -> dict[int, float]:
+    get = {"clean_acc": lambda s: s["eval"]["clean_acc"],
+           "robust_acc": lambda s: s["eval"]["worst_case"]["robust_acc"]}[what]
+    return {s["seed"]: float(get(s)) for s in result["seeds"]}
+
+
+def _complete(result) -> bool:
+    prov = getattr(result, "provenance", None) or {}
+    want = result["protocol"]["seeds"]
+    return not prov.get("partial") and sorted(s["seed"] for s in result["seeds"]) == sorted(want)
+
+
+def _num(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def leaderboard_row(result, row: str | None = None) -> dict:
+    """One row of the leaderboard from a stored result of a benchmark experiment (complete, or partial from
+    :func:`stored_rows`; None: a row that has not run).
+
+    ``clean_mean``/``clean_sd`` and ``robust_mean``/``robust_sd``: mean and sample standard deviation over seeds
+    of the clean accuracy (all test images) and the worst-case robust accuracy (:func:`_eval_unit`);
+    ``autoattack_mean``: AutoAttack alone; ``linf_median``, ``l2_median``: the median over seeds of each
+    seed's median FAB distance; ``sanity_failed``: the failed sanity checks with the number of seeds each
+    failed on ("" when none failed); ``early_stopped``: seeds whose training stopped on catastrophic
+    overfitting; ``seconds_per_epoch``, ``params``, ``params_added``: the cost; ``seeds``: "done/planned";
+    ``complete``; ``profile``; ``lr_max``: the range test's choice."""
+    if result is None:
+        return {"row": row, "seeds": "0/?", "complete": False}
+    seeds = result["seeds"]
+    clean = np.array(list(_per_seed(result, "clean_acc").values()))
+    robust = np.array(list(_per_seed(result, "robust_acc").values()))
+    aa = np.array([s["eval"]["evaluation"]["attacks"]["autoattack"]["robust_acc"] for s in seeds])
+    sd = lambda a: float(a.std(ddof=1)) if len(a) > 1 else float("nan")  # noqa: E731
+    failed: dict[str, int] = {}
+    for s in seeds:
+        for ch in s["eval"]["sanity"]["checks"]:
+            if ch["passed"] is False:
+                failed[ch["name"]] = failed.get(ch["name"], 0) + 1
+    def med(norm: str) -> float:  # None: a median stored as NaN or infinity (JSON has neither)
+        return float(np.median([_num(s["eval"]["distances"][norm]["median"]) for s in seeds]))
+
+    return {"row": row or result.get("activation"), "dataset": result["dataset"], "profile": _profile(result),
+            "seeds": f"{len(seeds)}/{len(result['protocol']['seeds'])}", "complete": _complete(result),
+            "clean_mean": float(clean.mean()), "clean_sd": sd(clean), "robust_mean": float(robust.mean()),
+            "robust_sd": sd(robust), "autoattack_mean": float(aa.mean()), "linf_median": med("Linf"),
+            "l2_median": med("L2"),
+            "sanity_failed": ", ".join(f"{k} ({v}/{len(seeds)})" for k, v in sorted(failed.items())),
+            "early_stopped": sum(s["train"]["history"].get("stopped_early") is not None for s in seeds),
+            "seconds_per_epoch": float(np.mean([_num(s["train"]["seconds_per_epoch"]) for s in seeds])),
+            "params": int(seeds[0]["train"]["params"]), "params_added": int(seeds[0]["train"]["params_added"]),
+            "lr_max": (result.get("lr") or {}).get("lr_max")}
+
+
+def compare_to_relu(result, relu_result, level: float = 0.95) -> dict:
+    """The verdicts of a row against the ReLU row of the same protocol, by :func:`symact.evaluation.verdict`:
+    ``{"robust_acc": Verdict, "clean_acc": Verdict}``, each paired over the seeds both rows share (A = this
+    row, B = ReLU; "better", "worse" or "no detectable difference" at a converged protocol).
+
+    Convergence is told to the verdict as the book's rule has it: both results stored at the ``paper``
+    profile (``provenance["profile"]``; ``smoke`` and ``quick`` give "not run at a converged protocol") and
+    both complete (every seed of the protocol; a partial row never gets a verdict). Fewer than 3 shared seeds
+    give "inconclusive". Raises ValueError for rows of different protocols.
+    """
+    from symact.evaluation import verdict
+
+    if _jsonable(result["protocol"]) != _jsonable(relu_result["protocol"]):
+        raise ValueError("the row and the ReLU row were run under different protocols (data set or profile): "
+                         "they cannot be compared")
+    converged = (_profile(result) == "paper" and _profile(relu_result) == "paper" and _complete(result)
+                 and _complete(relu_result))
+    out = {}
+    for what in ("robust_acc", "clean_acc"):
+        a, b = _per_seed(result, what), _per_seed(relu_result, what)
+        shared = sorted(set(a) & set(b))
+        if not shared:
+            raise ValueError("the row and the ReLU row share no finished seed")
+        out[what] = verdict([a[k] for k in shared], [b[k] for k in shared], converged=converged, paired=True,
+                            level=level)
+    return out
+
+
+def leaderboard(results: Mapping[str, Any] | Iterable, relu: str | None = "relu") -> "pd.DataFrame":
+    """The leaderboard: one :func:`leaderboard_row` per result (a mapping row name -> result, as
+    :func:`stored_rows` gives, or results), sorted by worst-case robust accuracy; with the ReLU row among them
+    (``relu``: its name), the columns ``vs_relu_robust`` and ``vs_relu_clean`` hold :func:`compare_to_relu`'s
+    words (empty for rows without results)."""
+    import pandas as pd
+
+    items = list(results.items()) if isinstance(results, Mapping) else [(None, r) for r in results]
+    rows = [leaderboard_row(r, name) for name, r in items]
+    base = dict(items).get(relu) if relu is not None else None
+    if base is not None:
+        for (name, r), row in zip(items, rows):
+            if r is None or name == relu:
+                row["vs_relu_robust"] = row["vs_relu_clean"] = ""
+                continue
+            v = compare_to_relu(r, base)
+            row["vs_relu_robust"], row["vs_relu_clean"] = v["robust_acc"].word, v["clean_acc"].word
+    df = pd.DataFrame(rows)
+    if "robust_mean" in df:
+        df = df.sort_values("robust_mean", ascending=False, na_position="last", kind="stable")
+    return df.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- cost
+
+
+#: seconds per image per gradient evaluation (a forward and a backward pass) on this project's 2-core CPU,
+#: from one fast-adversarial-training epoch (two per training image: the FGSM step and the update): LeNet-5
+#: on MNIST about 22 s (11 s for a standard epoch, twice that with FGSM) over 60,000 images; the VGG-inspired
+#: network on CIFAR-10 about 180 s (2.5 to 3.5 minutes) over 50,000 images
+GRAD_SECONDS = {"LeNet5": 22 / (2 * 60000), "VGGInspired": 180 / (2 * 50000)}
+#: the robust fraction assumed for the attacks' early stopping (AutoAttack's later components, Square and the
+#: PGD restarts attack only the images still robust): fast adversarial training's usual range
+ROBUST_GUESS = {"mnist": 0.85, "cifar10": 0.45}
+
+
+def estimate_cpu_seconds(p: Protocol, activation_factor: float = 1.0, surrogate: bool = False) -> dict:
+    """An estimate of one row's CPU seconds under ``p`` (one worker), by part: ``range_test``, ``train`` (all
+    seeds), ``evaluation`` (all seeds), ``surrogate`` (training the ReLU surrogates, when the ReLU row's zoo
+    networks are not there: ``surrogate=True``) and ``total``.
+
+    Counted in gradient evaluations per image (a forward pass is a third of one) times :data:`GRAD_SECONDS`
+    of the network, ``activation_factor`` times slower than ReLU's (trainable activations such as KAF cost
+    more): a training epoch 2 per image; AutoAttack ``100 + r (900 + 900 + 5000 / 3)`` (APGD-CE; then, on the
+    fraction ``r`` still robust, :data:`ROBUST_GUESS`, APGD-T and FAB-T with 9 targets of 100 steps and
+    Square's queries); Square ``r q / 3``; PGD ``s (1 + r (restarts - 1))``; transfer ``s``; the curve
+    ``100 + s`` per epsilon; FAB about 7 per step per norm (one forward, ten backward passes); the sanity
+    checks ``1 + 3 s + r q / 3 + s + 3 s``. A rough guide to plan runs, not a measurement.
+    """
+    g = GRAD_SECONDS[p.network] * activation_factor
+    r = ROBUST_GUESS[p.dataset]
+    n_train = p.n_train or (60000 if p.dataset == "mnist" else 50000)
+    n_clean = p.n_clean or 10000
+    s = p.pgd_steps
+    train = len(p.seeds) * p.epochs * 2 * n_train * g
+    rng = p.lr_steps * p.batch_size * 2 * g
+    per_image = (100 + r * (900 + 900 + 5000 / 3) + r * p.square_queries / 3 + s * (1 + r * (p.pgd_restarts - 1))
+                 + s + len(p.curve_eps) * (100 + s))
+    extra = 2 * 7 * p.fab_steps + 1 + 3 * p.sanity_steps + r * p.sanity_queries / 3 + 4 * p.sanity_steps
+    evaluation = len(p.seeds) * (n_clean / 3 + p.n_eval * per_image + p.n_extra * extra) * g
+    sur = (len(p.seeds) * p.epochs * 2 * n_train + p.lr_steps * p.batch_size * 2) * GRAD_SECONDS[p.network] \
+        if surrogate else 0.0
+    parts = {"range_test": rng, "train": train, "evaluation": evaluation, "surrogate": sur}
+    return {**{k: round(v) for k, v in parts.items()}, "total": round(sum(parts.values()))}
+
+
+# --------------------------------------------------------------------------- the public call
+
+
+def _source_hash(obj: Any) -> str:
+    try:
+        src = inspect.getsource(obj)
+    except (OSError, TypeError):
+        return ""
+    return hashlib.sha256(src.encode()).hexdigest()[:16]
+
+
+def _spec_and_label(activation: Any, name: str | None) -> tuple[str, str, Any]:
+    """(config spec, row name, the object to pass to the units) of a reader's activation."""
+    if isinstance(activation, str):
+        if ":" not in activation:
+            _acts.factory(activation)  # KeyError listing the names
+            return activation, name or activation, None
+        obj = _import(activation)
+        return activation, name or activation.partition(":")[2], obj
+    mod, qual = getattr(activation, "__module__", None), getattr(activation, "__qualname__", None)
+    if not mod or not qual:
+        raise TypeError(f"expected an activation name, 'module:callable', an nn.Module class or a factory "
+                        f"channels -> nn.Module; got {type(activation).__name__}")
+    spec = f"{mod}:{qual}"
+    if name is None:
+        if "<" in qual:
+            raise ValueError(f"the activation {qual!r} (a lambda or a local function) has no name to store its "
+                             "row under: pass name='my-activation'")
+        name = qual
+    return spec, name, activation
+
+
+def benchmark(activation: Any, dataset: str = "cifar10", profile: str | None = None, *, name: str | None = None,
+              recompute: bool = False, workers: int | None = None, scheduler: str | None = None,
+              show: bool = True) -> Result:
+    """Train and evaluate ``activation`` under the book's protocol (:func:`protocol`) and print its leaderboard
+    row beside the book's stored rows of the same data set and profile.
+
+    Args:
+        activation: an ``nn.Module`` class (built with ``channels=c`` when it takes ``channels``, else with no
+            arguments), a factory ``channels -> nn.Module``, ``"module:callable"`` naming either, or a
+            registered name (:func:`activation_factory`).
+        dataset: ``"cifar10"`` (the VGG-inspired network, the JPEG copy of CIFAR-10) or ``"mnist"`` (LeNet-5).
+        profile: ``"smoke"``, ``"quick"`` or ``"paper"`` (default ``$SYMACT_PROFILE``, else ``"quick"``);
+            :data:`PROFILE_NOTES` and :func:`estimate_cpu_seconds` say what each costs.
+        name: the row's name (default the class's or function's name; needed for a lambda).
+        recompute: run again even when a fresh result is stored.
+        workers, scheduler: where the units run (:func:`symact.store.units.open_client`).
+        show: print the leaderboard.
+
+    The result is stored as ``results/benchmark/<dataset>-<name>.<profile>.json``, its units as they finish
+    (a stopped run resumes), and at ``paper`` its networks go to the zoo (``benchmark/<dataset>-<name>``).
+    Returns the stored :class:`symact.results.Result`; :func:`leaderboard_row` makes it a row.
+
+    Example:
+        >>> class Shifted(torch.nn.Module):                                   # doctest: +SKIP
+        ...     def forward(self, x): return torch.relu(x - 0.1)
+        >>> res = symact.benchmark(Shifted, dataset="mnist", profile="quick")  # doctest: +SKIP
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown data set {dataset!r}; the benchmark is defined for {', '.join(DATASETS)}")
+    prof = active_profile(profile)
+    prof = "quick" if prof == "auto" else prof
+    spec, row, obj = _spec_and_label(activation, name)
+    if obj is not None:
+        activation_factory(obj)  # fail now, with a clear message, not inside a unit
+    row = _NAME.sub("_", row)
+    book = {r for r, _, _ in ROWS}
+    if obj is not None and row in book:
+        row = f"custom-{row}"
+    exp = (experiment_for(dataset, row) if obj is None and row in book else
+           register_row(dataset, row, spec, (), _source_hash(obj) if obj is not None else "", act_object=obj))
+    res = exp(profile=prof, recompute=recompute, workers=workers, scheduler=scheduler)
+    if show:
+        import pandas as pd
+
+        stored = {r: v for r, v in stored_rows(dataset, prof, [r for r, _, _ in ROWS]).items() if v is not None}
+        rows = {**stored, row: res}
+        table = leaderboard(rows)
+        table.insert(0, "", ["->" if r == row else "" for r in table["row"]])
+        cols = [c for c in ("", "row", "seeds", "clean_mean", "clean_sd", "robust_mean", "robust_sd",
+                            "autoattack_mean", "linf_median", "sanity_failed", "seconds_per_epoch", "params_added",
+                            "vs_relu_robust") if c in table]
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(f"Benchmark {dataset}, profile {prof} ({PROFILE_NOTES[prof]}); the book's rows stored at this "
+                  f"profile: {len(stored)} of {len(ROWS)}:")
+            print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return res
+
+
+class _CallableModule(types.ModuleType):
+    """``symact.benchmark`` is this module and, called, :func:`benchmark` (as issue 28 writes the call)."""
+
+    def __call__(self, *args, **kwargs):
+        return benchmark(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,211 @@
+"""symact.benchmark: the protocol, a reader's activation end to end at the smoke profile (in-process and from
+the command line), the leaderboard row, the verdicts against ReLU, bad input."""
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import symact
+from symact import benchmark as bm
+from symact.results import Result, config_hash
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class TinyAct(nn.Module):
+    """A reader's activation: ReLU with a learnable shift per channel."""
+
+    def __init__(self, channels=None):
+        super().__init__()
+        self.shift = nn.Parameter(torch.zeros(channels or 1))
+
+    def forward(self, x):
+        return torch.relu(x - self.shift.view(1, -1, *([1] * (x.dim() - 2))))
+
+
+@pytest.fixture
+def checkpoints(monkeypatch, tmp_path):
+    monkeypatch.setenv("SYMACT_CHECKPOINTS", str(tmp_path / "checkpoints"))
+
+
+def test_protocol_is_the_issue_s():
+    c = bm.protocol("cifar10", "paper")
+    assert (c.network, c.eps, c.alpha, c.start, c.augment, c.seeds) == ("VGGInspired", 8 / 255, 1.25 * 8 / 255,
+                                                                       "clamped", True, (0, 1, 2))
+    assert (c.optimizer, c.momentum, c.weight_decay, c.batch_size, c.epochs) == ("sgd", 0.9, 5e-4, 128, 15)
+    assert c.n_clean is None and c.n_eval >= 1000 and c.square_queries == 5000
+    m = bm.protocol("mnist", "paper")
+    assert (m.network, dict(m.network_kwargs)["variant"], m.eps, m.alpha, m.start, len(m.seeds)) == (
+        "LeNet5", "mnist", 0.3, 0.375, "unclamped", 5)
+    tc = m.train_config(3, lr=0.01)
+    assert (tc.method, tc.schedule, tc.early_stop, tc.seed, tc.lr, tc.start) == ("fgsm", "cyclic", True, 3, 0.01,
+                                                                                 "unclamped")
+    for ds in bm.DATASETS:  # quick within about 15 minutes per row on 2 cores, surrogates trained included
+        assert bm.estimate_cpu_seconds(bm.protocol(ds, "quick"), surrogate=True)["total"] < 15 * 60
+        assert bm.estimate_cpu_seconds(bm.protocol(ds, "smoke"))["total"] < 60
+    with pytest.raises(ValueError, match="unknown data set"):
+        bm.protocol("imagenet", "paper")
+    with pytest.raises(ValueError, match="unknown profile"):
+        bm.protocol("mnist", "full")
+
+
+def test_every_book_row_is_registered_with_a_config_per_profile():
+    for ds in bm.DATASETS:
+        for row, act, _ in bm.ROWS:
+            exp = bm.experiment_for(ds, row)
+            assert exp.configs["paper"].protocol == bm.protocol(ds, "paper") and exp.configs["paper"].activation == act
+    assert config_hash(bm.experiment_for("cifar10", "kaf").configs["paper"]) != config_hash(
+        bm.experiment_for("cifar10", "kaf-elu").configs["paper"])
+    with pytest.raises(KeyError, match="registered"):
+        bm.experiment_for("mnist", "no-such-row")
+
+
+def test_units_transfer_from_the_relu_row():
+    r = bm.experiment_for("mnist", "relu")
+    relu = [(u.key, u.needs) for u in r.units(r.configs["paper"])]
+    assert ("eval-seed0", ("train-seed0",)) in relu and not any(k.startswith("relu-") for k, _ in relu)
+    exp = bm.experiment_for("mnist", "kaf")
+    units = {u.key: u for u in exp.units(exp.configs["paper"])}
+    assert set(units) == {"lr", *(f"{w}-seed{k}" for w in ("train", "relu", "eval") for k in range(5))}
+    assert units["eval-seed3"].needs == ("train-seed3", "relu-seed3")
+    assert units["train-seed0"].zoo and units["train-seed0"].checkpoint and units["train-seed0"].needs == ("lr",)
+
+
+def test_activation_factory_accepts_what_a_reader_writes_and_refuses_the_rest():
+    assert isinstance(bm.activation_factory(TinyAct)(7), TinyAct)
+    assert bm.activation_factory(TinyAct)(7).shift.shape == (7,)
+    assert isinstance(bm.activation_factory(nn.SiLU)(3), nn.SiLU)  # no channels argument: built without one
+    assert isinstance(bm.activation_factory(lambda c: nn.PReLU(c))(3), nn.PReLU)
+    assert isinstance(bm.activation_factory(f"{__name__}:TinyAct")(2), TinyAct)
+    with pytest.raises(TypeError, match="expected an nn.Module"):
+        bm.activation_factory(lambda c: torch.relu)
+    with pytest.raises(TypeError, match="module instance"):
+        bm.activation_factory(nn.ReLU())
+    with pytest.raises(TypeError, match="needs"):
+        bm.activation_factory(nn.Linear)
+    with pytest.raises(ValueError, match="keep its input's shape"):
+        bm.activation_factory(lambda c: nn.Flatten())
+    with pytest.raises(ValueError, match="cannot import"):
+        bm.activation_factory("no_such_module:Act")
+    with pytest.raises(KeyError, match="available"):
+        bm.activation_factory("no_such_activation")
+
+
+def test_benchmark_bad_input():
+    with pytest.raises(ValueError, match="unknown data set"):
+        symact.benchmark(TinyAct, dataset="svhn", profile="smoke")
+    with pytest.raises(TypeError, match="expected an nn.Module"):
+        symact.benchmark(lambda c: 3, dataset="mnist", profile="smoke", name="three")
+    with pytest.raises(ValueError, match="name="):
+        symact.benchmark(lambda c: nn.ReLU(), dataset="mnist", profile="smoke")
+    with pytest.raises(ValueError, match="unknown profile"):
+        symact.benchmark(TinyAct, dataset="mnist", profile="full")
+    from symact.__main__ import main
+
+    with pytest.raises(SystemExit, match="cannot import"):
+        main(["benchmark", "no_such_module:Act", "--dataset", "mnist", "--profile", "smoke"])
+    with pytest.raises(SystemExit):
+        main(["benchmark", "relu", "--dataset", "svhn"])
+
+
+def test_smoke_end_to_end_with_a_reader_s_activation(needs_data, checkpoints, capsys):
+    res = symact.benchmark(TinyAct, dataset="mnist", profile="smoke")
+    out = capsys.readouterr().out
+    assert "Benchmark mnist, profile smoke" in out and "-> TinyAct" in " ".join(out.split())
+    assert res.provenance["profile"] == "smoke" and res.provenance["experiment"] == "mnist-TinyAct"
+    assert Path(os.environ["SYMACT_RESULTS"], "benchmark", "mnist-TinyAct.smoke.json").exists()
+    assert "MNIST" in res["data"] and res["activation"] == f"{__name__}:TinyAct"
+    p = bm.protocol("mnist", "smoke")
+    (seed,) = res["seeds"]
+    ev, tr = seed["eval"], seed["train"]
+    assert ev["n_clean"] == p.n_clean and ev["worst_case"]["n"] == p.n_eval
+    assert set(ev["evaluation"]["attacks"]) == {"autoattack", "square", "pgd", "transfer"}
+    for name, entry in ev["evaluation"]["attacks"].items():  # the worst case is no better than any attack
+        assert ev["worst_case"]["robust_acc"] <= entry["robust_acc"]
+    assert ev["transfer"].startswith("trained")  # no ReLU row in this (empty) zoo: the surrogate was trained
+    assert {c["name"] for c in ev["sanity"]["checks"]} >= {"iterative-vs-single-step", "transfer-vs-white-box"}
+    assert set(ev["distances"]) == {"Linf", "L2"} and ev["curve"]["eps_grid"] == list(p.curve_eps)
+    assert tr["params_added"] == 20 + 50 + 500  # one shift per channel after each layer
+    assert len(tr["history"]["seconds"]) == p.epochs and tr["lr_max"] == res["lr"]["lr_max"] > 0
+    row = bm.leaderboard_row(res, "tiny")
+    assert set(row) >= {"row", "seeds", "complete", "clean_mean", "clean_sd", "robust_mean", "robust_sd",
+                        "autoattack_mean", "linf_median", "l2_median", "sanity_failed", "early_stopped",
+                        "seconds_per_epoch", "params", "params_added", "profile", "lr_max"}
+    assert row["seeds"] == "1/1" and row["complete"] and row["profile"] == "smoke"
+    assert 0 <= row["robust_mean"] <= row["clean_mean"] <= 1 and math.isnan(row["clean_sd"])
+    assert row["params"] == sum(t.numel() for t in bm.build_network("LeNet5", TinyAct, variant="mnist",
+                                                                     batchnorm="all").parameters())
+    v = bm.compare_to_relu(res, res)  # smoke never gives a verdict
+    assert v["robust_acc"].word == v["clean_acc"].word == "not run at a converged protocol"
+    # stored: a second call loads it
+    again = symact.benchmark(TinyAct, dataset="mnist", profile="smoke", show=False)
+    assert again.provenance["date"] == res.provenance["date"]
+
+
+def test_command_line_at_smoke(needs_data, tmp_path):
+    (tmp_path / "tinyact.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Shifted(nn.Module):\n"
+        "    def forward(self, x):\n        return torch.relu(x - 0.1)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SYMACT_CHECKPOINTS": str(tmp_path / "ck")}
+    run = subprocess.run([sys.executable, "-m", "symact", "benchmark", "tinyact:Shifted", "--dataset", "mnist",
+                          "--profile", "smoke"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "-> Shifted" in " ".join(run.stdout.split()) and "Profile smoke" in run.stdout
+    assert Path(env["SYMACT_RESULTS"], "benchmark", "mnist-Shifted.smoke.json").exists()
+
+
+def _fake(robust, clean, profile="paper", partial=False, seeds=None, dataset="mnist"):
+    """A stored benchmark result with the given per-seed accuracies (what the leaderboard reads)."""
+    p = bm.protocol(dataset, "paper")
+    seeds = list(seeds if seeds is not None else p.seeds)
+    entry = lambda k: {"seed": k, "train": {"history": {"stopped_early": None}, "seconds_per_epoch": 20.0,  # noqa
+                                            "params": 100, "params_added": 0},
+                       "eval": {"clean_acc": clean[k], "worst_case": {"robust_acc": robust[k]},
+                                "evaluation": {"attacks": {"autoattack": {"robust_acc": robust[k] + 0.01}}},
+                                "sanity": {"checks": [{"name": "more-iterations", "passed": k != 0}]},
+                                "distances": {"Linf": {"median": 0.3}, "L2": {"median": None}}}}
+    data = {"dataset": dataset, "protocol": bm._jsonable(p), "lr": {"lr_max": 1e-3},
+            "seeds": [entry(k) for k in seeds]}
+    return Result(data, {"profile": profile, **({"partial": True} if partial else {})})
+
+
+def test_leaderboard_and_verdicts_against_relu():
+    relu = _fake([0.80, 0.81, 0.79, 0.80, 0.82], [0.98] * 5)
+    better = _fake([0.85, 0.86, 0.84, 0.86, 0.87], [0.97, 0.98, 0.97, 0.98, 0.98])
+    same = _fake([0.80, 0.82, 0.79, 0.81, 0.81], [0.98] * 5)
+    v = bm.compare_to_relu(better, relu)
+    assert v["robust_acc"].word == "better" and v["robust_acc"].n == 5
+    assert bm.compare_to_relu(same, relu)["robust_acc"].word == "no detectable difference"
+    assert bm.compare_to_relu(relu, better)["robust_acc"].word == "worse"
+    for unconverged in (_fake([0.85] * 5, [0.98] * 5, profile="quick"),
+                        _fake([0.85, 0.86, 0.84], [0.98] * 5, partial=True, seeds=(0, 1, 2))):
+        assert bm.compare_to_relu(unconverged, relu)["robust_acc"].word == "not run at a converged protocol"
+    with pytest.raises(ValueError, match="different protocols"):
+        bm.compare_to_relu(_fake([0.5] * 3, [0.7] * 3, dataset="cifar10"), relu)
+    table = bm.leaderboard({"relu": relu, "better": better, "same": same, "missing": None})
+    assert list(table["row"]) == ["better", "same", "relu", "missing"]  # by robust accuracy, missing last
+    assert list(table["vs_relu_robust"][:3]) == ["better", "no detectable difference", ""]
+    row = table.iloc[0]
+    assert row["robust_mean"] == pytest.approx(0.856) and row["seeds"] == "5/5" and row["complete"]
+    assert row["sanity_failed"] == "more-iterations (1/5)" and math.isnan(row["l2_median"])
+    assert table.iloc[3]["seeds"] == "0/?" and not table.iloc[3]["complete"]
+
+
+def test_the_surrogate_comes_from_the_zoo_when_the_relu_row_is_there(needs_data):
+    from symact import zoo
+
+    p = bm.protocol("mnist", "smoke")
+    torch.manual_seed(5)
+    net = bm.build_network(p.network, "relu", **dict(p.network_kwargs))
+    zoo.save("benchmark/mnist-relu", net, key="train-seed0", config=bm.RowConfig(p, "relu"),
+             builder="symact.benchmark:build_network",
+             builder_kwargs={"network": p.network, "activation": "relu", **dict(p.network_kwargs)})
+    got = bm._surrogate_unit(p, 0)
+    assert got["source"] == "zoo benchmark/mnist-relu/train-seed0"
+    assert all(torch.equal(got["weights"][k], v) for k, v in net.state_dict().items())
+    assert isinstance(zoo.load("benchmark/mnist-relu", "train-seed0"), nn.Module)
