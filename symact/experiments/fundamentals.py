@@ -392,7 +392,7 @@ def _fat_robustness_units(cfg: FatRobustnessConfig) -> list[Unit]:
     {
         "smoke": FatRobustnessConfig(keys=("unclamped-seed0",), n_test=10, eps_grid=(0.3, 1.0), pgd_steps=5,
                                      fab_steps=5, sanity_steps=3, square_queries=20, surrogate_epochs=1),
-        "quick": FatRobustnessConfig(),
+        "quick": FatRobustnessConfig(n_test=250, eps_grid=(0.2, 0.3, 0.4)),
         "paper": FatRobustnessConfig(n_test=1000),
     },
     units=_fat_robustness_units,
