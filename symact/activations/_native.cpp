@@ -10,7 +10,8 @@
 //
 // Layout: x is (N, C, P) contiguous; a channel's parameters are np consecutive values (params +
 // c * np); grads is (C, np) in float64. Kernels: 0 PDOME family, 1 RBF, 2 mReLU, 3 hinges
-// (APL / S-APL), 4 KAF, 5 Swish.
+// (APL / S-APL), 4 KAF, 5 Swish, 6 PSSiLU. GroupSort (groupsort.py), which is not element-wise, has
+// entry points of its own at the end of the file.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -27,6 +28,7 @@ typedef int32_t vi __attribute__((vector_size(4 * LANES)));
 template <class V> struct Lanes;
 template <> struct Lanes<vf> { using S = float; static constexpr int n = LANES; };
 template <> struct Lanes<double> { using S = double; static constexpr int n = 1; };
+template <> struct Lanes<float> { using S = float; static constexpr int n = 1; };
 
 template <class V> static inline V splat(typename Lanes<V>::S s) { return V{} + s; }
 template <> inline double splat<double>(double s) { return s; }
@@ -194,6 +196,43 @@ struct Swish {
             return (s + xs1 * beta) * g;
         });
         if (grad) grad[0] += hsum(sb);
+    }
+};
+
+// y = x (s - b) c, s = sigmoid(a x), c = 1/(1 - b), with a = |alpha| >= 0 and 0 <= b < 1 (pssilu.py);
+// dy/dx = c (s - b + a x s (1 - s)), dy/da = c x^2 s (1 - s), dy/db = c^2 x (s - 1). The products of x
+// with a factor that has underflowed to exactly 0 are 0 (so the gradients at x = +-inf are the limits of
+// the slope); at x = +-inf the value is the limit: x L with L = lim (s - b) c (0 where L = 0).
+struct PSSiLU {
+    template <class S> using Prep = Plain<S>;
+    template <class V, class S>
+    static V sig(V x, S a) { return S(1) / (S(1) + exp_(x * -a)); }
+    template <class V>
+    static V times(V x, V t) { return t == 0 ? V{} : x * t; }  // x t, and 0 where t == 0 (x = +-inf too)
+    template <class V, class S>
+    static void fwd(const S* x, S* y, int64_t n, const Plain<S>& pr, int64_t ch) {
+        const S a = pr.at(ch)[0], b = pr.at(ch)[1], c = S(1) / (S(1) - b);
+        each<V>(x, (const S*)nullptr, y, n, [&](V x, V) {
+            const V inf = splat<V>(std::numeric_limits<S>::infinity());
+            V L = a > S(0) ? (x > S(0) ? splat<V>((S(1) - b) * c) : splat<V>(-b * c)) : splat<V>((S(0.5) - b) * c);
+            V lim = times(x, L);
+            return (x == inf) | (x == -inf) ? lim : x * (sig(x, a) - b) * c;
+        });
+    }
+    template <class V, class S>
+    static void bwd(const S* x, const S* g, S* dx, int64_t n, const Plain<S>& pr, int64_t ch, double* grad) {
+        const S a = pr.at(ch)[0], b = pr.at(ch)[1], c = S(1) / (S(1) - b);
+        V sa{}, sb{};
+        each<V>(x, g, dx, n, [&](V x, V g) {
+            V s = sig(x, a), t = s - s * s, xt = times(x, t);
+            sa += times(x, xt) * g;
+            sb += times(x, s - S(1)) * g;
+            return (s - b + a * xt) * c * g;
+        });
+        if (grad) {
+            grad[0] += double(c) * hsum(sa);
+            grad[1] += double(c) * double(c) * hsum(sb);
+        }
     }
 };
 
@@ -466,8 +505,122 @@ static int dispatch(int kernel, bool backward, const void* x, const void* g, voi
         case 3: return (consts[0] + consts[1] <= 64) ? go(Hinge{}) : 2;
         case 4: return consts[0] <= KAF::MAXD ? go(KAF{}) : 2;
         case 5: return go(Swish{});
+        case 6: return go(PSSiLU{});
     }
     return 1;
+}
+
+// ------------------------------------------------------------------ GroupSort (groupsort.py)
+// x is (outer, G, P) contiguous: every (o, p) holds one group of G values at stride P (P = 1: the
+// group's values lie side by side, as in a channels-last or 2-D input). Each group is sorted
+// ascending by odd-even transposition (G passes of compare-exchanges, swap where a > b: a NaN is never
+// swapped, ties keep their order); backward recomputes the swaps from x and applies them to the
+// incoming gradient in reverse order (the transpose of the permutation). Vectors of LANES positions p
+// at a time where P allows, else one group at a time.
+static constexpr int GS_MAXG = 16;
+
+template <class V>
+struct SortNet {
+    using M = decltype(V{} > V{});
+    template <class Fn>
+    static void pairs(int G, Fn fn) {  // fn(step, i): compare-exchange i, i + 1
+        for (int pass = 0, step = 0; pass < G; ++pass)
+            for (int i = pass % 2; i + 1 < G; i += 2) fn(step++, i);
+    }
+    static void sort(V* v, int G) {
+        pairs(G, [&](int, int i) {
+            M m = v[i] > v[i + 1];
+            V lo = m ? v[i + 1] : v[i], hi = m ? v[i] : v[i + 1];
+            v[i] = lo;
+            v[i + 1] = hi;
+        });
+    }
+    static void unsort(V* v, V* g, int G) {  // g := P^T g, P the permutation that sorts v
+        M ms[GS_MAXG * GS_MAXG / 2 + 1];
+        int is[GS_MAXG * GS_MAXG / 2 + 1], n = 0;
+        pairs(G, [&](int step, int i) {
+            M m = v[i] > v[i + 1];
+            V lo = m ? v[i + 1] : v[i], hi = m ? v[i] : v[i + 1];
+            v[i] = lo;
+            v[i + 1] = hi;
+            ms[step] = m;
+            is[step] = i;
+            n = step + 1;
+        });
+        for (int step = n - 1; step >= 0; --step) {
+            const int i = is[step];
+            const M m = ms[step];
+            V a = m ? g[i + 1] : g[i], b = m ? g[i] : g[i + 1];
+            g[i] = a;
+            g[i + 1] = b;
+        }
+    }
+};
+
+template <class V, class S>
+static void gs_block(bool backward, const S* x, const S* g, S* out, int64_t G, int64_t P, int64_t p) {
+    V v[GS_MAXG], w[GS_MAXG];
+    for (int k = 0; k < G; ++k) v[k] = load<V>(x + k * P + p);
+    if (!backward) {
+        SortNet<V>::sort(v, int(G));
+        for (int k = 0; k < G; ++k) store<V>(out + k * P + p, v[k]);
+        return;
+    }
+    for (int k = 0; k < G; ++k) w[k] = load<V>(g + k * P + p);
+    SortNet<V>::unsort(v, w, int(G));
+    for (int k = 0; k < G; ++k) store<V>(out + k * P + p, w[k]);
+}
+
+template <class V, class S>
+static void groupsort(bool backward, const S* x, const S* g, S* out, int64_t outer, int64_t G, int64_t P,
+                      int threads) {
+    constexpr int L = Lanes<V>::n;
+    if (outer * G * P < 65536) threads = 1;
+    threads = std::max(1, threads);
+    if (P == 1 && G == 2 && !backward) {  // MaxMin on side-by-side pairs: a plain loop the compiler vectorises
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t o = 0; o < outer; ++o) {
+            const S a = x[2 * o], b = x[2 * o + 1];
+            const bool m = a > b;
+            out[2 * o] = m ? b : a;
+            out[2 * o + 1] = m ? a : b;
+        }
+        return;
+    }
+    if (P == 1 && G == 2) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t o = 0; o < outer; ++o) {
+            const bool m = x[2 * o] > x[2 * o + 1];
+            const S ga = g[2 * o], gb = g[2 * o + 1];
+            out[2 * o] = m ? gb : ga;
+            out[2 * o + 1] = m ? ga : gb;
+        }
+        return;
+    }
+    if (P == 1) {  // groups side by side: blocks of L groups, transposed into G vectors of L lanes
+        const int64_t blocks = (outer + L - 1) / L;
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t blk = 0; blk < blocks; ++blk) {
+            const int64_t o0 = blk * L, m = std::min<int64_t>(L, outer - o0);
+            S bx[GS_MAXG * L] = {}, bg[GS_MAXG * L] = {}, bo[GS_MAXG * L];
+            for (int64_t l = 0; l < m; ++l)
+                for (int64_t k = 0; k < G; ++k) {
+                    bx[k * L + l] = x[(o0 + l) * G + k];
+                    if (g) bg[k * L + l] = g[(o0 + l) * G + k];
+                }
+            gs_block<V, S>(backward, bx, g ? bg : nullptr, bo, G, L, 0);
+            for (int64_t l = 0; l < m; ++l)
+                for (int64_t k = 0; k < G; ++k) out[(o0 + l) * G + k] = bo[k * L + l];
+        }
+        return;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t o = 0; o < outer; ++o) {
+        const int64_t base = o * G * P;
+        int64_t p = 0;
+        for (; p + L <= P; p += L) gs_block<V, S>(backward, x + base, g ? g + base : nullptr, out + base, G, P, p);
+        for (; p < P; ++p) gs_block<S, S>(backward, x + base, g ? g + base : nullptr, out + base, G, P, p);
+    }
 }
 
 extern "C" {
@@ -483,5 +636,17 @@ int symact_backward(int kernel, int is_double, const void* x, const void* g, voi
                     int64_t C, int64_t P, const void* params, int np, const double* consts, int threads) {
     return is_double ? dispatch<double, double>(kernel, true, x, g, dx, grads, numel, C, P, params, np, consts, threads)
                      : dispatch<vf, float>(kernel, true, x, g, dx, grads, numel, C, P, params, np, consts, threads);
+}
+
+// GroupSort: out = x sorted in groups (forward, g = nullptr) or dx = P^T g (backward); returns 2 for G
+// over GS_MAXG
+int symact_groupsort(int is_double, int backward, const void* x, const void* g, void* out, int64_t outer, int64_t G,
+                     int64_t P, int threads) {
+    if (G < 1 || G > GS_MAXG) return 2;
+    if (is_double)
+        groupsort<double, double>(backward, (const double*)x, (const double*)g, (double*)out, outer, G, P, threads);
+    else
+        groupsort<vf, float>(backward, (const float*)x, (const float*)g, (float*)out, outer, G, P, threads);
+    return 0;
 }
 }
