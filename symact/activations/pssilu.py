@@ -97,16 +97,6 @@ def _check_beta(beta: float) -> None:
         raise ValueError(f"PSSiLU needs 0 <= beta < 1 (it divides by 1 - beta), got beta={beta}")
 
 
-def _check_learned_beta(b: torch.Tensor) -> None:
-    """``|beta|`` learned past 1 makes ``1 - |beta|`` vanish or change sign: an error, not a silent flip."""
-    msg = "PSSiLU: the learned |beta| reached 1 or more (the formula divides by 1 - |beta|)"
-    if b.device.type == "cpu":
-        if (b.detach() >= 1).any():
-            raise ValueError(f"{msg}: |beta| = {b.detach().max().item():.4g}")
-    else:  # no host synchronisation: the device raises when the value arrives
-        torch._assert_async((b.detach() < 1).all(), msg)
-
-
 def _view(p: torch.Tensor, x: torch.Tensor, per_channel: bool) -> torch.Tensor:
     if p.numel() == 1:
         return p.reshape(1, 1, 1)
@@ -152,7 +142,9 @@ class PSSiLU(nn.Module):
         beta: initial ``beta``, in ``[0, 1)`` (``|beta|`` when learned); default 0.1 when fixed (the paper's default), 1e-8 when learned
             (RobustBench's initial value).
         learn_beta: ``beta`` is an ``nn.Parameter`` entering as ``|beta|`` (RobustBench's form) instead of a
-            fixed buffer.
+            fixed buffer. As in RobustBench, training does not bound it: past ``|beta| = 1`` the formula is
+            still a smooth function (``f(x) -> x`` at ``+inf`` and ``x |beta|/(|beta| - 1) -> -inf`` at
+            ``-inf``), singular only at ``|beta| = 1`` exactly.
         shared: another :class:`PSSiLU` whose parameters (and ``beta`` buffer) this module uses as its own
             (the same ``nn.Parameter`` objects): per-network sharing, see the module docstring. The other
             arguments must then be left at their defaults.
@@ -203,8 +195,6 @@ class PSSiLU(nn.Module):
             raise ValueError(f"PSSiLU expected {self.channels} channels (dim 1 of the input), got {got} "
                              f"(input shape {tuple(x.shape)})")
         b = self.beta.abs() if self.learn_beta else self.beta
-        if self.learn_beta:
-            _check_learned_beta(b)
         per_channel = self.channels is not None
         return _fused.apply(_PSSiLUKernel, x, [_view(self.alpha.abs(), x, per_channel), _view(b, x, per_channel)],
                             per_channel=per_channel)
