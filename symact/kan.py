@@ -41,6 +41,7 @@ from typing import Callable, Sequence, Union
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 __all__ = ["FastKANLinear", "KANLinear", "bspline_basis", "kan_grid", "rbf_basis"]
@@ -68,6 +69,44 @@ def kan_grid(grid_size: int = 5, spline_order: int = 3, grid_range: Sequence[flo
     return lo + h * torch.arange(-spline_order, grid_size + spline_order + 1, dtype=torch.float64)
 
 
+def _cardinal(r: torch.Tensor, k: int, power: int) -> torch.Tensor:
+    """``sum_{i < (k+1)/2} (-1)^i C(k+1, i) ((k+1)/2 - r - i)_+^power`` for ``r = |.| >= 0``, in place on new tensors."""
+    half = (k + 1) / 2
+    out = None
+    for i in range(k // 2 + 1):
+        term = torch.sub(half - i, r).clamp_(min=0)
+        if power > 1:
+            term.pow_(power)
+        elif power == 0:
+            term = (term > 0).to(r.dtype)
+        if i:
+            out.add_(term, alpha=(-1) ** i * math.comb(k + 1, i))
+        else:
+            out = term
+    return out
+
+
+class _BSplineBasis(torch.autograd.Function):
+    """The basis in closed form; backward recomputes ``dB/dx`` from ``x`` (nothing else is kept)."""
+
+    @staticmethod
+    def forward(ctx, x, centres, h, k):
+        ctx.save_for_backward(x, centres)
+        ctx.h, ctx.k = h, k
+        r = torch.sub(x.unsqueeze(-1), centres).mul_(1.0 / h).abs_()
+        return _cardinal(r, k, k).mul_(1.0 / math.factorial(k))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        x, centres = ctx.saved_tensors
+        h, k = ctx.h, ctx.k
+        z = torch.sub(x.unsqueeze(-1), centres).mul_(1.0 / h)
+        # d beta_k(|z|)/dz = -sign(z) / (k-1)! sum_i (-1)^i C(k+1, i) ((k+1)/2 - |z| - i)_+^(k-1)
+        d = _cardinal(z.abs(), k, k - 1).mul_(z.sign_()).mul_(g)
+        return d.sum(-1).mul_(-1.0 / (h * math.factorial(k - 1))), None, None, None
+
+
 def bspline_basis(x: torch.Tensor, grid_size: int = 5, spline_order: int = 3,
                   grid_range: Sequence[float] = (-1.0, 1.0)) -> torch.Tensor:
     """The ``G + K`` B-splines of order ``K`` on the extended uniform grid (:func:`kan_grid`) at ``x``:
@@ -81,7 +120,8 @@ def bspline_basis(x: torch.Tensor, grid_size: int = 5, spline_order: int = 3,
 
     which is exactly 0 outside the support (``|r| >= (K+1)/2``), so that ``x`` outside the extended grid gives
     0, as pykan's Cox-de Boor recursion (``kan/spline.py``, ``B_batch``) does. For ``K = 3``:
-    ``((2 - |r|)_+^3 - 4 (1 - |r|)_+^3) / 6``. Differentiable in ``x`` (``C^{K-1}``).
+    ``((2 - |r|)_+^3 - 4 (1 - |r|)_+^3) / 6``. Differentiable in ``x`` (``C^{K-1}``; first derivatives only:
+    backward recomputes ``dB/dx`` from ``x`` in closed form and keeps nothing else).
     """
     lo, hi = _check_grid(grid_size, spline_order, grid_range)
     if not x.is_floating_point():
@@ -89,13 +129,7 @@ def bspline_basis(x: torch.Tensor, grid_size: int = 5, spline_order: int = 3,
     k = int(spline_order)
     h = (hi - lo) / grid_size
     centres = lo + h * (torch.arange(grid_size + k, dtype=torch.float64, device=x.device) - k + (k + 1) / 2)
-    a = ((x.unsqueeze(-1) - centres.to(x.dtype)) / h).abs()
-    half = (k + 1) / 2
-    out = None
-    for i in range(k // 2 + 1):
-        term = (half - i - a).clamp(min=0).pow(k) * ((-1) ** i * math.comb(k + 1, i) / math.factorial(k))
-        out = term if out is None else out + term
-    return out
+    return _BSplineBasis.apply(x, centres.to(x.dtype), h, k)
 
 
 def rbf_basis(x: torch.Tensor, grid: torch.Tensor, denominator: float) -> torch.Tensor:

@@ -3,9 +3,10 @@
 The block-by-block torch kernels of :mod:`._fused` keep only the input for
 backward, but every torch op they run is one more pass over memory: DOME
 needs about a dozen, KAF over a hundred. ``_native.cpp`` evaluates each
-activation in a single pass forward and a single pass backward (:func:`lanes`
-float32 lanes at a time, split over ``torch.get_num_threads()`` threads), with the
-same formulas, limits and NaN behaviour; the tests compare the two.
+activation (and GroupSort, which sorts groups of channels: :func:`groupsort`) in
+a single pass forward and a single pass backward (:func:`lanes` float32 lanes at
+a time, split over ``torch.get_num_threads()`` threads), with the same formulas,
+limits and NaN behaviour; the tests compare the two.
 
 The C++ file is compiled on first use with the system's C++ compiler
 (``$CXX``, else ``c++``; ``-O3 -march=native``) into
