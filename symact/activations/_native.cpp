@@ -515,88 +515,70 @@ static int dispatch(int kernel, bool backward, const void* x, const void* g, voi
 // group's values lie side by side, as in a channels-last or 2-D input). Each group is sorted
 // ascending by odd-even transposition (G passes of compare-exchanges, swap where a > b: a NaN is never
 // swapped, ties keep their order); backward recomputes the swaps from x and applies them to the
-// incoming gradient in reverse order (the transpose of the permutation). Vectors of LANES positions p
-// at a time where P allows, else one group at a time.
+// incoming gradient in reverse order (the transpose of the permutation). For G = 2, 3, 4 and 8 the
+// group size is a compile-time constant (the network unrolls, its vectors stay in registers); other
+// sizes up to GS_MAXG run the same network with run-time bounds. Vectors of LANES positions p at a
+// time; where P = 1, blocks of LANES groups transposed into G vectors; the rest one group at a time.
 static constexpr int GS_MAXG = 16;
 
 template <class V>
 struct SortNet {
     using M = decltype(V{} > V{});
     template <class Fn>
-    static void pairs(int G, Fn fn) {  // fn(step, i): compare-exchange i, i + 1
+    static inline void pairs(int G, Fn fn) {  // fn(step, i): compare-exchange number step, of i and i + 1
         for (int pass = 0, step = 0; pass < G; ++pass)
             for (int i = pass % 2; i + 1 < G; i += 2) fn(step++, i);
     }
-    static void sort(V* v, int G) {
-        pairs(G, [&](int, int i) {
-            M m = v[i] > v[i + 1];
-            V lo = m ? v[i + 1] : v[i], hi = m ? v[i] : v[i + 1];
-            v[i] = lo;
-            v[i + 1] = hi;
-        });
+    static inline void cmpx(V& a, V& b, M& m) {
+        m = a > b;
+        V lo = m ? b : a, hi = m ? a : b;
+        a = lo;
+        b = hi;
     }
-    static void unsort(V* v, V* g, int G) {  // g := P^T g, P the permutation that sorts v
-        M ms[GS_MAXG * GS_MAXG / 2 + 1];
-        int is[GS_MAXG * GS_MAXG / 2 + 1], n = 0;
+    static inline void sort(V* v, int G) {
+        M m;
+        pairs(G, [&](int, int i) { cmpx(v[i], v[i + 1], m); });
+    }
+    static inline void unsort(V* v, V* g, int G) {  // g := P^T g, P the permutation that sorts v
+        M ms[GS_MAXG * GS_MAXG / 2];
+        int is[GS_MAXG * GS_MAXG / 2], n = 0;
         pairs(G, [&](int step, int i) {
-            M m = v[i] > v[i + 1];
-            V lo = m ? v[i + 1] : v[i], hi = m ? v[i] : v[i + 1];
-            v[i] = lo;
-            v[i + 1] = hi;
-            ms[step] = m;
+            cmpx(v[i], v[i + 1], ms[step]);
             is[step] = i;
             n = step + 1;
         });
         for (int step = n - 1; step >= 0; --step) {
             const int i = is[step];
-            const M m = ms[step];
-            V a = m ? g[i + 1] : g[i], b = m ? g[i] : g[i + 1];
+            V a = ms[step] ? g[i + 1] : g[i], b = ms[step] ? g[i] : g[i + 1];
             g[i] = a;
             g[i + 1] = b;
         }
     }
 };
 
-template <class V, class S>
-static void gs_block(bool backward, const S* x, const S* g, S* out, int64_t G, int64_t P, int64_t p) {
+// One group (or LANES groups) at x + p, members P apart; FG > 0: the group size as a constant.
+template <int FG, class V, class S>
+static inline void gs_block(bool backward, const S* x, const S* g, S* out, int G, int64_t P, int64_t p) {
+    if (FG) G = FG;
     V v[GS_MAXG], w[GS_MAXG];
     for (int k = 0; k < G; ++k) v[k] = load<V>(x + k * P + p);
     if (!backward) {
-        SortNet<V>::sort(v, int(G));
+        SortNet<V>::sort(v, G);
         for (int k = 0; k < G; ++k) store<V>(out + k * P + p, v[k]);
         return;
     }
     for (int k = 0; k < G; ++k) w[k] = load<V>(g + k * P + p);
-    SortNet<V>::unsort(v, w, int(G));
+    SortNet<V>::unsort(v, w, G);
     for (int k = 0; k < G; ++k) store<V>(out + k * P + p, w[k]);
 }
 
-template <class V, class S>
-static void groupsort(bool backward, const S* x, const S* g, S* out, int64_t outer, int64_t G, int64_t P,
+template <int FG, class V, class S>
+static void groupsort(bool backward, const S* x, const S* g, S* out, int64_t outer, int G, int64_t P,
                       int threads) {
     constexpr int L = Lanes<V>::n;
+    if (FG) G = FG;
     if (outer * G * P < 65536) threads = 1;
     threads = std::max(1, threads);
-    if (P == 1 && G == 2 && !backward) {  // MaxMin on side-by-side pairs: a plain loop the compiler vectorises
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t o = 0; o < outer; ++o) {
-            const S a = x[2 * o], b = x[2 * o + 1];
-            const bool m = a > b;
-            out[2 * o] = m ? b : a;
-            out[2 * o + 1] = m ? a : b;
-        }
-        return;
-    }
-    if (P == 1 && G == 2) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t o = 0; o < outer; ++o) {
-            const bool m = x[2 * o] > x[2 * o + 1];
-            const S ga = g[2 * o], gb = g[2 * o + 1];
-            out[2 * o] = m ? gb : ga;
-            out[2 * o + 1] = m ? ga : gb;
-        }
-        return;
-    }
     if (P == 1) {  // groups side by side: blocks of L groups, transposed into G vectors of L lanes
         const int64_t blocks = (outer + L - 1) / L;
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -604,23 +586,39 @@ static void groupsort(bool backward, const S* x, const S* g, S* out, int64_t out
             const int64_t o0 = blk * L, m = std::min<int64_t>(L, outer - o0);
             S bx[GS_MAXG * L] = {}, bg[GS_MAXG * L] = {}, bo[GS_MAXG * L];
             for (int64_t l = 0; l < m; ++l)
-                for (int64_t k = 0; k < G; ++k) {
+                for (int k = 0; k < G; ++k) {
                     bx[k * L + l] = x[(o0 + l) * G + k];
                     if (g) bg[k * L + l] = g[(o0 + l) * G + k];
                 }
-            gs_block<V, S>(backward, bx, g ? bg : nullptr, bo, G, L, 0);
+            gs_block<FG, V, S>(backward, bx, g ? bg : nullptr, bo, G, L, 0);
             for (int64_t l = 0; l < m; ++l)
-                for (int64_t k = 0; k < G; ++k) out[(o0 + l) * G + k] = bo[k * L + l];
+                for (int k = 0; k < G; ++k) out[(o0 + l) * G + k] = bo[k * L + l];
         }
         return;
     }
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t o = 0; o < outer; ++o) {
         const int64_t base = o * G * P;
+        const S* gb = g ? g + base : nullptr;
         int64_t p = 0;
-        for (; p + L <= P; p += L) gs_block<V, S>(backward, x + base, g ? g + base : nullptr, out + base, G, P, p);
-        for (; p < P; ++p) gs_block<S, S>(backward, x + base, g ? g + base : nullptr, out + base, G, P, p);
+        for (; p + L <= P; p += L) gs_block<FG, V, S>(backward, x + base, gb, out + base, G, P, p);
+        for (; p < P; ++p) gs_block<FG, S, S>(backward, x + base, gb, out + base, G, P, p);
     }
+}
+
+template <class V, class S>
+static int groupsort_any(int G, bool backward, const void* x, const void* g, void* out, int64_t outer, int64_t P,
+                         int threads) {
+    const S *xs = (const S*)x, *gs = (const S*)g;
+    S* os = (S*)out;
+    switch (G) {
+        case 2: groupsort<2, V, S>(backward, xs, gs, os, outer, G, P, threads); break;
+        case 3: groupsort<3, V, S>(backward, xs, gs, os, outer, G, P, threads); break;
+        case 4: groupsort<4, V, S>(backward, xs, gs, os, outer, G, P, threads); break;
+        case 8: groupsort<8, V, S>(backward, xs, gs, os, outer, G, P, threads); break;
+        default: groupsort<0, V, S>(backward, xs, gs, os, outer, G, P, threads);
+    }
+    return 0;
 }
 
 extern "C" {
@@ -643,10 +641,7 @@ int symact_backward(int kernel, int is_double, const void* x, const void* g, voi
 int symact_groupsort(int is_double, int backward, const void* x, const void* g, void* out, int64_t outer, int64_t G,
                      int64_t P, int threads) {
     if (G < 1 || G > GS_MAXG) return 2;
-    if (is_double)
-        groupsort<double, double>(backward, (const double*)x, (const double*)g, (double*)out, outer, G, P, threads);
-    else
-        groupsort<vf, float>(backward, (const float*)x, (const float*)g, (float*)out, outer, G, P, threads);
-    return 0;
+    return is_double ? groupsort_any<double, double>(int(G), backward, x, g, out, outer, P, threads)
+                     : groupsort_any<vf, float>(int(G), backward, x, g, out, outer, P, threads);
 }
 }
