@@ -1,7 +1,7 @@
 """Forward+backward time of Kolmogorov-Arnold layers (symact.kan) against a linear layer with ReLU, and against
 pykan 0.2.8's ``KANLayer`` when it is installed (issue 34).
 
-Run: ``python benchmarks/kan.py [--threads 2] [--repeats 7] [--batch 256] [--no-pykan]``.
+Run: ``python benchmarks/kan_layers.py [--threads 2] [--repeats 7] [--batch 256] [--no-pykan]``.
 
 One step is ``y = layer(x); y.backward(g)`` on a float32 input ``(batch, 784)`` (``requires_grad``, as inside a
 network) with a fixed incoming gradient, for a layer 784 -> 64: ``nn.Linear`` + ``nn.ReLU`` (the reference),
@@ -9,7 +9,7 @@ network) with a fixed incoming gradient, for a layer 784 -> 64: ``nn.Linear`` + 
 Gaussians, LayerNorm, FastKAN's defaults) and pykan's ``KANLayer`` (same G and order). The time is the minimum
 and the median of ``--repeats`` steps after two warm-up steps; the Linear+ReLU reference is timed again before
 each layer and ``time_vs_linear_relu`` divides by the median of those minima, as in benchmarks/activations.py.
-Writes results/benchmarks/kan.json.
+Writes results/benchmarks/kan_layers.json (the script is not named kan.py: that would shadow pykan's package ``kan``).
 """
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def main() -> None:
     notes = (f"layer {IN} -> {OUT}, input float32 ({args.batch}, {IN}) in [-1, 1], forward+backward, CPU threads "
              f"{args.threads}, {args.repeats} timed steps after 2 warm-up steps"
              + (f"; 1-minute load average at the end: {load[0]:.2f} on {os.cpu_count()} cores" if load else ""))
-    write("kan", rows, notes)
+    write("kan_layers", rows, notes)
 
 
 if __name__ == "__main__":
