@@ -9,7 +9,8 @@ network) with a fixed incoming gradient, for a layer 784 -> 64: ``nn.Linear`` + 
 Gaussians, LayerNorm, FastKAN's defaults) and pykan's ``KANLayer`` (same G and order). The time is the minimum
 and the median of ``--repeats`` steps after two warm-up steps; the Linear+ReLU reference is timed again before
 each layer and ``time_vs_linear_relu`` divides by the median of those minima, as in benchmarks/activations.py.
-Writes results/benchmarks/kan_layers.json (the script is not named kan.py: that would shadow pykan's package ``kan``).
+Writes results/benchmarks/kan_layers.json (the script is not named kan.py: that would shadow pykan's package
+``kan``).
 """
 from __future__ import annotations
 

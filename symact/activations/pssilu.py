@@ -1,5 +1,5 @@
-"""PSSiLU, the parametric shifted SiLU (Dai, Mahloujifar and Mittal, "Parameterizing activation functions for
-adversarial robustness", IEEE SPW 2022; arXiv:2110.05626, 2021).
+"""PSSiLU, the Parametric Shifted Sigmoidal Linear Unit (Dai, Mahloujifar and Mittal, "Parameterizing activation
+functions for adversarial robustness", IEEE SPW 2022; arXiv:2110.05626, 2021).
 
     f(x) = x (sigmoid(|alpha| x) - beta) / (1 - beta),        0 <= beta < 1,
 
@@ -10,7 +10,9 @@ CIFAR-10 L-infinity leaderboard (entry ``Dai2021Parameterizing``: WRN-28-10, 87.
 is RobustBench's ``robustbench/model_zoo/architectures/paf_wide_resnet.py``: one ``PSSiLU`` instance, with
 ``alpha = nn.Parameter([1.0])`` and ``beta = nn.Parameter([1e-8])`` entering as ``|alpha|`` and ``|beta|``,
 passed to every position of the network (``pssilu_wrn_28_10``), so the whole network shares one
-``(alpha, beta)`` pair.
+``(alpha, beta)`` pair (the paper's abstract: "only 2 additional parameters into the network"; it reports
+61.96 % AutoAttack accuracy for that network, RobustBench lists 61.55 %). The formula here is the one that
+code computes.
 
 Sharing (``sharing``):
 
@@ -133,7 +135,7 @@ def pssilu(x: torch.Tensor, alpha, beta=0.1) -> torch.Tensor:
 
 
 class PSSiLU(nn.Module):
-    """Parametric shifted SiLU (Dai, Mahloujifar and Mittal 2021), ``x (sigmoid(|alpha| x) - beta) / (1 - beta)``.
+    """PSSiLU (Dai, Mahloujifar and Mittal 2021), ``x (sigmoid(|alpha| x) - beta) / (1 - beta)``.
 
     Args:
         channels: one parameter set per channel (dim 1) when an int (``sharing="channel"``); ``None``: one
