@@ -33,10 +33,11 @@ template <> struct Lanes<float> { using S = float; static constexpr int n = 1; }
 template <class V> static inline V splat(typename Lanes<V>::S s) { return V{} + s; }
 template <> inline double splat<double>(double s) { return s; }
 
-static inline double hsum(vf v) {
-    double s = 0;
-    for (int i = 0; i < LANES; ++i) s += v[i];
-    return s;
+static inline double hsum(vf v) {  // in double, four chains (one chain of LANES dependent adds cost as much
+                                    // as the rest of a short per-channel segment)
+    double s[4] = {0, 0, 0, 0};
+    for (int i = 0; i < LANES; ++i) s[i % 4] += v[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
 }
 static inline double hsum(double v) { return v; }
 
@@ -202,21 +203,35 @@ struct Swish {
 // y = x (s - b) c, s = sigmoid(a x), c = 1/(1 - b), with a = |alpha| >= 0 and 0 <= b < 1 (pssilu.py);
 // dy/dx = c (s - b + a x s (1 - s)), dy/da = c x^2 s (1 - s), dy/db = c^2 x (s - 1). The products of x
 // with a factor that has underflowed to exactly 0 are 0 (so the gradients at x = +-inf are the limits of
-// the slope); at x = +-inf the value is the limit: x L with L = lim (s - b) c (0 where L = 0).
+// the slope; NaN where a = 0 exactly); at x = +-inf the value is the limit.
 struct PSSiLU {
     template <class S> using Prep = Plain<S>;
+    // s = sigmoid(a x) from e = exp(-|a x|) <= 1 (the cheaper exponential, no overflow), r = 1/(1 + e):
+    // s = r for x > 0, e r otherwise; s (1 - s) = e r^2 and s - 1 = -e r for x > 0, -r otherwise
     template <class V, class S>
-    static V sig(V x, S a) { return S(1) / (S(1) + exp_(x * -a)); }
+    static void sig(V x, S a, V& s, V& e, V& r) {
+        V ax = x * a;
+        e = expneg_(ax < S(0) ? ax : -ax);
+        r = S(1) / (S(1) + e);
+        s = x > S(0) ? r : e * r;
+    }
     template <class V>
     static V times(V x, V t) { return t == 0 ? V{} : x * t; }  // x t, and 0 where t == 0 (x = +-inf too)
+    // At x = +-inf the formula gives the limit, except where it is 0 * inf: there s - b = 0, and for finite x
+    // the value is 0 as well, so "0 where s == b" is exact everywhere (a NaN x keeps s NaN, and NaN out).
     template <class V, class S>
     static void fwd(const S* x, S* y, int64_t n, const Plain<S>& pr, int64_t ch) {
         const S a = pr.at(ch)[0], b = pr.at(ch)[1], c = S(1) / (S(1) - b);
+        if (a == S(0)) {  // the line x (1/2 - b) c (a x would be NaN at x = +-inf)
+            const S slope = (S(0.5) - b) * c;
+            each<V>(x, (const S*)nullptr, y, n, [&](V x, V) { return slope == S(0) ? (x != x ? x : V{}) : x * slope; });
+            return;
+        }
         each<V>(x, (const S*)nullptr, y, n, [&](V x, V) {
-            const V inf = splat<V>(std::numeric_limits<S>::infinity());
-            V L = a > S(0) ? (x > S(0) ? splat<V>((S(1) - b) * c) : splat<V>(-b * c)) : splat<V>((S(0.5) - b) * c);
-            V lim = times(x, L);
-            return (x == inf) | (x == -inf) ? lim : x * (sig(x, a) - b) * c;
+            V s, e, r;
+            sig(x, a, s, e, r);
+            V d = s - b;
+            return d == S(0) ? V{} : x * d * c;
         });
     }
     template <class V, class S>
@@ -224,9 +239,11 @@ struct PSSiLU {
         const S a = pr.at(ch)[0], b = pr.at(ch)[1], c = S(1) / (S(1) - b);
         V sa{}, sb{};
         each<V>(x, g, dx, n, [&](V x, V g) {
-            V s = sig(x, a), t = s - s * s, xt = times(x, t);
+            V s, e, r;
+            sig(x, a, s, e, r);
+            V t = e * r * r, xt = times(x, t);
             sa += times(x, xt) * g;
-            sb += times(x, s - S(1)) * g;
+            sb += times(x, x > S(0) ? -e * r : -r) * g;
             return (s - b + a * xt) * c * g;
         });
         if (grad) {
@@ -521,13 +538,14 @@ static int dispatch(int kernel, bool backward, const void* x, const void* g, voi
 // time; where P = 1, blocks of LANES groups transposed into G vectors; the rest one group at a time.
 static constexpr int GS_MAXG = 16;
 
-template <class V>
-struct SortNet {
+template <int FG, class V>
+struct SortNet {  // FG > 0: the group size as a constant (every loop below unrolls)
     using M = decltype(V{} > V{});
     template <class Fn>
     static inline void pairs(int G, Fn fn) {  // fn(step, i): compare-exchange number step, of i and i + 1
-        for (int pass = 0, step = 0; pass < G; ++pass)
-            for (int i = pass % 2; i + 1 < G; i += 2) fn(step++, i);
+        if (FG) G = FG;
+        for (int pass = 0; pass < G; ++pass)
+            for (int i = pass % 2; i + 1 < G; i += 2) fn(pass * (G / 2) + i / 2, i);
     }
     static inline void cmpx(V& a, V& b, M& m) {
         m = a > b;
@@ -540,19 +558,17 @@ struct SortNet {
         pairs(G, [&](int, int i) { cmpx(v[i], v[i + 1], m); });
     }
     static inline void unsort(V* v, V* g, int G) {  // g := P^T g, P the permutation that sorts v
-        M ms[GS_MAXG * GS_MAXG / 2];
-        int is[GS_MAXG * GS_MAXG / 2], n = 0;
-        pairs(G, [&](int step, int i) {
-            cmpx(v[i], v[i + 1], ms[step]);
-            is[step] = i;
-            n = step + 1;
-        });
-        for (int step = n - 1; step >= 0; --step) {
-            const int i = is[step];
-            V a = ms[step] ? g[i + 1] : g[i], b = ms[step] ? g[i] : g[i + 1];
-            g[i] = a;
-            g[i + 1] = b;
-        }
+        if (FG) G = FG;
+        M ms[(FG ? FG : GS_MAXG) * (FG ? FG : GS_MAXG) / 2 + 1];
+        pairs(G, [&](int step, int i) { cmpx(v[i], v[i + 1], ms[step]); });
+        for (int pass = G - 1; pass >= 0; --pass)
+            for (int j = (G - pass % 2) / 2 - 1; j >= 0; --j) {  // the pairs in reverse: i = pass % 2 + 2 j
+                const int i = pass % 2 + 2 * j;
+                const M m = ms[pass * (G / 2) + i / 2];
+                V a = m ? g[i + 1] : g[i], b = m ? g[i] : g[i + 1];
+                g[i] = a;
+                g[i + 1] = b;
+            }
     }
 };
 
@@ -563,12 +579,12 @@ static inline void gs_block(bool backward, const S* x, const S* g, S* out, int G
     V v[GS_MAXG], w[GS_MAXG];
     for (int k = 0; k < G; ++k) v[k] = load<V>(x + k * P + p);
     if (!backward) {
-        SortNet<V>::sort(v, G);
+        SortNet<FG, V>::sort(v, G);
         for (int k = 0; k < G; ++k) store<V>(out + k * P + p, v[k]);
         return;
     }
     for (int k = 0; k < G; ++k) w[k] = load<V>(g + k * P + p);
-    SortNet<V>::unsort(v, w, G);
+    SortNet<FG, V>::unsort(v, w, G);
     for (int k = 0; k < G; ++k) store<V>(out + k * P + p, w[k]);
 }
 

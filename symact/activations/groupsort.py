@@ -69,7 +69,9 @@ class _GroupSortNative(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, g):
         (xd,) = ctx.saved_tensors
-        gd = torch.empty_like(xd).copy_(g)  # the input's memory layout and compute dtype
+        if g.dtype != xd.dtype or g.stride() != xd.stride():  # the input's memory layout and compute dtype
+            g = torch.empty_like(xd).copy_(g)
+        gd = g
         return _native.groupsort(xd, gd, *ctx.shape).to(ctx.dtype), None
 
 
