@@ -46,7 +46,7 @@ from torch import nn
 from symact.activations import ActivationFactory, _fused, register
 from symact.activations._fused import dot_to
 
-__all__ = ["PSSiLU", "pssilu", "pssilu_factory"]
+__all__ = ["PSSiLU", "ROBUSTBENCH_INIT", "SHARINGS", "pssilu", "pssilu_factory"]
 
 SHARINGS = ("channel", "layer", "network")
 #: RobustBench's Dai2021Parameterizing initial values: alpha = 1, |beta| = 1e-8 (learned)
