@@ -22,8 +22,8 @@ product with the flattened coefficients ``(out, in * n_basis)`` (plus the base b
 never one function call per edge; ``pykan``'s ``KANLayer`` materialises ``(batch, in, out)`` tensors instead.
 
 Relation to the KAF (:mod:`symact.activations.kaf`): a FastKAN edge is a KAF, ``sum_k alpha_k exp(-gamma
-(x - d_k)^2)`` with ``gamma = 1/h^2``; KAF's rule of thumb ``gamma = 1/(2 (2 Delta)^2)`` is FastKAN's
-``denominator = 2 sqrt(2) Delta``. A KAF network applies one such function per neuron (``out x D``
+(x - d_k)^2)`` with ``gamma = 1/h^2`` (``denominator = 1/sqrt(gamma)`` for any of the KAF's bandwidths; its
+rule of thumb ``gamma = 1/(2 (2 Delta)^2)`` is ``denominator = 2 sqrt(2) Delta``). A KAF network applies one such function per neuron (``out x D``
 coefficients a layer, after a linear map of ``in x out`` weights); a KAN layer one per edge (``in x out x D``).
 The tests check the identity edge by edge.
 

@@ -135,17 +135,19 @@ def test_fastkan_matches_its_formula():
     assert sum(p.numel() for p in bare.parameters()) == 4 * 6 * 8
 
 
-@pytest.mark.parametrize("D,L", [(20, 3.0), (7, 2.0), (40, 4.0)])
-def test_one_fastkan_edge_is_a_kaf(D, L):
+@pytest.mark.parametrize("D,L,bandwidth", [(20, 3.0, "kafnets"), (7, 2.0, "kafnets"), (40, 4.0, "kafnets"),
+                                         (20, 3.0, "thesis"), (12, 2.0, 0.7)])
+def test_one_fastkan_edge_is_a_kaf(D, L, bandwidth):
     """The identity: a Gaussian-RBF KAN edge with the KAF's dictionary, coefficients and bandwidth is that KAF.
 
-    KAF: f(s) = sum_i alpha_i exp(-gamma (s - d_i)^2), gamma = 1/(2 (2 Delta)^2) (Kafnets; symact.activations.kaf).
-    FastKAN edge: sum_k w_k exp(-((s - g_k)/h)^2); with g = d, w = alpha and h = 2 sqrt(2) Delta the two agree.
+    KAF: f(s) = sum_i alpha_i exp(-gamma (s - d_i)^2) (Kafnets; symact.activations.kaf), e.g. with the rule of
+    thumb gamma = 1/(2 (2 Delta)^2). FastKAN edge: sum_k w_k exp(-((s - g_k)/h)^2); with g = d, w = alpha and
+    h = 1/sqrt(gamma) (2 sqrt(2) Delta for the rule of thumb) the two are the same function.
     """
-    d, gamma = dictionary(D, L)
-    delta = d[1] - d[0]
-    h = 2 * math.sqrt(2) * delta
-    assert 1 / h**2 == pytest.approx(gamma)
+    d, gamma = dictionary(D, L, bandwidth)
+    h = 1 / math.sqrt(gamma)
+    if bandwidth == "kafnets":
+        assert h == pytest.approx(2 * math.sqrt(2) * (d[1] - d[0]))
     torch.manual_seed(1)
     alpha = torch.randn(D, dtype=torch.float64)
     edge = FastKANLinear(1, 1, grid_min=-L, grid_max=L, num_grids=D, denominator=h, use_layernorm=False,
@@ -153,13 +155,13 @@ def test_one_fastkan_edge_is_a_kaf(D, L):
     with torch.no_grad():
         edge.spline_weight.copy_(alpha.reshape(1, D))
     s = torch.linspace(-2 * L, 2 * L, 2001, dtype=torch.float64)
-    torch.testing.assert_close(edge(s[:, None])[:, 0], kaf(s, alpha, L), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(edge(s[:, None])[:, 0], kaf(s, alpha, L, bandwidth), rtol=1e-12, atol=1e-12)
     # a whole layer: output j is the sum over inputs i of the KAF with coefficients W[j, i D : (i + 1) D]
     layer = FastKANLinear(5, 3, grid_min=-L, grid_max=L, num_grids=D, denominator=h, use_layernorm=False,
                           use_base_update=False).double()
     x = torch.randn(50, 5, dtype=torch.float64) * L
     W = layer.spline_weight.detach().reshape(3, 5, D)
-    expected = torch.stack([kaf(x, W[j], L).sum(1) for j in range(3)], dim=1)  # per-channel KAF, channels = inputs
+    expected = torch.stack([kaf(x, W[j], L, bandwidth).sum(1) for j in range(3)], dim=1)  # per-channel KAF, channels = inputs
     torch.testing.assert_close(layer(x), expected, rtol=1e-12, atol=1e-12)
 
 
