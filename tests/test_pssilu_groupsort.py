@@ -224,7 +224,7 @@ def test_maxmin_is_groupsort_of_pairs_min_then_max():
 
 @pytest.mark.parametrize("g", [2, 3, 6])
 def test_groupsort_jacobian_is_a_permutation_and_preserves_gradient_norms(g):
-    """Anil et al. 2019, Section 4.1: GroupSort is gradient-norm preserving (its Jacobian is a permutation matrix
+    """Anil et al. 2019: GroupSort is gradient-norm preserving (its Jacobian is a permutation matrix
     wherever the values of a group are distinct) and so 1-Lipschitz."""
     x = torch.randn(2, 6, 3, dtype=torch.float64)
     for inp in (x, x.unsqueeze(-1).contiguous(memory_format=torch.channels_last)):
