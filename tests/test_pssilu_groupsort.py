@@ -28,7 +28,8 @@ def t64(a) -> torch.Tensor:
 
 
 def np_pssilu(x, alpha, beta):
-    """Dai et al. 2021 (arXiv:2110.05626), as RobustBench's paf_wide_resnet.py computes it: x (sigmoid(|alpha| x) - beta) / (1 - beta)."""
+    """Dai et al. 2021 (arXiv:2110.05626), as RobustBench's paf_wide_resnet.py computes it:
+    x (sigmoid(|alpha| x) - beta) / (1 - beta)."""
     return x * (1.0 / (1.0 + np.exp(-abs(alpha) * x)) - beta) / (1.0 - beta)
 
 
