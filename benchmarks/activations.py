@@ -205,8 +205,8 @@ def main() -> None:
              + f"native CPU kernels {native}"
              + (f"; 1-minute load average at the end: {load[0]:.2f} on {os.cpu_count()} cores" if load else ""))
     name = "activations_cuda" if args.device == "cuda" else "activations"
-    write(name + ("_torch_kernels" if args.no_native and args.device != "cuda" else "") + ("_subset" if args.only else ""),
-          rows, notes)
+    suffix = ("_torch_kernels" if args.no_native and args.device != "cuda" else "") + ("_subset" if args.only else "")
+    write(name + suffix, rows, notes)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,11 @@ Both are written as one evaluation of the basis for every input, ``(..., in, n_b
 product with the flattened coefficients ``(out, in * n_basis)`` (plus the base branch's ``(out, in)`` product),
 never one function call per edge; ``pykan``'s ``KANLayer`` materialises ``(batch, in, out)`` tensors instead.
 
-Relation to the KAF (:mod:`symact.activations.kaf`): a FastKAN edge is a KAF, ``sum_k alpha_k exp(-gamma
-(x - d_k)^2)`` with ``gamma = 1/h^2`` (``denominator = 1/sqrt(gamma)`` for any of the KAF's bandwidths; its
-rule of thumb ``gamma = 1/(2 (2 Delta)^2)`` is ``denominator = 2 sqrt(2) Delta``). A KAF network applies one such function per neuron (``out x D``
-coefficients a layer, after a linear map of ``in x out`` weights); a KAN layer one per edge (``in x out x D``).
-The tests check the identity edge by edge.
+Relation to the KAF (:mod:`symact.activations.kaf`): a FastKAN edge is a KAF, ``sum_k alpha_k exp(-gamma (x -
+d_k)^2)`` with ``gamma = 1/h^2`` (``denominator = 1/sqrt(gamma)`` for any of the KAF's bandwidths; its rule of
+thumb ``gamma = 1/(2 (2 Delta)^2)`` is ``denominator = 2 sqrt(2) Delta``). A KAF network applies one such function
+per neuron (``out x D`` coefficients a layer, after a linear map of ``in x out`` weights); a KAN layer one per edge
+(``in x out x D``). The tests check the identity edge by edge.
 
 Why here and not in :mod:`symact.activations`: a KAN layer maps ``in`` features to ``out`` with weights, as a
 ``nn.Linear`` does; it replaces a linear layer together with its activation, so it is a layer, and
@@ -70,7 +70,8 @@ def kan_grid(grid_size: int = 5, spline_order: int = 3, grid_range: Sequence[flo
 
 
 def _cardinal(r: torch.Tensor, k: int, power: int) -> torch.Tensor:
-    """``sum_{i < (k+1)/2} (-1)^i C(k+1, i) ((k+1)/2 - r - i)_+^power`` for ``r = |.| >= 0``, in place on new tensors."""
+    """``sum_{i < (k+1)/2} (-1)^i C(k+1, i) ((k+1)/2 - r - i)_+^power`` for ``r = |.| >= 0`` (new tensors,
+    written in place)."""
     half = (k + 1) / 2
     out = None
     for i in range(k // 2 + 1):
@@ -222,7 +223,8 @@ class KANLinear(nn.Module):
         with torch.no_grad():
             points = torch.linspace(*self.grid_range, G + 1, dtype=torch.float64)
             fit = torch.linalg.pinv(self.basis(points))  # (G + K, G + 1): the minimum-norm least-squares fit
-            noise = (torch.rand(G + 1, n_in, self.out_features, dtype=torch.float64) - 0.5) * self.init["noise_scale"] / G
+            noise = torch.rand(G + 1, n_in, self.out_features, dtype=torch.float64) - 0.5
+            noise *= self.init["noise_scale"] / G
             self.coef.copy_(torch.einsum("kp,pio->iok", fit, noise))
             u = torch.rand(n_in, self.out_features) * 2 - 1
             self.scale_base.copy_((self.init["scale_base_mu"] + self.init["scale_base_sigma"] * u) / math.sqrt(n_in))

@@ -161,7 +161,8 @@ def test_one_fastkan_edge_is_a_kaf(D, L, bandwidth):
                           use_base_update=False).double()
     x = torch.randn(50, 5, dtype=torch.float64) * L
     W = layer.spline_weight.detach().reshape(3, 5, D)
-    expected = torch.stack([kaf(x, W[j], L, bandwidth).sum(1) for j in range(3)], dim=1)  # per-channel KAF, channels = inputs
+    # a per-channel KAF whose channels are the inputs, summed over them
+    expected = torch.stack([kaf(x, W[j], L, bandwidth).sum(1) for j in range(3)], dim=1)
     torch.testing.assert_close(layer(x), expected, rtol=1e-12, atol=1e-12)
 
 

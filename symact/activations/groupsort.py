@@ -6,11 +6,12 @@ ascending, at every position:
 
     GroupSort_g(x)[n, j g : (j + 1) g, ...] = sort(x[n, j g : (j + 1) g, ...]),
 
-and MaxMin is GroupSort with ``g = 2`` (each pair of channels becomes its minimum and its maximum; the paper
-writes it ``(max(x_1, x_2), min(x_1, x_2))``, the same function up to the order of the two outputs). The output is a permutation of the input, chosen by the input: GroupSort is piecewise linear,
-and wherever the values of every group are distinct its Jacobian is a permutation matrix, so it is
-1-Lipschitz in every ``l_p`` norm and gradient-norm preserving (``||J^T v|| = ||v||``, the property the
-paper shows 1-Lipschitz networks need to be expressive): the activation of 1-Lipschitz (certified-robust) networks, where ReLU loses gradient norm.
+and MaxMin is GroupSort with ``g = 2`` (each pair of channels becomes its minimum and its maximum; the paper writes
+it ``(max(x_1, x_2), min(x_1, x_2))``, the same function up to the order of the two outputs). The output is a
+permutation of the input, chosen by the input: GroupSort is piecewise linear, and wherever the values of every
+group are distinct its Jacobian is a permutation matrix, so it is 1-Lipschitz in every ``l_p`` norm and
+gradient-norm preserving (``||J^T v|| = ||v||``, the property the paper shows 1-Lipschitz networks need to be
+expressive): the activation of 1-Lipschitz (certified-robust) networks, where ReLU loses gradient norm.
 
 Ties keep their order (the gradient of a tie goes to one element: the Jacobian stays a permutation). A NaN in
 a group makes the output NaN there: the native kernel (a sorting network that never swaps a NaN) leaves the

@@ -103,7 +103,8 @@ def _view(p: torch.Tensor, x: torch.Tensor, per_channel: bool) -> torch.Tensor:
     if p.numel() == 1:
         return p.reshape(1, 1, 1)
     if not per_channel:
-        raise ValueError(f"PSSiLU parameters of shape {tuple(p.shape)}: per-channel parameters need an (N, C, ...) input")
+        raise ValueError(f"PSSiLU parameters of shape {tuple(p.shape)}: per-channel parameters need an (N, C, ...) "
+                         "input")
     return p.reshape(1, -1, 1)
 
 
@@ -141,7 +142,8 @@ class PSSiLU(nn.Module):
         channels: one parameter set per channel (dim 1) when an int (``sharing="channel"``); ``None``: one
             set for the layer.
         alpha: initial ``alpha`` (default 1.0, the paper's and RobustBench's); learned, enters as ``|alpha|``.
-        beta: initial ``beta``, in ``[0, 1)`` (``|beta|`` when learned); default 0.1 when fixed (the paper's default), 1e-8 when learned
+        beta: initial ``beta``, in ``[0, 1)`` (``|beta|`` when learned); default 0.1 when fixed (the paper's
+            default), 1e-8 when learned
             (RobustBench's initial value).
         learn_beta: ``beta`` is an ``nn.Parameter`` entering as ``|beta|`` (RobustBench's form) instead of a
             fixed buffer. As in RobustBench, training does not bound it: past ``|beta| = 1`` the formula is
@@ -168,7 +170,8 @@ class PSSiLU(nn.Module):
         super().__init__()
         if shared is not None:
             if not isinstance(shared, PSSiLU):
-                raise TypeError(f"shared must be a PSSiLU module whose parameters to share, got {type(shared).__name__}")
+                raise TypeError(f"shared must be a PSSiLU module whose parameters to share, got "
+                                f"{type(shared).__name__}")
             if (channels, alpha, beta, learn_beta) != (None, 1.0, None, False):
                 raise ValueError("PSSiLU(shared=...) takes its parameters from the shared module: leave channels, "
                                  "alpha, beta and learn_beta at their defaults")
