@@ -33,11 +33,14 @@ template <> struct Lanes<float> { using S = float; static constexpr int n = 1; }
 template <class V> static inline V splat(typename Lanes<V>::S s) { return V{} + s; }
 template <> inline double splat<double>(double s) { return s; }
 
-static inline double hsum(vf v) {  // in double, four chains (one chain of LANES dependent adds cost as much
-                                    // as the rest of a short per-channel segment)
-    double s[4] = {0, 0, 0, 0};
-    for (int i = 0; i < LANES; ++i) s[i % 4] += v[i];
-    return (s[0] + s[1]) + (s[2] + s[3]);
+static inline double hsum(vf v) {  // pairs of lanes widened to double, then halved as vectors (a tree)
+    typedef double vd __attribute__((vector_size(8 * LANES)));
+    vd w = __builtin_convertvector(v, vd);
+    double s = 0;
+    for (int h = LANES / 2; h >= 1; h /= 2)
+        for (int i = 0; i < h; ++i) w[i] += w[i + h];
+    s = w[0];
+    return s;
 }
 static inline double hsum(double v) { return v; }
 
