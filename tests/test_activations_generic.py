@@ -24,10 +24,15 @@ VARIANTS = {
     "mdome_logit1": ("mdome", {"n": 4, "output": "logit1"}),
     "mdome_logit2": ("mdome", {"n": 4, "output": "logit2"}),
     "mdome_raw": ("mdome", {"n": 4, "output": "mdome"}),
+    "pssilu_learned_beta": ("pssilu", {"learn_beta": True}),
+    "pssilu_layer": ("pssilu", {"sharing": "layer", "learn_beta": True}),
+    "groupsort_3": ("groupsort", {"group_size": 3}),
+    "groupsort_6": ("groupsort", {"group_size": 6}),
 }
 ALL = sorted(names()) + sorted(VARIANTS)
 PIECEWISE = {"relu", "leaky_relu", "prelu", "mrelu", "apl", "sapl", "sapl_positive", "sapl_negative",
-             "sapl_learnable_hinges", "apl_shared_learnable", "maxout", "maxout_halving", "kwta"}
+             "sapl_learnable_hinges", "apl_shared_learnable", "maxout", "maxout_halving", "kwta", "groupsort",
+             "groupsort_3", "groupsort_6", "maxmin"}
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -68,7 +73,8 @@ def test_gradcheck_input_and_every_parameter(name):
     act = make(name, torch.float64)
     gen = torch.Generator().manual_seed(2)
     x = away_from_kinks(1.5 * torch.randn(3, CHANNELS, 2, 2, dtype=torch.float64, generator=gen), act)
-    if name in ("kwta", "maxout", "maxout_halving"):  # distinct values: no ties in the selection
+    if name in ("kwta", "maxout", "maxout_halving", "groupsort", "groupsort_3", "groupsort_6", "maxmin"):
+        # distinct values: no ties in the selection
         x = x + 0.01 * torch.arange(x.numel(), dtype=torch.float64).reshape(x.shape)
     params = dict(act.named_parameters())
     keys = list(params)
@@ -103,7 +109,7 @@ def test_any_shape_and_low_precision(name, device):
         assert xg.grad is not None and xg.grad.isfinite().all()
 
 
-ELEMENTWISE_SHARED = ["dome", "dome1", "dome2", "pdome", "rbf", "mrelu", "swish", "elu", "gelu", "tanh"]
+ELEMENTWISE_SHARED = ["dome", "dome1", "dome2", "pdome", "rbf", "mrelu", "swish", "pssilu", "elu", "gelu", "tanh"]
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE_SHARED)
@@ -124,7 +130,7 @@ def test_parameters_are_registered_and_state_dict_round_trips(name):
     base, kwargs = VARIANTS.get(name, (name, KWARGS.get(name, {})))
     learnable = [n for n, p in act.named_parameters()]
     if base in ("dome", "dome1", "dome2", "pdome", "mdome", "apl", "sapl", "sapl_positive", "sapl_negative", "kaf",
-                "kaf2d", "prelu") and kwargs.get("learnable", True):
+                "kaf2d", "prelu", "pssilu") and kwargs.get("learnable", True):
         assert learnable, name
     state = act.state_dict()
     kwargs = dict(kwargs)
@@ -154,7 +160,8 @@ def test_nan_in_gives_nan_out_without_raising(name):
     y = act(x)
     assert y.isnan().any()
     if name not in ("mdome", "mdome_logit1", "mdome_logit2", "mdome_raw", "kaf2d", "kaf2d_halving", "maxout",
-                    "maxout_halving", "kwta"):  # element-wise: exactly that position
+                    "maxout_halving", "kwta", "groupsort", "groupsort_3", "groupsort_6",
+                    "maxmin"):  # element-wise: exactly that position
         assert y[0, 1, 1, 1].isnan() and y.isnan().sum() == 1, name
 
 
@@ -170,6 +177,8 @@ LIMITS = {
     "dome": (0.5, 0.5), "dome1": (0.5, 0.5), "dome2": (0.5, 0.5), "pdome": (0.0, 0.0), "rbf": (0.0, 0.0),
     "mrelu": (0.0, 0.0), "kaf": (0.0, 0.0), "sapl": (0.0, INF), "sapl_positive": (0.0, INF),
     "sapl_negative": (0.0, INF), "apl": (0.0, INF),  # at initialisation: ReLU
+    "pssilu": (INF, INF),  # beta = 0.1 > 0: the negative side tends to -beta x / (1 - beta)
+    "groupsort": (-INF, INF), "maxmin": (-INF, INF),  # a group of equal infinities sorts to itself
 }
 
 

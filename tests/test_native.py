@@ -29,6 +29,8 @@ CASES = [
     ("apl", {}), ("apl", {"per_channel": False, "learnable_hinges": True}),
     ("kaf", {}), ("kaf", {"per_channel": False}), ("kaf", {"D": 50}), ("kaf", {"D": 7, "init": "elu"}),
     ("swish", {"beta": 0.2}), ("swish", {"learnable": True}), ("swish", {"beta": -0.5, "learnable": True}),
+    ("pssilu", {}), ("pssilu", {"learn_beta": True}), ("pssilu", {"sharing": "layer", "learn_beta": True}),
+    ("pssilu", {"sharing": "layer", "beta": 0.0}),
 ]
 CHANNELS = 6
 

@@ -10,7 +10,8 @@
 //
 // Layout: x is (N, C, P) contiguous; a channel's parameters are np consecutive values (params +
 // c * np); grads is (C, np) in float64. Kernels: 0 PDOME family, 1 RBF, 2 mReLU, 3 hinges
-// (APL / S-APL), 4 KAF, 5 Swish.
+// (APL / S-APL), 4 KAF, 5 Swish, 6 PSSiLU. GroupSort (groupsort.py), which is not element-wise, has
+// entry points of its own at the end of the file.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -27,13 +28,18 @@ typedef int32_t vi __attribute__((vector_size(4 * LANES)));
 template <class V> struct Lanes;
 template <> struct Lanes<vf> { using S = float; static constexpr int n = LANES; };
 template <> struct Lanes<double> { using S = double; static constexpr int n = 1; };
+template <> struct Lanes<float> { using S = float; static constexpr int n = 1; };
 
 template <class V> static inline V splat(typename Lanes<V>::S s) { return V{} + s; }
 template <> inline double splat<double>(double s) { return s; }
 
-static inline double hsum(vf v) {
+static inline double hsum(vf v) {  // pairs of lanes widened to double, then halved as vectors (a tree)
+    typedef double vd __attribute__((vector_size(8 * LANES)));
+    vd w = __builtin_convertvector(v, vd);
     double s = 0;
-    for (int i = 0; i < LANES; ++i) s += v[i];
+    for (int h = LANES / 2; h >= 1; h /= 2)
+        for (int i = 0; i < h; ++i) w[i] += w[i + h];
+    s = w[0];
     return s;
 }
 static inline double hsum(double v) { return v; }
@@ -194,6 +200,59 @@ struct Swish {
             return (s + xs1 * beta) * g;
         });
         if (grad) grad[0] += hsum(sb);
+    }
+};
+
+// y = x (s - b) c, s = sigmoid(a x), c = 1/(1 - b), with a = |alpha| >= 0 and 0 <= b < 1 (pssilu.py);
+// dy/dx = c (s - b + a x s (1 - s)), dy/da = c x^2 s (1 - s), dy/db = c^2 x (s - 1). The products of x
+// with a factor that has underflowed to exactly 0 are 0 (so the gradients at x = +-inf are the limits of
+// the slope; NaN where a = 0 exactly); at x = +-inf the value is the limit.
+struct PSSiLU {
+    template <class S> using Prep = Plain<S>;
+    // s = sigmoid(a x) from e = exp(-|a x|) <= 1 (the cheaper exponential, no overflow), r = 1/(1 + e):
+    // s = r for x > 0, e r otherwise; s (1 - s) = e r^2 and s - 1 = -e r for x > 0, -r otherwise
+    template <class V, class S>
+    static void sig(V x, S a, V& s, V& e, V& r) {
+        V ax = x * a;
+        e = expneg_(ax < S(0) ? ax : -ax);
+        r = S(1) / (S(1) + e);
+        s = x > S(0) ? r : e * r;
+    }
+    template <class V>
+    static V times(V x, V t) { return t == 0 ? V{} : x * t; }  // x t, and 0 where t == 0 (x = +-inf too)
+    // At x = +-inf the formula gives the limit, except where it is 0 * inf: there s - b = 0, and for finite x
+    // the value is 0 as well, so "0 where s == b" is exact everywhere (a NaN x keeps s NaN, and NaN out).
+    template <class V, class S>
+    static void fwd(const S* x, S* y, int64_t n, const Plain<S>& pr, int64_t ch) {
+        const S a = pr.at(ch)[0], b = pr.at(ch)[1], c = S(1) / (S(1) - b);
+        if (a == S(0)) {  // the line x (1/2 - b) c (a x would be NaN at x = +-inf)
+            const S slope = (S(0.5) - b) * c;
+            each<V>(x, (const S*)nullptr, y, n, [&](V x, V) { return slope == S(0) ? (x != x ? x : V{}) : x * slope; });
+            return;
+        }
+        each<V>(x, (const S*)nullptr, y, n, [&](V x, V) {
+            V s, e, r;
+            sig(x, a, s, e, r);
+            V d = s - b;
+            return d == S(0) ? V{} : x * d * c;
+        });
+    }
+    template <class V, class S>
+    static void bwd(const S* x, const S* g, S* dx, int64_t n, const Plain<S>& pr, int64_t ch, double* grad) {
+        const S a = pr.at(ch)[0], b = pr.at(ch)[1], c = S(1) / (S(1) - b);
+        V sa{}, sb{};
+        each<V>(x, g, dx, n, [&](V x, V g) {
+            V s, e, r;
+            sig(x, a, s, e, r);
+            V t = e * r * r, xt = times(x, t);
+            sa += times(x, xt) * g;
+            sb += times(x, x > S(0) ? -e * r : -r) * g;
+            return (s - b + a * xt) * c * g;
+        });
+        if (grad) {
+            grad[0] += double(c) * hsum(sa);
+            grad[1] += double(c) * double(c) * hsum(sb);
+        }
     }
 };
 
@@ -466,8 +525,119 @@ static int dispatch(int kernel, bool backward, const void* x, const void* g, voi
         case 3: return (consts[0] + consts[1] <= 64) ? go(Hinge{}) : 2;
         case 4: return consts[0] <= KAF::MAXD ? go(KAF{}) : 2;
         case 5: return go(Swish{});
+        case 6: return go(PSSiLU{});
     }
     return 1;
+}
+
+// ------------------------------------------------------------------ GroupSort (groupsort.py)
+// x is (outer, G, P) contiguous: every (o, p) holds one group of G values at stride P (P = 1: the
+// group's values lie side by side, as in a channels-last or 2-D input). Each group is sorted
+// ascending by odd-even transposition (G passes of compare-exchanges, swap where a > b: a NaN is never
+// swapped, ties keep their order); backward recomputes the swaps from x and applies them to the
+// incoming gradient in reverse order (the transpose of the permutation). For G = 2, 3, 4 and 8 the
+// group size is a compile-time constant (the network unrolls, its vectors stay in registers); other
+// sizes up to GS_MAXG run the same network with run-time bounds. Vectors of LANES positions p at a
+// time; where P = 1, blocks of LANES groups transposed into G vectors; the rest one group at a time.
+static constexpr int GS_MAXG = 16;
+
+template <int FG, class V>
+struct SortNet {  // FG > 0: the group size as a constant (every loop below unrolls)
+    using M = decltype(V{} > V{});
+    template <class Fn>
+    static inline void pairs(int G, Fn fn) {  // fn(step, i): compare-exchange number step, of i and i + 1
+        if (FG) G = FG;
+        for (int pass = 0; pass < G; ++pass)
+            for (int i = pass % 2; i + 1 < G; i += 2) fn(pass * (G / 2) + i / 2, i);
+    }
+    static inline void cmpx(V& a, V& b, M& m) {
+        m = a > b;
+        V lo = m ? b : a, hi = m ? a : b;
+        a = lo;
+        b = hi;
+    }
+    static inline void sort(V* v, int G) {
+        M m;
+        pairs(G, [&](int, int i) { cmpx(v[i], v[i + 1], m); });
+    }
+    static inline void unsort(V* v, V* g, int G) {  // g := P^T g, P the permutation that sorts v
+        if (FG) G = FG;
+        M ms[(FG ? FG : GS_MAXG) * (FG ? FG : GS_MAXG) / 2 + 1];
+        pairs(G, [&](int step, int i) { cmpx(v[i], v[i + 1], ms[step]); });
+        for (int pass = G - 1; pass >= 0; --pass)
+            for (int j = (G - pass % 2) / 2 - 1; j >= 0; --j) {  // the pairs in reverse: i = pass % 2 + 2 j
+                const int i = pass % 2 + 2 * j;
+                const M m = ms[pass * (G / 2) + i / 2];
+                V a = m ? g[i + 1] : g[i], b = m ? g[i] : g[i + 1];
+                g[i] = a;
+                g[i + 1] = b;
+            }
+    }
+};
+
+// One group (or LANES groups) at x + p, members P apart; FG > 0: the group size as a constant.
+template <int FG, class V, class S>
+static inline void gs_block(bool backward, const S* x, const S* g, S* out, int G, int64_t P, int64_t p) {
+    if (FG) G = FG;
+    V v[GS_MAXG], w[GS_MAXG];
+    for (int k = 0; k < G; ++k) v[k] = load<V>(x + k * P + p);
+    if (!backward) {
+        SortNet<FG, V>::sort(v, G);
+        for (int k = 0; k < G; ++k) store<V>(out + k * P + p, v[k]);
+        return;
+    }
+    for (int k = 0; k < G; ++k) w[k] = load<V>(g + k * P + p);
+    SortNet<FG, V>::unsort(v, w, G);
+    for (int k = 0; k < G; ++k) store<V>(out + k * P + p, w[k]);
+}
+
+template <int FG, class V, class S>
+static void groupsort(bool backward, const S* x, const S* g, S* out, int64_t outer, int G, int64_t P,
+                      int threads) {
+    constexpr int L = Lanes<V>::n;
+    if (FG) G = FG;
+    if (outer * G * P < 65536) threads = 1;
+    threads = std::max(1, threads);
+    if (P == 1) {  // groups side by side: blocks of L groups, transposed into G vectors of L lanes
+        const int64_t blocks = (outer + L - 1) / L;
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t blk = 0; blk < blocks; ++blk) {
+            const int64_t o0 = blk * L, m = std::min<int64_t>(L, outer - o0);
+            S bx[GS_MAXG * L] = {}, bg[GS_MAXG * L] = {}, bo[GS_MAXG * L];
+            for (int64_t l = 0; l < m; ++l)
+                for (int k = 0; k < G; ++k) {
+                    bx[k * L + l] = x[(o0 + l) * G + k];
+                    if (g) bg[k * L + l] = g[(o0 + l) * G + k];
+                }
+            gs_block<FG, V, S>(backward, bx, g ? bg : nullptr, bo, G, L, 0);
+            for (int64_t l = 0; l < m; ++l)
+                for (int k = 0; k < G; ++k) out[(o0 + l) * G + k] = bo[k * L + l];
+        }
+        return;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t o = 0; o < outer; ++o) {
+        const int64_t base = o * G * P;
+        const S* gb = g ? g + base : nullptr;
+        int64_t p = 0;
+        for (; p + L <= P; p += L) gs_block<FG, V, S>(backward, x + base, gb, out + base, G, P, p);
+        for (; p < P; ++p) gs_block<FG, S, S>(backward, x + base, gb, out + base, G, P, p);
+    }
+}
+
+template <class V, class S>
+static int groupsort_any(int G, bool backward, const void* x, const void* g, void* out, int64_t outer, int64_t P,
+                         int threads) {
+    const S *xs = (const S*)x, *gs = (const S*)g;
+    S* os = (S*)out;
+    switch (G) {
+        case 2: groupsort<2, V, S>(backward, xs, gs, os, outer, G, P, threads); break;
+        case 3: groupsort<3, V, S>(backward, xs, gs, os, outer, G, P, threads); break;
+        case 4: groupsort<4, V, S>(backward, xs, gs, os, outer, G, P, threads); break;
+        case 8: groupsort<8, V, S>(backward, xs, gs, os, outer, G, P, threads); break;
+        default: groupsort<0, V, S>(backward, xs, gs, os, outer, G, P, threads);
+    }
+    return 0;
 }
 
 extern "C" {
@@ -483,5 +653,14 @@ int symact_backward(int kernel, int is_double, const void* x, const void* g, voi
                     int64_t C, int64_t P, const void* params, int np, const double* consts, int threads) {
     return is_double ? dispatch<double, double>(kernel, true, x, g, dx, grads, numel, C, P, params, np, consts, threads)
                      : dispatch<vf, float>(kernel, true, x, g, dx, grads, numel, C, P, params, np, consts, threads);
+}
+
+// GroupSort: out = x sorted in groups (forward, g = nullptr) or dx = P^T g (backward); returns 2 for G
+// over GS_MAXG
+int symact_groupsort(int is_double, int backward, const void* x, const void* g, void* out, int64_t outer, int64_t G,
+                     int64_t P, int threads) {
+    if (G < 1 || G > GS_MAXG) return 2;
+    return is_double ? groupsort_any<double, double>(int(G), backward, x, g, out, outer, P, threads)
+                     : groupsort_any<vf, float>(int(G), backward, x, g, out, outer, P, threads);
 }
 }

@@ -3,9 +3,10 @@
 The block-by-block torch kernels of :mod:`._fused` keep only the input for
 backward, but every torch op they run is one more pass over memory: DOME
 needs about a dozen, KAF over a hundred. ``_native.cpp`` evaluates each
-activation in a single pass forward and a single pass backward (:func:`lanes`
-float32 lanes at a time, split over ``torch.get_num_threads()`` threads), with the
-same formulas, limits and NaN behaviour; the tests compare the two.
+activation (and GroupSort, which sorts groups of channels: :func:`groupsort`) in
+a single pass forward and a single pass backward (:func:`lanes` float32 lanes at
+a time, split over ``torch.get_num_threads()`` threads), with the same formulas,
+limits and NaN behaviour; the tests compare the two.
 
 The C++ file is compiled on first use with the system's C++ compiler
 (``$CXX``, else ``c++``; ``-O3 -march=native``) into
@@ -39,7 +40,7 @@ from pathlib import Path
 import torch
 from torch.autograd.function import once_differentiable
 
-__all__ = ["MIN_ROW", "available", "compiler", "compute_dtype", "lanes", "layout", "library", "run"]
+__all__ = ["MAX_GROUP", "MIN_ROW", "available", "compiler", "compute_dtype", "groupsort", "lanes", "layout", "library", "run"]
 
 SOURCE = Path(__file__).with_name("_native.cpp")
 FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fopenmp"]
@@ -47,7 +48,9 @@ FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fopenmp"]
 MIN_ROW = 16
 #: largest KAF dictionary the native kernel takes (KAF::MAXD in _native.cpp)
 MAX_KAF_D = 64
-KERNELS = {"pdome": 0, "rbf": 1, "mrelu": 2, "hinge": 3, "kaf": 4, "swish": 5}
+#: largest GroupSort group the native kernel takes (GS_MAXG in _native.cpp)
+MAX_GROUP = 16
+KERNELS = {"pdome": 0, "rbf": 1, "mrelu": 2, "hinge": 3, "kaf": 4, "swish": 5, "pssilu": 6}
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not tried yet
 
@@ -106,6 +109,7 @@ def _compile() -> ctypes.CDLL:
                                    ctypes.c_int]
     lib.symact_backward.argtypes = [ctypes.c_int, ctypes.c_int, ptr, ptr, ptr, ptr, i64, i64, i64, ptr, ctypes.c_int,
                                     dptr, ctypes.c_int]
+    lib.symact_groupsort.argtypes = [ctypes.c_int, ctypes.c_int, ptr, ptr, ptr, i64, i64, i64, ctypes.c_int]
     return lib
 
 
@@ -221,3 +225,13 @@ class _Native(torch.autograd.Function):
 def run(spec, shape: tuple[int, int], x: torch.Tensor, params) -> torch.Tensor:
     """``spec = (kernel name, constants)`` on ``x`` laid out as ``shape = (C, P)`` (see :func:`layout`)."""
     return _Native.apply(spec, shape, x, *params)
+
+
+def groupsort(x: torch.Tensor, grad: torch.Tensor | None, outer: int, group: int, inner: int) -> torch.Tensor:
+    """GroupSort's native kernel on ``x`` viewed as ``(outer, group, inner)`` in memory order (float32 or float64,
+    dense): the groups sorted ascending, or, given ``grad`` (laid out as ``x``), the gradient sent back to ``x``."""
+    out = torch.empty_like(x)
+    _check(library().symact_groupsort(x.dtype == torch.float64, grad is not None, x.data_ptr(),
+                                      grad.data_ptr() if grad is not None else None, out.data_ptr(), outer, group,
+                                      inner, torch.get_num_threads()), "groupsort")
+    return out
