@@ -65,9 +65,15 @@ class _Page(HTMLParser):
         self.ids: set[str] = set()
         self.links: list[str] = []
         self.remote: list[str] = []
+        self.redirect: str | None = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if tag == "meta" and (a.get("http-equiv") or "").lower() == "refresh":  # e.g. index.html -> book/intro
+            m = re.search(r"url\s*=\s*['\"]?([^'\";]+)", a.get("content") or "", re.I)
+            if m:
+                self.redirect = m.group(1).strip()
+                self.links.append(self.redirect)
         for k in ("id", "name") if tag == "a" else ("id",):
             if a.get(k):
                 self.ids.add(a[k])
@@ -206,6 +212,8 @@ def browser_check(root: Path, shots: Path | None, chromium: str) -> tuple[dict[P
                     r.abort()
             ctx.route("**/*", route)
             for p in pages:
+                if _parse(p).redirect is not None:  # a redirect (its target is checked as a link, and as a page)
+                    continue
                 rel = p.relative_to(root).as_posix()
                 problems: list[str] = []
                 tab = ctx.new_page()

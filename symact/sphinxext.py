@@ -9,6 +9,8 @@ extension replaces myst-nb's ``glue:figure`` directive with one that does the sa
 - records the figure's stable name (``<chapter>/<name>``) and, when the build finishes, writes every
   published figure to ``<html>/figures.json`` (``.ci/check_figures.py`` checks that each is in git).
 
+It also writes each script once per page (see :func:`_unique_scripts`).
+
 A ``glue:figure`` whose figure was not saved by ``publish`` gets a warning (an error under ``-W``): a figure the
 book shows must have files a reader can download and cite. Enable with ``extra_extensions: [symact.sphinxext]``.
 """
@@ -26,15 +28,12 @@ from myst_nb.ext.glue.utils import retrieve_glue_data
 from sphinx import addnodes
 from sphinx.util import logging
 
+from symact.plotting import files_key
+
 logger = logging.getLogger(__name__)
 
 MANIFEST = "figures.json"
 LINKS = ("pdf", "svg", "png")  # in the order shown
-
-
-def files_key(key: str) -> str:
-    """The glue key under which :func:`symact.plotting.publish` stores where figure ``key``'s files are."""
-    return f"{key}-files"
 
 
 def _glued_stem(document, key: str) -> Path | None:
@@ -109,6 +108,19 @@ def _write_manifest(app, exc):
     (Path(app.outdir) / MANIFEST).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
 
 
+def _unique_scripts(app, pagename, templatename, context, doctree):
+    """Each script once per page. Sphinx 7.3 adds an inline script registered during the build twice (its
+    filename once as None, once as ""), and sphinx-thebe's inline ``const THEBE_JS_URL = ...`` declared twice is
+    a JavaScript error on every page."""
+    seen, unique = set(), []
+    for js in context.get("script_files", []):
+        key = (getattr(js, "filename", js) or "", tuple(sorted(getattr(js, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
 def setup(app):
     app.setup_extension("myst_nb")
     app.add_directive_to_domain("glue", "figure", FigureWithDownloads, override=True)
@@ -116,4 +128,5 @@ def setup(app):
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.connect("build-finished", _write_manifest)
+    app.connect("html-page-context", _unique_scripts)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -135,3 +135,11 @@ def test_browser_waits_for_mathjax_served_by_the_site(tmp_path):
                                           '<script defer src="_static/mathjax/tex-chtml.js"></script>'})
     found, formulas = check_html.browser_check(root, None, chromium)
     assert found == {} and formulas == {root / "index.html": 1}
+
+
+def test_a_redirect_page_points_to_an_existing_page(tmp_path):
+    root = _site(tmp_path, {"index.html": '<meta http-equiv="Refresh" content="0; url=book/intro.html" />'})
+    assert check_html.broken_links(root / "index.html", root) == ["book/intro.html (no file book/intro.html)"]
+    (root / "book").mkdir()
+    (root / "book" / "intro.html").write_text("<p>intro</p>")
+    assert check_html.broken_links(root / "index.html", root) == []
