@@ -98,7 +98,7 @@ def _parse(path: Path) -> _Page:
 def broken_links(page: Path, root: Path) -> list[str]:
     """Links of ``page`` (a file under ``root``) to a local file or anchor that does not exist."""
     bad = []
-    root = root.resolve()
+    root, page = root.resolve(), page.resolve()
     for url in _parse(page).links:
         if not url or url.lower().startswith(EXTERNAL) or url.startswith("//"):
             continue
