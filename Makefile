@@ -16,11 +16,12 @@ endif
 CHAPTERS := $(wildcard book/*.md)
 NBVAL_DIR := _build/nbval
 
-.PHONY: help install test unit nbval book chapter benchmark clean
+.PHONY: help install test unit nbval book check-site chapter benchmark clean
 
 help:
 	@echo "make test                         unit tests + every chapter under nbval (smoke profile)"
 	@echo "make book                         build the HTML book into _build/html"
+	@echo "make check-site                   check _build/html in headless Chromium, screenshots in _build/screenshots"
 	@echo "make chapter NAME=dome PROFILE=quick   execute one chapter into _build/chapters/NAME.ipynb"
 	@echo "make benchmark                    speed and memory benchmarks (benchmarks/*.py)"
 
@@ -40,6 +41,13 @@ test: install
 book: install
 	$(VENV)/bin/jupyter-book build --all $(BOOKFLAGS) .
 	@echo "Open _build/html/index.html"
+
+# Every figure the book shows is in git (names, not bytes); then every page in headless Chromium (needs
+# Debian's chromium package or CHROMIUM=/path): no raw TeX, no broken image, link or anchor, no JavaScript error.
+check-site: install
+	@test -f _build/html/index.html || { echo "no _build/html: run make book first"; exit 1; }
+	status=0; $(PY) .ci/check_figures.py _build/html || status=1; \
+	$(PY) .ci/check_html.py _build/html || status=1; exit $$status
 
 chapter: install
 	@test -n "$(NAME)" || { echo "usage: make chapter NAME=<chapter> [PROFILE=smoke|quick|paper]"; exit 1; }

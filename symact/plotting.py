@@ -20,7 +20,7 @@ import seaborn as sns  # noqa: E402
 
 from symact.results import REPO_ROOT  # noqa: E402
 
-__all__ = ["FORMATS", "figures_dir", "provenance_md", "publish", "savefig", "set_theme"]
+__all__ = ["FORMATS", "figures_dir", "files_key", "provenance_md", "publish", "savefig", "set_theme"]
 
 FORMATS = ("pdf", "png", "svg")
 
@@ -73,18 +73,28 @@ def publish(fig: plt.Figure, name: str, result=None) -> None:
 
     where ``<key>`` is ``name`` with ``/`` replaced by ``-``; the provenance
     line comes from ``result.caption()`` (:class:`symact.results.Result`).
+    The book's ``glue:figure`` (:mod:`symact.sphinxext`) adds links to the
+    figure's PDF, SVG and PNG files under the caption.
     Returns nothing, so that a chapter cell ending in ``publish(...)`` prints
     no stray output under its figure.
     """
     from IPython.display import Markdown
     from myst_nb import glue
 
-    savefig(fig, name)
+    paths = savefig(fig, name)
     key = name.replace("/", "-")
     glue(key, fig, display=False)
+    # where the files are, for the book's figure directive (symact/sphinxext.py): download links under the
+    # caption, and the list of published figures that CI checks against git
+    glue(files_key(key), str(paths[0].with_suffix("")), display=False)
     if result is not None:
         glue(f"{key}-provenance", Markdown(provenance_md(result)), display=False)
     plt.close(fig)
+
+
+def files_key(key: str) -> str:
+    """The glue key under which :func:`publish` stores where the files of the figure glued as ``key`` are."""
+    return f"{key}-files"
 
 
 def provenance_md(result) -> str:

@@ -63,3 +63,14 @@ def test_device_script_runs_the_registered_robustness_experiments_with_the_pinne
     assert "sapl/robustness-lenet-cifar10-$a" in script
     pin = re.search(r"torchattacks==[\d.]+", script).group(0)
     assert pin in _pyproject_requirements(), f"tools/device_sapl.sh fetches {pin}, pyproject pins another"
+
+
+def test_readme_states_the_current_ci_time():
+    """The README's one figure for a CI run agrees with the last run's .ci/timings.json (within 2 minutes)."""
+    import json
+
+    total = json.loads((REPO_ROOT / ".ci" / "timings.json").read_text())["total_s"]
+    m = re.search(r"takes about (\d+) minutes from a clean clone", (REPO_ROOT / "README.md").read_text())
+    assert m, "the README states how long CI takes as 'takes about N minutes from a clean clone'"
+    assert abs(int(m.group(1)) - total / 60) <= 2, (
+        f"README says about {m.group(1)} minutes, .ci/timings.json {total} s: update the README")

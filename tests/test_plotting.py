@@ -33,3 +33,14 @@ def test_smoke_profile_never_overwrites_committed_figures(monkeypatch):
 def test_bad_names(name):
     with pytest.raises(ValueError, match="chapter/figure-name"):
         plotting.savefig(_fig(), name)
+
+
+def test_publish_glues_where_the_files_are_for_the_download_links(tmp_path, monkeypatch):
+    import myst_nb
+
+    monkeypatch.setenv("SYMACT_FIGURES", str(tmp_path))
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda key, value, display=True: glued.__setitem__(key, value))
+    plotting.publish(_fig(), "chap/line")
+    assert glued["chap-line-files"] == str(tmp_path / "chap" / "line")  # symact.sphinxext reads this
+    assert (tmp_path / "chap" / "line.pdf").is_file() and (tmp_path / "chap" / "line.svg").is_file()
