@@ -54,15 +54,24 @@ def test_readme_names_the_two_commands():
     assert "make book" in readme and "make test" in readme
 
 
-def test_device_script_runs_the_registered_robustness_experiments_with_the_pinned_torchattacks():
+def test_device_scripts_run_registered_experiments_with_the_pinned_torchattacks():
+    """tools/device_sapl.sh and tools/device_benchmark.sh name experiments that exist; tools/device.sh fetches
+    the torchattacks that pyproject pins."""
+    from symact import benchmark  # noqa: F401  (registers the leaderboard's rows)
     from symact.experiments import sapl
+    from symact.results import REGISTRY
 
     script = (REPO_ROOT / "tools" / "device_sapl.sh").read_text()
-    acts = re.search(r"^ACTS_ALL=\((.*)\)$", script, re.M).group(1).split()
+    acts = re.search(r"^\s*acts=\((.*?)\);", script, re.M).group(1).split()
     assert sorted(acts) == sorted(sapl.ROBUSTNESS), "tools/device_sapl.sh and sapl.ROBUSTNESS list other activations"
-    assert "sapl/robustness-lenet-cifar10-$a" in script
-    pin = re.search(r"torchattacks==[\d.]+", script).group(0)
-    assert pin in _pyproject_requirements(), f"tools/device_sapl.sh fetches {pin}, pyproject pins another"
+    assert "sapl/robustness-lenet-cifar10-" in script
+    script = (REPO_ROOT / "tools" / "device_benchmark.sh").read_text()
+    rows = re.search(r"^\s*rows=\((.*?)\);", script, re.M).group(1).split()
+    for dataset in ("mnist", "cifar10"):
+        missing = [r for r in rows if ("benchmark", f"{dataset}-{r}") not in REGISTRY]
+        assert not missing, f"tools/device_benchmark.sh names rows that are not registered: {missing}"
+    pin = re.search(r"torchattacks==[\d.]+", (REPO_ROOT / "tools" / "device.sh").read_text()).group(0)
+    assert pin in _pyproject_requirements(), f"tools/device.sh fetches {pin}, pyproject pins another"
 
 
 def test_readme_states_the_current_ci_time():
