@@ -50,7 +50,7 @@ from symact.data import ImageData
 from symact.device import get_device
 
 __all__ = ["EVAL_PROTOCOL", "cascade_label", "Transfer", "Verdict", "argmax", "compare_curves", "decode_broken_by",
-           "decode_outcomes", "encode_outcomes", "evaluate", "mcnemar", "min_norm_distances", "pool",
+           "decode_outcomes", "encode_outcomes", "evaluate", "mcnemar", "min_norm_distances", "distance_values", "pool",
            "proportion_interval", "robust_acc_at", "robustness_curve", "run_sanity", "sanity", "verdict",
            "worst_case"]
 
@@ -627,10 +627,16 @@ def min_norm_distances(
             "found": int(np.isfinite(mine).sum()), "median": q(0.5), "q1": q(0.25), "q3": q(0.75)}
 
 
+def distance_values(distances: dict) -> np.ndarray:
+    """The per-image distances of a :func:`min_norm_distances` result as floats, also from a stored result,
+    where JSON kept an infinite distance (the attack found no adversarial example) as null: null is ``inf``."""
+    return np.array([math.inf if v is None else float(v) for v in distances["distances"]], dtype=float)
+
+
 def robust_acc_at(distances: dict, eps: float) -> float:
-    """Robust accuracy at budget ``eps`` implied by :func:`min_norm_distances`: the fraction of all images
-    correct clean whose smallest perturbation found is larger than ``eps`` (an upper bound)."""
-    d = np.asarray(distances["distances"], dtype=float)
+    """Robust accuracy at budget ``eps`` implied by :func:`min_norm_distances` (or a stored one): the fraction
+    of all images correct clean whose smallest perturbation found is larger than ``eps`` (an upper bound)."""
+    d = distance_values(distances)
     ok = decode_outcomes(distances["clean_outcome"], distances["n"])
     return float((ok & (d > eps)).sum() / max(len(d), 1))
 

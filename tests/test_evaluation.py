@@ -471,3 +471,15 @@ def test_cascade_label_never_calls_an_old_result_autoattack():
     assert ev.cascade_label({"provenance": {"config": {"autoattack": "autoattack"}}}) == "AutoAttack"
     with pytest.raises(ValueError, match="unknown cascade"):
         ev.cascade_label({"provenance": {"config": {"autoattack": "aa-lite"}}})
+
+
+def test_distances_read_back_from_json_keep_failed_attacks_as_infinite():
+    """A stored min_norm_distances result has null where the attack found nothing (JSON has no infinity):
+    distance_values and robust_acc_at read it as inf, so such an image counts as robust at every budget."""
+    from symact.store.registry import _jsonable
+
+    d = {"distances": [0.0, 0.2, math.inf, 0.5], "clean_outcome": ev.encode_outcomes([0, 1, 1, 1]), "n": 4}
+    stored = json.loads(json.dumps(_jsonable(d)))
+    assert stored["distances"][2] is None
+    assert np.array_equal(ev.distance_values(stored), [0.0, 0.2, math.inf, 0.5])
+    assert ev.robust_acc_at(stored, 0.3) == ev.robust_acc_at(d, 0.3) == 0.5  # images 2 (failed) and 3 (0.5)

@@ -2,6 +2,7 @@
 training of their MNIST network, with the FGSM random start clamped to the image range and not."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -417,7 +418,8 @@ def fat_mnist_wong_robustness(cfg: FatRobustnessConfig, outputs: dict) -> dict:
 def fat_robustness_summary(res) -> "pd.DataFrame":
     """One row per network of a stored :func:`fat_mnist_wong_robustness` result: ``network`` (zoo key),
     ``start``, ``seed``, ``clean_acc``; at the config's ``eps``: ``autoattack``, ``pgd`` and ``worst_case``
-    robust accuracy; worst-case robust accuracy at every epsilon of the curve (``robust@<eps>``); the FAB
+    robust accuracy (0 where the curve stopped, every attack at 0, at a smaller epsilon); worst-case robust
+    accuracy at every epsilon the curve evaluated (``robust@<eps>``); the FAB
     distance's ``fab_median``, ``fab_q1``, ``fab_q3``; and per sanity check ``check:<name>`` (True passed,
     False failed, None skipped) with ``checks_failed``, the names of the failed ones."""
     import pandas as pd
@@ -429,10 +431,12 @@ def fat_robustness_summary(res) -> "pd.DataFrame":
         c, d = net["curve"], net["distances"]
         row = {"network": key, "start": start, "seed": int(seed), "clean_acc": c["clean_acc"]}
         at = [i for i, e in enumerate(c["eps"]) if eps is not None and abs(e - eps) < 1e-12]
-        for name in ("autoattack", "pgd", "worst_case"):
-            row[name] = c["robust_acc"][name][at[0]] if at else float("nan")
+        past_zero = not at and c["stopped_early"] and eps is not None and eps > c["eps"][-1]
+        for name in ("autoattack", "pgd", "worst_case"):  # a curve stopped at 0 before eps: 0 at eps too
+            row[name] = c["robust_acc"][name][at[0]] if at else (0.0 if past_zero else float("nan"))
         row.update({f"robust@{e:g}": a for e, a in zip(c["eps"], c["robust_acc"]["worst_case"])})
-        row.update({"fab_median": d["median"], "fab_q1": d["q1"], "fab_q3": d["q3"]})
+        inf = lambda v: math.inf if v is None else v  # noqa: E731  (JSON keeps an infinite quantile as null)
+        row.update({"fab_median": inf(d["median"]), "fab_q1": inf(d["q1"]), "fab_q3": inf(d["q3"])})
         checks = net["sanity"]["checks"]
         row.update({f"check:{ch['name']}": ch["passed"] for ch in checks})
         row["checks_failed"] = ", ".join(ch["name"] for ch in checks if ch["passed"] is False)
