@@ -207,6 +207,10 @@ class _KAFKernel:
         # _native.cpp implements the kafnets bandwidth (c = 1/8) only
         return ("kaf", (self.D, self.boundary)) if self.D <= _native.MAX_KAF_D and self.c == BANDWIDTHS["kafnets"] else None
 
+    def triton(self, params):
+        # the Triton kernel (CUDA) computes the direct formula for any bandwidth
+        return "kaf", (self.D, self.boundary, self.c)
+
     def _clamp(self, dtype: torch.dtype) -> float:
         # for the largest |k| of any group, K: p^K * exp(-c K^2) * |alpha| stays finite, and beyond the bound every
         # term is below exp(-c (B - K)^2) < exp(-40); for c = 1/8, K = 10 this is _native.cpp's bound
