@@ -1,9 +1,12 @@
 """The Triton kernels of the fused activations (internal; launched by :mod:`._triton`).
 
-Imported only when a kernel is first needed (``import triton`` takes a while).
-Under ``TRITON_INTERPRET=1`` (set before this module is imported) ``@triton.jit``
-gives Triton's interpreter, which runs the same kernels on CPU tensors: the tests
-do that.
+Imported only when a kernel is first needed. Under ``TRITON_INTERPRET=1`` (set
+before this module is imported) ``@triton.jit`` gives Triton's interpreter,
+which runs the same kernels on CPU tensors: the tests do that. Since ``import
+torch`` imports Triton, its own ``@triton.jit`` helpers (``tl.sum``,
+``tl.zeros``, ``tl.cdiv``) are compiled or interpreted as they were then; the
+kernels here call only Triton's builtins and their own helpers, so that they
+run interpreted whenever this module was imported with ``TRITON_INTERPRET=1``.
 
 Every kernel works on the input viewed as a dense row-major ``(R, W)`` matrix,
 one ``(BR, BW)`` tile per program, in float32 whatever the storage dtype
@@ -28,7 +31,6 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-LOG2E = tl.constexpr(1.4426950408889634)  # log2(e): exp(z) = exp2(z LOG2E)
 
 
 # ------------------------------------------------------------------ tiles, parameters, partial sums
@@ -36,7 +38,7 @@ LOG2E = tl.constexpr(1.4426950408889634)  # log2(e): exp(z) = exp2(z LOG2E)
 @triton.jit
 def _tile(R, W, BR: tl.constexpr, BW: tl.constexpr):
     pid = tl.program_id(0)
-    nwb = tl.cdiv(W, BW)
+    nwb = (W + BW - 1) // BW
     pr = pid // nwb
     pw = pid - pr * nwb
     rows = pr * BR + tl.arange(0, BR)
@@ -57,12 +59,25 @@ def _param(p_ptr, j, NP: tl.constexpr, rows, cols, C, BY_COL: tl.constexpr):
 
 
 @triton.jit
+def _sum(v, axis: tl.constexpr):
+    # tl.sum is itself a @triton.jit function, compiled or interpreted as triton.language was when torch
+    # imported it; tl.reduce is a builtin, and with tl.standard._sum_combine (tl.sum's own combine function)
+    # the interpreter sums with numpy
+    return tl.reduce(v, axis, tl.standard._sum_combine)
+
+
+@triton.jit
 def _psum(v, part_ptr, j, NP: tl.constexpr, pr, pw, rows, cols, R, W, BY_COL: tl.constexpr):
     """The tile's sums of ``v`` per column (``BY_COL``) or per row, into ``part[program, column or row, j]``."""
     if BY_COL:
-        tl.store(part_ptr + (pr.to(tl.int64) * W + cols) * NP + j, tl.sum(v, axis=0), mask=cols < W)
+        tl.store(part_ptr + (pr.to(tl.int64) * W + cols) * NP + j, _sum(v, 0), mask=cols < W)
     else:
-        tl.store(part_ptr + (pw.to(tl.int64) * R + rows) * NP + j, tl.sum(v, axis=1), mask=rows < R)
+        tl.store(part_ptr + (pw.to(tl.int64) * R + rows) * NP + j, _sum(v, 1), mask=rows < R)
+
+
+@triton.jit
+def _exp(z):
+    return tl.exp2(z * 1.4426950408889634)  # exp(z) = 2^(z log2(e))
 
 
 @triton.jit
@@ -89,7 +104,7 @@ def pdome_fwd(x_ptr, y_ptr, p_ptr, R, W, C, scale, shift, BR: tl.constexpr, BW: 
     pi = _param(p_ptr, 2, 3, rows, cols, C, BY_COL)
     z1 = (x - mu) * inv
     z2 = (x + mu) * inv
-    y = shift + scale * (tl.exp2(-LOG2E * z1 * z1) - pi * tl.exp2(-LOG2E * z2 * z2))
+    y = shift + scale * (_exp(-z1 * z1) - pi * _exp(-z2 * z2))
     _store(y_ptr, offs, y, mask)
 
 
@@ -104,8 +119,8 @@ def pdome_bwd(x_ptr, g_ptr, dx_ptr, p_ptr, part_ptr, R, W, C, scale, NEED_X: tl.
     pi = _param(p_ptr, 2, 3, rows, cols, C, BY_COL)
     z1 = (x - mu) * inv
     z2 = (x + mu) * inv
-    a = z1 * tl.exp2(-LOG2E * z1 * z1)
-    b = tl.exp2(-LOG2E * z2 * z2)
+    a = z1 * _exp(-z1 * z1)
+    b = _exp(-z2 * z2)
     pb = pi * z2 * b
     gf = g * (2.0 * scale) * inv
     if NEED_X:
@@ -122,7 +137,7 @@ def pdome_bwd(x_ptr, g_ptr, dx_ptr, p_ptr, part_ptr, R, W, C, scale, NEED_X: tl.
 def rbf_fwd(x_ptr, y_ptr, R, W, BR: tl.constexpr, BW: tl.constexpr):
     pr, pw, rows, cols, offs, mask = _tile(R, W, BR, BW)
     x = _load(x_ptr, offs, mask)
-    _store(y_ptr, offs, tl.exp2(-LOG2E * x * x), mask)
+    _store(y_ptr, offs, _exp(-x * x), mask)
 
 
 @triton.jit
@@ -131,7 +146,7 @@ def rbf_bwd(x_ptr, g_ptr, dx_ptr, R, W, BR: tl.constexpr, BW: tl.constexpr):
     pr, pw, rows, cols, offs, mask = _tile(R, W, BR, BW)
     x = _load(x_ptr, offs, mask)
     g = _load(g_ptr, offs, mask)
-    _store(dx_ptr, offs, -2.0 * x * tl.exp2(-LOG2E * x * x) * g, mask)
+    _store(dx_ptr, offs, -2.0 * x * _exp(-x * x) * g, mask)
 
 
 @triton.jit
@@ -164,7 +179,7 @@ def hinge_fwd(x_ptr, y_ptr, p_ptr, R, W, C, SP: tl.constexpr, SN: tl.constexpr, 
     NP: tl.constexpr = 2 * SP + 2 * SN
     pr, pw, rows, cols, offs, mask = _tile(R, W, BR, BW)
     x = _load(x_ptr, offs, mask)
-    y = tl.zeros([BR, BW], dtype=tl.float32)
+    y = tl.full([BR, BW], 0.0, tl.float32)
     slope_p = 0.0
     const_p = 0.0
     slope_n = 0.0
@@ -199,7 +214,7 @@ def hinge_bwd(x_ptr, g_ptr, dx_ptr, p_ptr, part_ptr, R, W, C, SP: tl.constexpr, 
     pr, pw, rows, cols, offs, mask = _tile(R, W, BR, BW)
     x = _load(x_ptr, offs, mask)
     g = _load(g_ptr, offs, mask)
-    slope = tl.zeros([BR, BW], dtype=tl.float32)
+    slope = tl.full([BR, BW], 0.0, tl.float32)
     for s in tl.static_range(SP):
         a = _param(p_ptr, s, NP, rows, cols, C, BY_COL)
         b = _param(p_ptr, SP + s, NP, rows, cols, C, BY_COL)
@@ -234,11 +249,10 @@ def kaf_fwd(x_ptr, y_ptr, p_ptr, R, W, C, lo, delta, gamma, D: tl.constexpr, BR:
             BY_COL: tl.constexpr):
     pr, pw, rows, cols, offs, mask = _tile(R, W, BR, BW)
     x = _load(x_ptr, offs, mask)
-    k = -gamma * LOG2E
-    y = tl.zeros([BR, BW], dtype=tl.float32)
+    y = tl.full([BR, BW], 0.0, tl.float32)
     for i in tl.static_range(D):
         u = x - (lo + i * delta)
-        y += _param(p_ptr, i, D, rows, cols, C, BY_COL) * tl.exp2(k * u * u)
+        y += _param(p_ptr, i, D, rows, cols, C, BY_COL) * _exp(-gamma * u * u)
     _store(y_ptr, offs, y, mask)
 
 
@@ -248,11 +262,10 @@ def kaf_bwd(x_ptr, g_ptr, dx_ptr, p_ptr, part_ptr, R, W, C, lo, delta, gamma, D:
     pr, pw, rows, cols, offs, mask = _tile(R, W, BR, BW)
     x = _load(x_ptr, offs, mask)
     g = _load(g_ptr, offs, mask)
-    k = -gamma * LOG2E
-    d = tl.zeros([BR, BW], dtype=tl.float32)
+    d = tl.full([BR, BW], 0.0, tl.float32)
     for i in tl.static_range(D):
         u = x - (lo + i * delta)
-        t = tl.exp2(k * u * u)
+        t = _exp(-gamma * u * u)
         if NEED_X:
             d += _param(p_ptr, i, D, rows, cols, C, BY_COL) * tl.where(t == 0.0, 0.0, u * t)
         if NEED_P:
@@ -267,7 +280,7 @@ def kaf_bwd(x_ptr, g_ptr, dx_ptr, p_ptr, part_ptr, R, W, C, lo, delta, gamma, D:
 
 @triton.jit
 def _sigmoid(z):
-    return 1.0 / (1.0 + tl.exp2(-LOG2E * z))
+    return 1.0 / (1.0 + _exp(-z))
 
 
 @triton.jit
@@ -315,7 +328,7 @@ def pssilu_fwd(x_ptr, y_ptr, p_ptr, R, W, C, BR: tl.constexpr, BW: tl.constexpr,
     b = _param(p_ptr, 1, 2, rows, cols, C, BY_COL)
     c = 1.0 / (1.0 - b)
     ax = x * a
-    e = tl.exp2(-LOG2E * tl.abs(ax))
+    e = _exp(-tl.abs(ax))
     r = 1.0 / (1.0 + e)
     s = tl.where(x > 0.0, r, e * r)
     d = s - b
@@ -336,7 +349,7 @@ def pssilu_bwd(x_ptr, g_ptr, dx_ptr, p_ptr, part_ptr, R, W, C, NEED_X: tl.conste
     b = _param(p_ptr, 1, 2, rows, cols, C, BY_COL)
     c = 1.0 / (1.0 - b)
     ax = x * a
-    e = tl.exp2(-LOG2E * tl.abs(ax))
+    e = _exp(-tl.abs(ax))
     r = 1.0 / (1.0 + e)
     s = tl.where(x > 0.0, r, e * r)
     xt = _times(x, e * r * r)
