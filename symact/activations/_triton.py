@@ -35,6 +35,7 @@ CPU tensors through them.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 
@@ -168,6 +169,11 @@ def _args(name: str, consts, params):
     return (), {}, (), {}
 
 
+def _device(x: torch.Tensor):
+    """Launch on ``x``'s GPU (Triton launches on the current device)."""
+    return torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext()
+
+
 class _Triton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec_, shape, x, *params):
@@ -179,11 +185,13 @@ class _Triton(torch.autograd.Function):
         BR, BW, nr, nw = _tiles(R, W, by_col)
         y = torch.empty_like(x)
         fwd = getattr(mod, name + "_fwd")
-        if name in ("rbf", "mrelu"):
-            fwd[(nr * nw,)](x, y, R, W, BR=BR, BW=BW)
-            return y
-        scalars, const, _, _ = _args(name, consts, params)
-        fwd[(nr * nw,)](x, y, _pack(params, C, x.device), R, W, C, *scalars, **const, BR=BR, BW=BW, BY_COL=by_col)
+        with _device(x):
+            if name in ("rbf", "mrelu"):
+                fwd[(nr * nw,)](x, y, R, W, BR=BR, BW=BW)
+            else:
+                scalars, const, _, _ = _args(name, consts, params)
+                fwd[(nr * nw,)](x, y, _pack(params, C, x.device), R, W, C, *scalars, **const, BR=BR, BW=BW,
+                                BY_COL=by_col)
         return y
 
     @staticmethod
@@ -200,7 +208,8 @@ class _Triton(torch.autograd.Function):
         bwd = getattr(mod, name + "_bwd")
         if name in ("rbf", "mrelu"):
             if need_x:
-                bwd[(nr * nw,)](x, g, dx, R, W, BR=BR, BW=BW)
+                with _device(x):
+                    bwd[(nr * nw,)](x, g, dx, R, W, BR=BR, BW=BW)
             return (None, None, dx if need_x else None)
         table = _pack(params, C, x.device)
         NP = table.shape[1]
@@ -210,7 +219,8 @@ class _Triton(torch.autograd.Function):
             flags = dict(NEED_X=need_x, NEED_A=bool(needs[0] or needs[2]), NEED_B=bool(needs[1] or needs[3]))
         else:
             flags = dict(NEED_X=need_x, NEED_P=any(needs))
-        bwd[(nr * nw,)](x, g, dx, table, part, R, W, C, *scalars, **const, **flags, BR=BR, BW=BW, BY_COL=by_col)
+        with _device(x):
+            bwd[(nr * nw,)](x, g, dx, table, part, R, W, C, *scalars, **const, **flags, BR=BR, BW=BW, BY_COL=by_col)
         grads = [None] * len(params)
         if any(needs):
             sums = part.sum(0, dtype=torch.float64)  # (C, NP) along the columns, (R, NP) along the rows
