@@ -153,7 +153,7 @@ def _unpack(grads: torch.Tensor, params, needs) -> list:
     return out
 
 
-def _args(name: str, consts, params):
+def _args(name: str, consts):
     """Per kernel: extra scalar arguments and constexprs after the layout, forward and backward."""
     if name == "pdome":
         scale, shift = consts
@@ -189,7 +189,7 @@ class _Triton(torch.autograd.Function):
             if name in ("rbf", "mrelu"):
                 fwd[(nr * nw,)](x, y, R, W, BR=BR, BW=BW)
             else:
-                scalars, const, _, _ = _args(name, consts, params)
+                scalars, const, _, _ = _args(name, consts)
                 fwd[(nr * nw,)](x, y, _pack(params, C, x.device), R, W, C, *scalars, **const, BR=BR, BW=BW,
                                 BY_COL=by_col)
         return y
@@ -214,7 +214,7 @@ class _Triton(torch.autograd.Function):
         table = _pack(params, C, x.device)
         NP = table.shape[1]
         part = torch.zeros((nr, W, NP) if by_col else (nw, R, NP), dtype=torch.float32, device=x.device)
-        _, _, scalars, const = _args(name, consts, params)
+        _, _, scalars, const = _args(name, consts)
         if name == "hinge":  # parameters a+, b+, a-, b-: slopes and hinges need gradients separately
             flags = dict(NEED_X=need_x, NEED_A=bool(needs[0] or needs[2]), NEED_B=bool(needs[1] or needs[3]))
         else:

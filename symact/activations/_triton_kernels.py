@@ -241,7 +241,7 @@ def hinge_bwd(x_ptr, g_ptr, dx_ptr, p_ptr, part_ptr, R, W, C, SP: tl.constexpr, 
 
 # ------------------------------------------------------------------ KAF (kaf.py)
 # f(x) = sum_i alpha_i exp(-gamma (x - d_i)^2), d_i = lo + i delta, by the direct formula (D exponentials an
-# element: on a GPU they cost less than the memory traffic); df/dx = -2 gamma sum_i alpha_i (x - d_i) t_i with
+# element, which a GPU's special-function units may well hide behind the memory traffic: not measured yet); df/dx = -2 gamma sum_i alpha_i (x - d_i) t_i with
 # the product taken as 0 where t_i = 0 (so the gradient at +-inf is 0), df/dalpha_i = t_i. Any gamma.
 
 @triton.jit
