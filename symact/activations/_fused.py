@@ -44,7 +44,10 @@ block; each ``dparam`` must already be summed to the shape of its parameter
 A kernel may also define ``native(params) -> (name, constants) or None``:
 the kernel of ``_native.cpp`` computing the same function, which then runs
 instead on the CPU wherever :func:`._native.layout` allows (one pass forward,
-one backward).
+one backward). The same spec (or the kernel's ``triton(params)``, where the two
+differ) names the Triton kernel of :mod:`._triton` that runs instead on CUDA
+tensors (``SYMACT_TRITON=0``: the torch kernels run there too). The kernel is
+chosen by the input's device, here, for every functional form and Module.
 
 Fused activations support first-order gradients (training, attacks), not
 double backward; the DOME and KAF modules take ``fused=False`` to run the
@@ -57,7 +60,7 @@ import math
 import torch
 from torch.autograd.function import once_differentiable
 
-from symact.activations import _native
+from symact.activations import _native, _triton
 
 __all__ = ["BLOCK", "LOG2E", "Scratch", "apply", "as_param", "dot_to", "sum_to"]
 
@@ -227,6 +230,9 @@ def apply(kernel, x: torch.Tensor, params, per_channel: bool = False) -> torch.T
                 raise ValueError(f"expected {p.shape[-2]} channels (dim 1 of the input), got {shape[1]} (input shape {tuple(shape)})")
     if x.numel() == 0:
         return x.clone()
+    tspec = _triton.spec(kernel, x, params)
+    if tspec is not None:
+        return _triton.run(tspec, x, params, per_channel)
     spec = kernel.native(params) if hasattr(kernel, "native") else None
     if spec is not None:
         cp = _native.layout(x, params, per_channel)

@@ -20,8 +20,9 @@ in float32) when the parameters are shared by the layer, or one set per
 channel with at least :data:`MIN_ROW` contiguous elements per channel (the
 channel-first layout of convolutions; a channels-last input with per-channel
 parameters runs on a channel-first copy, its output and gradient copied back).
-Everything else (CUDA, per-neuron parameters of linear layers) runs the torch
-kernels of :mod:`._fused`. ``SYMACT_NATIVE=0`` turns the native kernels off.
+CUDA tensors run the Triton kernels of :mod:`._triton`; everything else
+(per-neuron parameters of linear layers on the CPU) runs the torch kernels of
+:mod:`._fused`. ``SYMACT_NATIVE=0`` turns the native kernels off.
 Without a working compiler a warning says so once, and the torch kernels run:
 the results are the same, only slower.
 """

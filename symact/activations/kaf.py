@@ -53,7 +53,9 @@ Implementations:
   forward and one backward (``_native.cpp``, for ``D <= 64``), where every
   group is padded to ``|k| <= 10`` (so ``tau`` is clamped at the bound for
   ``|k| = 10`` in both implementations); other bandwidths run the torch
-  kernel.
+  kernel. On CUDA every bandwidth runs the Triton kernel of ``_triton_kernels.py``
+  (``D <= 64``), one pass forward and one backward by the direct formula (``D``
+  exponentials an element, no clamping; its speed is not measured yet).
 
 Limits: ``f(+-inf) = 0`` (every Gaussian vanishes); NaN gives NaN.
 Gradients at infinite inputs are 0.
@@ -206,6 +208,10 @@ class _KAFKernel:
     def native(self, params):
         # _native.cpp implements the kafnets bandwidth (c = 1/8) only
         return ("kaf", (self.D, self.boundary)) if self.D <= _native.MAX_KAF_D and self.c == BANDWIDTHS["kafnets"] else None
+
+    def triton(self, params):
+        # the Triton kernel (CUDA) computes the direct formula for any bandwidth
+        return "kaf", (self.D, self.boundary, self.c)
 
     def _clamp(self, dtype: torch.dtype) -> float:
         # for the largest |k| of any group, K: p^K * exp(-c K^2) * |alpha| stays finite, and beyond the bound every
@@ -368,7 +374,8 @@ class KAF(nn.Module):
             authors' reference code), ``"thesis"`` (``gamma = 1/(6 Delta^2)``,
             ``kaf-thesis-results.md``) or a positive number, ``gamma`` itself;
             see :func:`bandwidth_gamma`. The kafnets rule runs the native CPU kernel,
-            the others the torch kernel (same results, slower on the CPU).
+            the others the torch kernel (same results, slower on the CPU); on
+            CUDA every rule runs the Triton kernel.
 
     Parameter: ``alpha``, shape ``(channels, D)`` or ``(D,)``. Attribute
     ``gamma``: the bandwidth in use. :meth:`lipschitz`: the exact Lipschitz
