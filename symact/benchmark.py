@@ -374,7 +374,7 @@ def _train_unit(cfg: RowConfig, act: Any, seed: int, lr: dict, checkpoint: Path 
                     progress=False, checkpoint=ckpt)
     out = {"seed": seed, "lr_max": lr["lr_max"], "history": history, "params": _params(model),
            "params_added": _params(model) - relu_params,
-           "seconds_per_epoch": float(np.mean(history["seconds"])) if history["seconds"] else None,
+           "epoch_seconds": float(np.mean(history["seconds"])) if history["seconds"] else None,
            "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     if ":" not in cfg.activation or _importable(cfg.activation):
         out["builder"] = "symact.benchmark:build_network"
@@ -599,7 +599,7 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     ``autoattack_mean``: AutoAttack alone; ``linf_median``, ``l2_median``: the median over seeds of each
     seed's median FAB distance; ``sanity_failed``: the failed sanity checks with the number of seeds each
     failed on ("" when none failed); ``early_stopped``: seeds whose training stopped on catastrophic
-    overfitting; ``seconds_per_epoch``, ``params``, ``params_added``: the cost; ``seeds``: "done/planned";
+    overfitting; ``epoch_seconds``, ``params``, ``params_added``: the cost; ``seeds``: "done/planned";
     ``complete``; ``profile``; ``lr_max``: the range test's choice."""
     if result is None:
         return {"row": row, "seeds": "0/?", "complete": False}
@@ -623,7 +623,7 @@ def leaderboard_row(result, row: str | None = None) -> dict:
             "l2_median": med("L2"),
             "sanity_failed": ", ".join(f"{k} ({v}/{len(seeds)})" for k, v in sorted(failed.items())),
             "early_stopped": sum(s["train"]["history"].get("stopped_early") is not None for s in seeds),
-            "seconds_per_epoch": float(np.mean([_num(s["train"]["seconds_per_epoch"]) for s in seeds])),
+            "epoch_seconds": float(np.mean([_num(s["train"]["epoch_seconds"]) for s in seeds])),
             "params": int(seeds[0]["train"]["params"]), "params_added": int(seeds[0]["train"]["params_added"]),
             "lr_max": (result.get("lr") or {}).get("lr_max")}
 
@@ -803,7 +803,7 @@ def benchmark(activation: Any, dataset: str = "cifar10", profile: str | None = N
         table = leaderboard(rows)
         table.insert(0, "", ["->" if r == row else "" for r in table["row"]])
         cols = [c for c in ("", "row", "seeds", "clean_mean", "clean_sd", "robust_mean", "robust_sd",
-                            "autoattack_mean", "linf_median", "sanity_failed", "seconds_per_epoch", "params_added",
+                            "autoattack_mean", "linf_median", "sanity_failed", "epoch_seconds", "params_added",
                             "vs_relu_robust") if c in table]
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(f"Benchmark {dataset}, profile {prof} ({PROFILE_NOTES[prof]}); the book's rows stored at this "

@@ -135,7 +135,7 @@ def test_smoke_end_to_end_with_a_reader_s_activation(needs_data, checkpoints, ca
     row = bm.leaderboard_row(res, "tiny")
     assert set(row) >= {"row", "seeds", "complete", "clean_mean", "clean_sd", "robust_mean", "robust_sd",
                         "autoattack_mean", "linf_median", "l2_median", "sanity_failed", "early_stopped",
-                        "seconds_per_epoch", "params", "params_added", "profile", "lr_max"}
+                        "epoch_seconds", "params", "params_added", "profile", "lr_max"}
     assert row["seeds"] == "1/1" and row["complete"] and row["profile"] == "smoke"
     assert 0 <= row["robust_mean"] <= row["clean_mean"] <= 1 and math.isnan(row["clean_sd"])
     assert row["params"] == sum(t.numel() for t in bm.build_network("LeNet5", TinyAct, variant="mnist",
@@ -163,7 +163,7 @@ def _fake(robust, clean, profile="paper", partial=False, seeds=None, dataset="mn
     """A stored benchmark result with the given per-seed accuracies (what the leaderboard reads)."""
     p = bm.protocol(dataset, "paper")
     seeds = list(seeds if seeds is not None else p.seeds)
-    entry = lambda k: {"seed": k, "train": {"history": {"stopped_early": None}, "seconds_per_epoch": 20.0,  # noqa
+    entry = lambda k: {"seed": k, "train": {"history": {"stopped_early": None}, "epoch_seconds": 20.0,  # noqa
                                             "params": 100, "params_added": 0},
                        "eval": {"clean_acc": clean[k], "worst_case": {"robust_acc": robust[k]},
                                 "evaluation": {"attacks": {"autoattack": {"robust_acc": robust[k] + 0.01}}},
