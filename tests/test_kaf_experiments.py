@@ -244,6 +244,9 @@ def test_smoke_end_to_end(needs_data, monkeypatch):
     json.dumps(dict(res))  # JSON-able
     acc = kaf.accuracy_table(res)
     assert list(acc["act"]) == list(kaf.CANDIDATE_ACTS)
+    shuffled = {"networks": dict(sorted(res["networks"].items()))}  # as a stored result holds them
+    assert list(kaf.accuracy_table({**res, **shuffled})["act"]) == list(kaf.CANDIDATE_ACTS)
+    assert res["networks"]["kaf-seed0"]["analysis"]["layer_order"] == list(kaf.ThesisSmallCNN.layer_names)
     for r in acc.itertuples():
         assert r.worst_case <= min(r.pgd, r.autoattack, r.square) + 1e-12
         assert r.pgd_predicted_robust <= r.clean + 1e-12

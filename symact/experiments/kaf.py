@@ -365,7 +365,7 @@ def _layer_analysis(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, valu
                        for cond, v in (("clean", vc), ("adversarial", va))},
             "distances": {k: _sig(v) for k, v in dist[name].items()},
         }
-    return {"quantile_levels": list(QUANTILES), "layers": layers}
+    return {"quantile_levels": list(QUANTILES), "layer_order": list(layers), "layers": layers}
 
 
 # --------------------------------------------------------------------------------------------------- the experiment
@@ -605,9 +605,19 @@ def kaf_candidates(cfg: CandidatesConfig, outputs: dict) -> dict:
 
 
 def _networks(res) -> dict:
+    """The networks of a result in the order of :data:`CANDIDATE_ACTS`, then by seed (a stored result's keys
+    are sorted alphabetically)."""
     if not isinstance(res, Mapping) or "networks" not in res:
         raise ValueError("expected a stored kaf_candidates result (a dict with 'networks')")
-    return res["networks"]
+    rank = {a: i for i, a in enumerate(CANDIDATE_ACTS)}
+    return dict(sorted(res["networks"].items(), key=lambda kv: (rank.get(kv[1]["act"], len(rank)), kv[1]["seed"])))
+
+
+def _layers(net: Mapping) -> list[tuple[str, dict]]:
+    """A network's analysed layers in forward order (``layer_order``; a stored result's keys are sorted)."""
+    layers = net["analysis"]["layers"]
+    order = net["analysis"].get("layer_order") or list(layers)
+    return [(name, layers[name]) for name in order]
 
 
 def accuracy_table(res):
@@ -649,7 +659,7 @@ def distance_table(res, which: str = "post"):
         raise ValueError(f"which must be 'post' (activations) or 'pre' (pre-activations), got {which!r}")
     rows = []
     for key, net in _networks(res).items():
-        for depth, (layer, entry) in enumerate(net["analysis"]["layers"].items(), start=1):
+        for depth, (layer, entry) in enumerate(_layers(net), start=1):
             raw = np.asarray(entry["distances"][f"raw_{which}"], dtype=float)
             norm = np.asarray(entry["distances"][f"norm_{which}"], dtype=float)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -688,7 +698,7 @@ def preactivation_quantiles(res):
     rows = []
     for key, net in _networks(res).items():
         levels = net["analysis"]["quantile_levels"]
-        for depth, (layer, entry) in enumerate(net["analysis"]["layers"].items(), start=1):
+        for depth, (layer, entry) in enumerate(_layers(net), start=1):
             for cond, p in entry["preact"].items():
                 for level, value in zip(levels, p["quantiles"]):
                     rows.append({"network": key, "act": net["act"], "seed": net["seed"], "layer": layer,
@@ -706,7 +716,7 @@ def preactivation_histograms(res):
 
     rows = []
     for key, net in _networks(res).items():
-        for depth, (layer, entry) in enumerate(net["analysis"]["layers"].items(), start=1):
+        for depth, (layer, entry) in enumerate(_layers(net), start=1):
             edges = np.asarray(entry["edges"], dtype=float)
             for cond, p in entry["preact"].items():
                 width = np.diff(edges)
