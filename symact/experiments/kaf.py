@@ -29,12 +29,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import torchattacks
 from torch import nn
-from torchattacks.attack import Attack
 
 from symact import attacks, data
+from symact.attacks import NoiseAveragedPGD, PredictedLabelPGD, margin_loss  # noqa: F401  (re-exported)
 from symact.activations import as_factory, factory, is_activation
 from symact.device import get_device, seed_everything
 from symact.evaluation import decode_outcomes, encode_outcomes, evaluate
@@ -124,122 +123,6 @@ def thesis_small_cnn(act: str = "relu", act_kwargs: Mapping | None = None, **kwa
     """:class:`ThesisSmallCNN` with the registry activation ``act`` built with ``act_kwargs``: the builder the
     zoo imports (``"symact.experiments.kaf:thesis_small_cnn"``), whose arguments are JSON."""
     return ThesisSmallCNN(act=factory(act, **dict(act_kwargs or {})), **kwargs)
-
-
-# --------------------------------------------------------------------------------------------------- attacks
-
-
-def margin_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per image ``max_{j != y} z_j - z_y`` (positive exactly when the image is misclassified): the margin loss
-    of Carlini and Wagner (2017), which Tramer et al. (2020) ascend in their adaptive attacks."""
-    true = logits.gather(1, labels[:, None])[:, 0]
-    other = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), -math.inf).amax(1)
-    return other - true
-
-
-def _check_pgd(eps, alpha, steps, restarts) -> None:
-    if not (isinstance(eps, (int, float)) and isinstance(alpha, (int, float)) and math.isfinite(eps)
-            and math.isfinite(alpha) and eps >= 0 and alpha >= 0):
-        raise ValueError(f"need finite eps >= 0 and alpha >= 0, got eps={eps!r}, alpha={alpha!r}")
-    if int(steps) != steps or steps < 1 or int(restarts) != restarts or restarts < 1:
-        raise ValueError(f"need integers steps >= 1 and restarts >= 1, got {steps!r}, {restarts!r}")
-
-
-class PredictedLabelPGD(attacks.LossPGD):
-    """L-infinity PGD (:class:`symact.attacks.LossPGD`, cross-entropy, seeded random restarts) against the
-    model's own predictions instead of the true labels: the protocol of the finished thesis, whose IBM ART
-    attacks were called without labels (kaf-thesis-results.md, "Setting used throughout").
-
-    On an image the model classifies correctly the prediction is the true label, so the attack is the
-    true-label PGD; on a misclassified image it pushes the image away from the *wrong* prediction, which can
-    move it to the true class. The thesis then counted an image as robust when its adversarial image is
-    classified correctly, clean correctness aside. After every call, :attr:`correct` gains one boolean tensor
-    (on the CPU): per image, whether the adversarial image is classified as the true label passed in. So
-    ``torch.cat(atk.correct)`` over an :func:`symact.evaluation.evaluate` of this attack alone (which calls it
-    on whole batches, in order) is the thesis's per-image outcome. Call :meth:`reset` between evaluations.
-    """
-
-    def __init__(self, model: nn.Module, eps: float, alpha: float, steps: int, restarts: int = 1, seed: int = 0):
-        _check_pgd(eps, alpha, steps, restarts)
-        super().__init__(model, eps, alpha, steps, restarts=restarts, seed=seed)
-        self.correct: list[torch.Tensor] = []
-
-    def reset(self) -> None:
-        self.correct = []
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            predicted = self.get_logits(images).argmax(1)
-        adv = super().forward(images, predicted)
-        with torch.no_grad():
-            self.correct.append((self.get_logits(adv).argmax(1) == labels).cpu())
-        return adv
-
-
-class NoiseAveragedPGD(Attack):
-    """An adaptive attack on non-smooth networks (k-WTA), after Tramer, Carlini, Brendel and Madry (2020, "On
-    adaptive attacks to adversarial example defenses", their attack on k-WTA): L-infinity PGD that ascends the
-    margin loss (:func:`margin_loss`) along the sign of its gradient *averaged over* ``samples`` Gaussian-
-    perturbed copies of the current point,
-
-        g = (1/m) sum_{k=1..m} grad_x margin(f(x' + sigma xi_k), y),   xi_k ~ N(0, I),
-        x' <- clip_[0,1](Proj_eps(x' + alpha sign(g))),
-
-    from a uniform random start in the eps-ball (clamped to [0, 1]). Averaging estimates the gradient of the
-    Gaussian-smoothed network, which exists where k-WTA's own gradient jumps with every change of its winners.
-    Per image the result is the first iterate that the (unperturbed) network misclassifies, else the last one;
-    each of ``restarts`` starts attacks only the images no earlier start fooled. Random numbers come from a CPU
-    generator seeded with ``seed`` at every call. ``samples``, ``sigma``, ``steps`` and ``alpha`` are ours (the
-    paper's exact values for this attack are not recorded in the book's sources).
-    """
-
-    def __init__(self, model: nn.Module, eps: float, alpha: float, steps: int, samples: int = 32,
-                 sigma: float = 0.031, restarts: int = 1, seed: int = 0):
-        _check_pgd(eps, alpha, steps, restarts)
-        if int(samples) != samples or samples < 1:
-            raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
-        if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
-            raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
-        super().__init__("NoiseAveragedPGD", model)
-        self.eps, self.alpha, self.steps, self.restarts = float(eps), float(alpha), int(steps), int(restarts)
-        self.samples, self.sigma, self.seed = int(samples), float(sigma), seed
-
-    def _noise(self, shape, gen, like: torch.Tensor) -> torch.Tensor:
-        return torch.randn(shape, generator=gen).to(like.device, like.dtype)
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if images.ndim != 4 or labels.shape != images.shape[:1]:
-            raise ValueError(f"expected images (N, C, H, W) and labels (N,), got {tuple(images.shape)} and "
-                             f"{tuple(labels.shape)}")
-        gen = torch.Generator().manual_seed(self.seed)
-        x, y = images.detach(), labels.detach()
-        best = x.clone()
-        todo = torch.ones(len(y), dtype=torch.bool, device=y.device)
-        for _ in range(self.restarts):
-            idx = todo.nonzero()[:, 0]
-            if len(idx) == 0:
-                break
-            xi, yi = x[idx], y[idx]
-            delta = (torch.rand(xi.shape, generator=gen).to(xi.device, xi.dtype) * 2 - 1) * self.eps
-            delta = (xi + delta).clamp(0, 1) - xi
-            found = torch.zeros(len(idx), dtype=torch.bool, device=y.device)
-            for _ in range(self.steps):
-                act = (~found).nonzero()[:, 0]  # an image stops at its first fooling iterate
-                if len(act) == 0:
-                    break
-                xa, ya, da = xi[act], yi[act], delta[act]
-                grad = torch.zeros_like(xa)
-                for _ in range(self.samples):
-                    z = (xa + da + self.sigma * self._noise(xa.shape, gen, xa)).requires_grad_(True)
-                    loss = margin_loss(self.get_logits(z), ya).sum()
-                    grad += torch.autograd.grad(loss, z)[0]
-                da = (da + self.alpha * grad.sign()).clamp(-self.eps, self.eps)
-                delta[act] = (xa + da).clamp(0, 1) - xa
-                with torch.no_grad():
-                    found[act] = self.get_logits(xi[act] + delta[act]).argmax(1) != ya
-            best[idx] = (xi + delta).detach()
-            todo[idx] = ~found
-        return best
 
 
 # --------------------------------------------------------------------------------------------------- analysis
