@@ -1,7 +1,7 @@
 """The units runner (symact.store.units): one worker against two, the in-process overhead, Dask's worker
 environment.
 
-    SYMACT_DATA=../shared/datasets PYTHONPATH=. python benchmarks/units.py [--units 6] [--n-train 2048]
+    SYMACT_DATA=../shared/datasets PYTHONPATH=. python benchmarks/units.py [--units 6] [--n-train 8192]
 
 - ``workers``: an experiment of ``--units`` equal LeNet-5 training units (MNIST, ``--n-train`` images, one
   epoch, one thread each) run with ``workers=1`` (in-process, one unit at a time) and ``workers=2`` (a
@@ -36,7 +36,7 @@ from symact.store import units as units_mod  # noqa: E402
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
     units: int = 6
-    n_train: int = 2048
+    n_train: int = 8192
     epochs: int = 1
 
 
@@ -132,7 +132,7 @@ def _plain_processes(cfg, k: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--units", type=int, default=6)
-    ap.add_argument("--n-train", type=int, default=2048)
+    ap.add_argument("--n-train", type=int, default=8192)
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)  # a control process: N units, plain
     args = ap.parse_args()
     cfg = BenchConfig(units=args.units, n_train=args.n_train)
