@@ -42,6 +42,8 @@ import warnings
 import torch
 from torch.autograd.function import once_differentiable
 
+from symact.activations._native import _channels, _unpack  # the same (C, NP) parameter tables
+
 __all__ = ["BLOCK", "DEVICES", "MAX_KAF_D", "available", "kernels", "run", "spec"]
 
 #: device types whose tensors run the Triton kernels (the tests add "cpu", with Triton's interpreter)
@@ -76,10 +78,6 @@ def kernels():
 def available() -> bool:
     """Whether the Triton kernels are turned on (``SYMACT_TRITON`` is not ``0``) and Triton imports."""
     return os.environ.get("SYMACT_TRITON", "1") != "0" and kernels() is not None
-
-
-def _channels(p: torch.Tensor) -> int:
-    return p.shape[-2] if p.dim() >= 2 else 1
 
 
 def spec(kernel, x: torch.Tensor, params) -> tuple | None:
@@ -138,19 +136,6 @@ def _pack(params, C: int, device) -> torch.Tensor:
     if not cols:
         return torch.zeros(C, 1, dtype=torch.float32, device=device)  # a valid pointer, never read
     return torch.cat(cols).t().contiguous()
-
-
-def _unpack(grads: torch.Tensor, params, needs) -> list:
-    """``(C, NP)`` gradient sums back to the parameters' shapes (summed over channels for shared ones)."""
-    out, start = [], 0
-    for p, need in zip(params, needs):
-        k = p.numel() // _channels(p)
-        g = grads[:, start:start + k].t()
-        start += k
-        if _channels(p) == 1:
-            g = g.sum(1, keepdim=True)
-        out.append(g.reshape(p.shape).to(p.dtype) if need else None)
-    return out
 
 
 def _args(name: str, consts):
