@@ -1,10 +1,11 @@
 """Every registered experiment runs at the smoke profile and is bit-for-bit repeatable on the CPU."""
 import json
+import shutil
 
 import pytest
 
 import symact.experiments  # noqa: F401  (registers every experiment)
-from symact.results import REGISTRY
+from symact.results import REGISTRY, REPO_ROOT
 
 
 def _without_timings(obj):
@@ -24,8 +25,11 @@ KEYS = sorted(k for k in REGISTRY if k[0] != "benchmark" or k in BENCHMARK_ROWS)
 
 
 @pytest.mark.parametrize("key", KEYS, ids="/".join)
-def test_smoke_run_is_repeatable(key, needs_data, monkeypatch):
+def test_smoke_run_is_repeatable(key, needs_data, monkeypatch, tmp_path):
     monkeypatch.setenv("SYMACT_DEVICE", "cpu")
+    # experiments that attack networks of the repository's zoo read them from a copy (tests write no zoo/)
+    shutil.copytree(REPO_ROOT / "zoo", tmp_path / "zoo-copy")
+    monkeypatch.setenv("SYMACT_ZOO", str(tmp_path / "zoo-copy"))
     exp = REGISTRY[key]
     if getattr(exp.configs["smoke"], "dataset", None) == "cifar100":
         from symact.data import DataNotFoundError, load
