@@ -321,16 +321,20 @@ def _times(x, t):
 
 
 @triton.jit
+def _pssilu_parts(x, a, b):
+    """PSSiLU's shared pieces: c = 1/(1 - b), e = exp(-|a x|), r = 1/(1 + e), s = sigmoid(a x) (stable)."""
+    e = _exp(-tl.abs(x * a))
+    r = 1.0 / (1.0 + e)
+    return 1.0 / (1.0 - b), e, r, tl.where(x > 0.0, r, e * r)
+
+
+@triton.jit
 def pssilu_fwd(x_ptr, y_ptr, p_ptr, R, W, C, BR: tl.constexpr, BW: tl.constexpr, BY_COL: tl.constexpr):
     pr, pw, rows, cols, offs, mask = _tile(R, W, BR, BW)
     x = _load(x_ptr, offs, mask)
     a = _param(p_ptr, 0, 2, rows, cols, C, BY_COL)
     b = _param(p_ptr, 1, 2, rows, cols, C, BY_COL)
-    c = 1.0 / (1.0 - b)
-    ax = x * a
-    e = _exp(-tl.abs(ax))
-    r = 1.0 / (1.0 + e)
-    s = tl.where(x > 0.0, r, e * r)
+    c, e, r, s = _pssilu_parts(x, a, b)
     d = s - b
     y = tl.where(d == 0.0, 0.0, x * d * c)
     # a = 0: the line x (1/2 - b) c (a x is NaN at x = +-inf); a zero slope keeps NaN and gives 0 elsewhere
@@ -347,11 +351,7 @@ def pssilu_bwd(x_ptr, g_ptr, dx_ptr, p_ptr, part_ptr, R, W, C, NEED_X: tl.conste
     g = _load(g_ptr, offs, mask)
     a = _param(p_ptr, 0, 2, rows, cols, C, BY_COL)
     b = _param(p_ptr, 1, 2, rows, cols, C, BY_COL)
-    c = 1.0 / (1.0 - b)
-    ax = x * a
-    e = _exp(-tl.abs(ax))
-    r = 1.0 / (1.0 + e)
-    s = tl.where(x > 0.0, r, e * r)
+    c, e, r, s = _pssilu_parts(x, a, b)
     xt = _times(x, e * r * r)
     if NEED_X:
         _store(dx_ptr, offs, (s - b + a * xt) * c * g, mask)
