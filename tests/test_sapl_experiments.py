@@ -114,7 +114,7 @@ def test_table1_summary_ttest_and_progress(monkeypatch, tmp_path):
         calls.append((name, seed))
         return {"error": 0.1 + seed / 100, "seconds": 5.0}
 
-    monkeypatch.setattr(sapl, "_table1_one", one)
+    monkeypatch.setattr(sapl.table1, "_table1_one", one)
     with pytest.raises(UnitsFailed) as err:
         exp(profile="paper")
     assert len(err.value.failures) == 42  # every other network was tried, and is reported
@@ -169,13 +169,13 @@ def test_robustness_activations_and_large_set(monkeypatch):
     assert set(res["sets"]) == {"4", "6"} and res["sets"]["6"]["onepixel"]["1"]["rates"] == [
         res["sets"]["6"]["onepixel"]["1"]["success_rate"]]  # the large set is attacked once
     # differential evolution on a set larger than DE_PART_IMAGES runs as units of that many images, pooled
-    monkeypatch.setattr(sapl, "DE_PART_IMAGES", 4)
+    monkeypatch.setattr(sapl.robustness, "DE_PART_IMAGES", 4)
     keys = [u.key for u in exp.units(cfg)]
     blocked = exp.run(cfg)["sets"]["6"]["onepixel"]["1"]
     assert {"6-de1-r0-0", "6-de1-r0-1", "4-de1-r0"} <= set(keys) and "6-de1-r0" not in keys
     assert blocked["n"] == 6 and blocked["correct"] == round(blocked["clean_acc"] * 6)
     # the blocks are evaluation.evaluate's own batches, so the pooled numbers are those of one unit
-    assert inspect.signature(sapl.evaluate).parameters["batch_size"].default == part_images
+    assert inspect.signature(sapl.robustness.evaluate).parameters["batch_size"].default == part_images
     with pytest.raises(ValueError, match="unknown activation"):
         exp.run(dataclasses.replace(cfg, activation="tanh"))
     with pytest.raises(ValueError, match="n_images"):
@@ -358,7 +358,7 @@ def test_robustness_resumes_on_the_stored_network(monkeypatch):
     assert {"train", "test", f"{n}-de5-r1", f"{n}-fgsm0.08", f"{n}-pgd"} <= stored and f"{n}-cw" not in stored
     assert (exp.units_dir("smoke") / "train.safetensors").is_file()
     monkeypatch.setattr(sapl.attacks, "make_attack", make)
-    monkeypatch.setattr(sapl, "train", lambda *a, **k: pytest.fail("the stored network was trained again"))
+    monkeypatch.setattr(sapl.robustness, "train", lambda *a, **k: pytest.fail("the stored network was trained again"))
     resumed = dict(exp(profile="smoke"))
     assert resumed.pop("train_seconds") > 0 and whole.pop("train_seconds") > 0
     assert resumed == whole
@@ -372,7 +372,7 @@ def test_robustness_progress_shows_the_finished_image_sets(monkeypatch):
     exp = sapl.ROBUSTNESS["swish"]
     cfg = dataclasses.replace(exp.configs["smoke"], n_large=14, pixels=(1, 3), fgsm_eps=(0.03,))
     monkeypatch.setitem(exp.configs, "smoke", cfg)
-    monkeypatch.setattr(sapl, "DE_PART_IMAGES", 12)  # the 14-image set runs in two units per attack, the 12 in one
+    monkeypatch.setattr(sapl.robustness, "DE_PART_IMAGES", 12)  # the 14-image set runs in two units per attack, the 12 in one
     whole = _jsonable(exp.run(cfg))  # not stored
     assert sapl.robustness_progress("swish", "smoke") is None
     make, calls = sapl.attacks.make_attack, []

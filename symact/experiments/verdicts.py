@@ -31,7 +31,7 @@ import numpy as np
 from symact.evaluation import Verdict, _as_outcome, cascade_label, verdict
 
 __all__ = ["Judgement", "NO_OUTCOMES", "ONE_NETWORK", "NOT_CONVERGED", "profile", "converged", "dome_table2",
-           "sapl_table1", "sapl_robustness", "sapl_paper_rate", "saf_robust", "saf_masking", "single_network",
+           "sapl_table1", "sapl_robustness", "sapl_paper_rate", "sapl_strong", "sapl_strong_values", "saf_robust", "saf_masking", "single_network",
            "count_words"]
 
 #: the note of a one-network-per-arm comparison whose stored result has rates but no per-image outcomes
@@ -374,6 +374,58 @@ def sapl_robustness(result, other, attack: str, images, *, paper_a: float | None
                     higher_is_better=False, level=level)
     what = f"{names[0]}'s success rate minus {names[1]}'s under {attack_name or attack.replace('/', ' ')}"
     return Judgement(v, what, _profiles(result, other), published, paper_text, digits=1)
+
+
+def sapl_strong_values(result, act: str, metric: str, eps: float | None = None) -> list[float]:
+    """Per seed, one number of a network of a stored ``strong-lenet-cifar10`` result (``networks[act][seed]``):
+    ``metric`` ``"cw"`` (the median CW-L2 distance over the clean-correct images, ``inf`` where more than half
+    were not fooled), ``"fab"`` (the same for FAB-L-infinity) or ``"robust"`` (worst-case robust accuracy at
+    ``eps``, which must be a point of the curve)."""
+    import math as _m
+
+    from symact.evaluation import decode_outcomes, distance_values
+
+    nets = _data(result)["networks"][act]
+    out = []
+    for seed in sorted(nets, key=int):
+        r = nets[seed]
+        if metric in ("cw", "fab"):
+            d = distance_values(r[metric])
+            ok = decode_outcomes(r[metric]["clean_outcome"], r[metric]["n"])
+            out.append(float(np.median(d[ok])) if ok.any() else _m.nan)
+        elif metric == "robust":
+            if eps is None:
+                raise ValueError("metric 'robust' needs eps, a point of the stored curve")
+            grid = [round(e, 12) for e in r["curve"]["eps"]]
+            if round(eps, 12) not in grid:  # the curve stopped earlier: every image fooled at a smaller eps
+                out.append(0.0 if r["curve"].get("stopped_early") and eps > max(grid) else _m.nan)
+            else:
+                out.append(float(r["curve"]["robust_acc"]["worst_case"][grid.index(round(eps, 12))]))
+        else:
+            raise ValueError(f"metric must be 'cw', 'fab' or 'robust', got {metric!r}")
+    return out
+
+
+def sapl_strong(result, metric: str = "cw", *, eps: float | None = None, a: str = "sapl", b: str = "relu",
+                names: tuple[str, str] = ("S-APL", "ReLU"), level: float = 0.95) -> Judgement:
+    """The four Section 6 networks over seeds (``strong-lenet-cifar10``): ``a``'s per-seed number minus ``b``'s,
+    paired over the seeds (seed ``i`` of one activation with seed ``i`` of the other), through :func:`verdict`.
+    ``metric`` as :func:`sapl_strong_values`; higher is better for all three (a larger distance, a higher
+    robust accuracy). The paper publishes no such number, so the word is better / worse / no detectable
+    difference at a converged profile with at least 3 seeds per arm."""
+    va, vb = sapl_strong_values(result, a, metric, eps), sapl_strong_values(result, b, metric, eps)
+    pairs = [(x, y) for x, y in zip(va, vb) if math.isfinite(x) and math.isfinite(y)]
+    if not pairs:
+        raise ValueError(f"no seed with a finite {metric} value in both arms")
+    xa, xb = (np.array(v) for v in zip(*pairs))
+    v = verdict(xa, xb, converged=converged(result), level=level, higher_is_better=True)
+    what = {"cw": "median CW-L2 distance to the nearest adversarial image found",
+            "fab": "median FAB L-infinity distance to the nearest adversarial image found",
+            "robust": f"worst-case robust accuracy (AutoAttack and PGD) at eps = {255 * (eps or 0):g}/255"}[metric]
+    scale, unit, digits = (100.0, "points", 1) if metric == "robust" else ((1.0, "", 3) if metric == "cw"
+                                                                            else (255.0, "/255", 2))
+    return Judgement(v, f"{names[0]}'s {what} minus {names[1]}'s", profile(result), None, None, scale=scale,
+                     unit=unit, digits=digits)
 
 
 # --------------------------------------------------------------------------- SAF, robust CNNs
