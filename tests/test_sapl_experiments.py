@@ -395,3 +395,43 @@ def test_robustness_progress_shows_the_finished_image_sets(monkeypatch):
     assert _jsonable(dict(exp(profile="smoke"))["sets"]) == whole["sets"]  # resumed: the same numbers
     done = sapl.robustness_progress("swish", "smoke")  # finished: the stored result, every unit counted
     assert (done["done"], done["total"]) == (18, 18) and _jsonable(done["sets"]) == whole["sets"]
+
+
+def test_table7_counts_every_p_value():
+    """symmetric-apl.txt Table 7 has 22 p-values, 0.012 to 0.073, 10 of them above 0.05 (0.050 is not above)."""
+    df = sapl.table7()
+    assert df.attrs == {"n": 22, "min": 0.012, "max": 0.073, "above": 10, "alpha": 0.05}
+    assert all(sapl.PAPER_TABLE7[k][1] == sapl.PAPER_TABLE1[k][3] for k in sapl.PAPER_TABLE1)
+    assert all(sapl.PAPER_TABLE7[k][1] == sapl.PAPER_TABLE1_EXTRA[k][3] for k in sapl.PAPER_TABLE1_EXTRA)
+    with pytest.raises(ValueError, match="alpha"):
+        sapl.table7(alpha=1.5)
+
+
+def test_robustness_overview_flags_underfit_and_saturation():
+    def res(loss, sat):
+        row = {"success_rate": 1.0 if sat else 0.5, "mean_l2": 0.3, "mean_linf": 0.02, "correct": 7}
+        return {"test_acc": 0.75, "train_loss": [1.0, loss],
+                "sets": {"100": {"n": 10, "clean_acc": 0.7, "cw": row, "pgd": row, "autoattack": row}}}
+    df = sapl.robustness_overview({"relu": res(0.1, True), "swish": res(0.64, True), "sapl": res(0.06, False)})
+    assert df.loc["swish", "underfit"] and not df.loc["relu", "underfit"]
+    assert df.loc["relu", "strong_saturated"] and not df.loc["sapl", "strong_saturated"]
+    assert df.loc["relu", "test_error"] == pytest.approx(25.0)
+    with pytest.raises(ValueError, match="at least one"):
+        sapl.robustness_overview({})
+
+
+def test_strong_units_and_smoke_run(monkeypatch, tmp_path):
+    cfg = sapl.STRONG.configs["smoke"]
+    keys = [u.key for u in sapl.robustness._strong_units(cfg)]
+    assert keys[:2] == ["relu-s0-train", "sapl-s0-train"] and "sapl-s0-sanity" in keys and len(keys) == 10
+    sanity = next(u for u in sapl.robustness._strong_units(cfg) if u.key == "sapl-s0-sanity")
+    assert sanity.needs == ("sapl-s0-train", "relu-s0-train")  # the ReLU network of the seed is the surrogate
+    assert sapl.STRONG.configs["paper"].seeds >= 3 and sapl.STRONG.configs["paper"].autoattack == "autoattack"
+    with pytest.raises(ValueError, match="unknown activations"):
+        sapl.robustness._strong_units(dataclasses.replace(cfg, activations=("gelu",)))
+    with pytest.raises(ValueError, match="autoattack"):
+        sapl.robustness._strong_units(dataclasses.replace(cfg, autoattack="aa"))
+    res = sapl.STRONG.run(cfg)
+    r = res["networks"]["sapl"]["0"]
+    assert set(r) == {"train_loss", "test_acc", "curve", "cw", "fab", "sanity"}
+    assert len(r["cw"]["distances"]) == cfg.n_images and r["curve"]["n"] == cfg.n_images

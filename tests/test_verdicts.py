@@ -247,3 +247,31 @@ def test_outcomes_are_read_from_evaluate_s_own_layout(toy_model, toy_data):
     assert len(robust) == 12
     assert robust.sum() == res["attacks"]["attack"]["robust"]
     assert (evaluation.decode_outcomes(res["outcome"], 12) >= robust).all()  # robust implies clean-correct
+
+
+def _strong(values, profile="paper", eps=(1 / 255, 8 / 255)):
+    """A stored strong-lenet-cifar10 result: per activation, per seed, CW distances with the given median, and a
+    worst-case curve whose first point is that value / 10."""
+    from symact.evaluation import encode_outcomes
+
+    nets = {}
+    for act, meds in values.items():
+        nets[act] = {str(i): {"cw": {"distances": [m, m, m], "clean_outcome": encode_outcomes([True, True, True]),
+                                     "n": 3},
+                              "curve": {"eps": list(eps), "robust_acc": {"worst_case": [m / 10, 0.0]},
+                                        "stopped_early": False}}
+                     for i, m in enumerate(meds)}
+    return {"provenance": {"profile": profile}, "result": {"networks": nets}}
+
+
+def test_sapl_strong_paired_over_seeds():
+    r = _strong({"sapl": [0.40, 0.42, 0.41], "relu": [0.30, 0.31, 0.33]})
+    j = vd.sapl_strong(r, "cw")
+    assert j.word == "better" and j.verdict.effect == pytest.approx((0.10 + 0.11 + 0.08) / 3)
+    assert vd.sapl_strong(r, "robust", eps=1 / 255).word == "better"
+    assert vd.sapl_strong(_strong({"sapl": [0.4, 0.4], "relu": [0.3, 0.3]}), "cw").word == "inconclusive"  # 2 seeds
+    assert vd.sapl_strong(_strong({"sapl": [0.4] * 3, "relu": [0.3] * 3}, "quick"), "cw").word == vd.NOT_CONVERGED
+    with pytest.raises(ValueError, match="needs eps"):
+        vd.sapl_strong(r, "robust")
+    with pytest.raises(ValueError, match="metric"):
+        vd.sapl_strong(r, "psnr")

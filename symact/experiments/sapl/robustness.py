@@ -19,7 +19,7 @@ from symact.train import place, train
 from symact.experiments.sapl.common import _lenet_recipe, LeNetRecipe
 
 __all__ = ['DE_PART_IMAGES', 'PAPER_TABLE2', 'PAPER_TABLE3', 'PAPER_TABLE4', 'ROBUSTNESS', 'ROBUSTNESS_ACTS', 'RobustnessConfig', 'robustness_network', 'robustness_progress', 'robustness_run',
-           'STRONG', 'StrongConfig', 'strong_run']
+           'STRONG', 'StrongConfig', 'robustness_overview', 'strong_run']
 
 
 #: symmetric-apl.txt Tables 2 to 4 (Section 6), percentages of successful attacks on 100 random CIFAR-10 test
@@ -472,3 +472,28 @@ def _strong_configs() -> dict:
 
 #: the seeded strong-attack experiment ``strong-lenet-cifar10`` (:class:`StrongConfig`)
 STRONG = experiment("sapl", "strong-lenet-cifar10", _strong_configs(), units=_strong_units)(strong_run)
+
+
+def robustness_overview(results: dict, images: str | None = None, underfit: float = 3.0):
+    """The Section 6 networks side by side, from stored ``robustness_run`` results (activation -> result), as a
+    DataFrame indexed by activation: ``test_error`` (%, on the result's ``n_test`` test images), ``train_loss``
+    (last epoch), ``underfit`` (last training loss above ``underfit`` times the median of the others'),
+    ``correct`` and ``cw_success`` (%) on the image set ``images`` (default the largest), ``cw_mean_l2`` and
+    ``cw_mean_linf`` (mean size of the successful CW-L2 perturbations), and ``strong_saturated`` (PGD and the
+    cascade fool every correctly classified image: that epsilon can separate no two networks)."""
+    import pandas as pd
+
+    if not results:
+        raise ValueError("robustness_overview needs at least one stored robustness result")
+    rows = {}
+    for act, r in results.items():
+        s = r["sets"][images or max(r["sets"], key=int)]
+        rows[act] = {"test_error": 100 * (1 - r["test_acc"]), "train_loss": r["train_loss"][-1],
+                     "correct": s["cw"].get("correct", round(s["clean_acc"] * s["n"])),
+                     "cw_success": 100 * s["cw"]["success_rate"], "cw_mean_l2": s["cw"]["mean_l2"],
+                     "cw_mean_linf": s["cw"]["mean_linf"],
+                     "strong_saturated": min(s["pgd"]["success_rate"], s["autoattack"]["success_rate"]) >= 0.995}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    others = {a: df["train_loss"].drop(a).median() if len(df) > 1 else float("nan") for a in df.index}
+    df["underfit"] = [bool(df.loc[a, "train_loss"] > underfit * others[a]) for a in df.index]
+    return df
