@@ -409,7 +409,7 @@ def test_table7_counts_every_p_value():
 
 def test_robustness_overview_flags_underfit_and_saturation():
     def res(loss, sat):
-        row = {"success_rate": 1.0 if sat else 0.5, "mean_l2": 0.3, "mean_linf": 0.02, "correct": 7}
+        row = {"success_rate": 1.0 if sat else 0.5, "mean_l2": None if sat else 0.3, "mean_linf": 0.02, "correct": 7}
         return {"test_acc": 0.75, "train_loss": [1.0, loss],
                 "sets": {"100": {"n": 10, "clean_acc": 0.7, "cw": row, "pgd": row, "autoattack": row}}}
     df = sapl.robustness_overview({"relu": res(0.1, True), "swish": res(0.64, True), "sapl": res(0.06, False)})

@@ -474,6 +474,11 @@ def _strong_configs() -> dict:
 STRONG = experiment("sapl", "strong-lenet-cifar10", _strong_configs(), units=_strong_units)(strong_run)
 
 
+def _nan(x) -> float:
+    """A stored mean as a float: JSON keeps a mean over no image (NaN) as null."""
+    return float("nan") if x is None else float(x)
+
+
 def robustness_overview(results: dict, images: str | None = None, underfit: float = 3.0):
     """The Section 6 networks side by side, from stored ``robustness_run`` results (activation -> result), as a
     DataFrame indexed by activation: ``test_error`` (%, on the result's ``n_test`` test images), ``train_loss``
@@ -490,8 +495,8 @@ def robustness_overview(results: dict, images: str | None = None, underfit: floa
         s = r["sets"][images or max(r["sets"], key=int)]
         rows[act] = {"test_error": 100 * (1 - r["test_acc"]), "train_loss": r["train_loss"][-1],
                      "correct": s["cw"].get("correct", round(s["clean_acc"] * s["n"])),
-                     "cw_success": 100 * s["cw"]["success_rate"], "cw_mean_l2": s["cw"]["mean_l2"],
-                     "cw_mean_linf": s["cw"]["mean_linf"],
+                     "cw_success": 100 * s["cw"]["success_rate"], "cw_mean_l2": _nan(s["cw"]["mean_l2"]),
+                     "cw_mean_linf": _nan(s["cw"]["mean_linf"]),
                      "strong_saturated": min(s["pgd"]["success_rate"], s["autoattack"]["success_rate"]) >= 0.995}
     df = pd.DataFrame.from_dict(rows, orient="index")
     others = {a: df["train_loss"].drop(a).median() if len(df) > 1 else float("nan") for a in df.index}
