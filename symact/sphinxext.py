@@ -9,7 +9,10 @@ extension replaces myst-nb's ``glue:figure`` directive with one that does the sa
 - records the figure's stable name (``<chapter>/<name>``) and, when the build finishes, writes every
   published figure to ``<html>/figures.json`` (``.ci/check_figures.py`` checks that each is in git).
 
-It also writes each script once per page (see :func:`_unique_scripts`).
+It also writes each script once per page (see :func:`_unique_scripts`), and adds ``symact-sortable.js``
+(``symact/_static``) to every page: a table with the class ``sortable`` (as
+:func:`symact.experiments.evaluation.sortable_html` writes the leaderboard) sorts by a column on a click on its
+header.
 
 A ``glue:figure`` whose figure was not saved by ``publish`` gets a warning (an error under ``-W``): a figure the
 book shows must have files a reader can download and cite. Enable with ``extra_extensions: [symact.sphinxext]``.
@@ -121,8 +124,14 @@ def _unique_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+def _add_static(app, config):
+    config.html_static_path.append(str(Path(__file__).parent / "_static"))
+
+
 def setup(app):
     app.setup_extension("myst_nb")
+    app.connect("config-inited", _add_static)
+    app.add_js_file("symact-sortable.js")
     app.add_directive_to_domain("glue", "figure", FigureWithDownloads, override=True)
     app.add_directive("glue:figure", FigureWithDownloads, override=True)
     app.connect("env-purge-doc", _purge)

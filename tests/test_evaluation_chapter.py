@@ -134,3 +134,66 @@ def test_autoattack_breakdown_of_the_stored_check_adds_up():
         assert sum(int(row[c]) for c in parts) == r["n"]
         assert int(row["robust"]) == r["robust_ours"]
         assert int(row["misclassified"]) == r["n"] - r["clean_correct"]
+
+
+# --------------------------------------------------------------------------- the leaderboard half
+
+
+def _row(name, clean, robust, clean_sd=0.01, robust_sd=0.02, **extra):
+    return {"row": name, "seeds": "3/3", "complete": True, "clean_mean": clean, "clean_sd": clean_sd,
+            "robust_mean": robust, "robust_sd": robust_sd, "autoattack_mean": robust + 0.01, "linf_median": 0.31,
+            "l2_median": 1.5, "sanity_failed": "", "early_stopped": 0, "epoch_seconds": 21.7, "params": 100,
+            "params_added": 0, "vs_relu_robust": "", "vs_relu_clean": "", **extra}
+
+
+def test_leaderboard_display_formats_and_marks_unrun_rows():
+    import pandas as pd
+
+    table = pd.DataFrame([_row("relu", 0.98, 0.85), _row("kaf", 0.97, 0.88, vs_relu_robust="better"),
+                          {"row": "tanh", "seeds": "0/?", "complete": False}])
+    shown_ = ev.leaderboard_display(table)
+    assert list(shown_.columns) == [h for _, h in ev.LEADERBOARD_COLUMNS]
+    first = shown_.iloc[0]
+    assert first["clean acc. (%)"] == "98.0 ± 1.0" and first["worst-case robust acc. (%)"] == "85.0 ± 2.0"
+    assert first["AutoAttack alone (%)"] == "86.0" and first["median L-inf distance"] == "0.310"
+    assert shown_.iloc[1]["robust vs ReLU"] == "better"
+    unrun = shown_.iloc[2]
+    assert unrun["clean acc. (%)"] == "n/a" and unrun["sanity checks failed"] == "n/a" and unrun["seeds"] == "0/?"
+    html = ev.sortable_html(shown_)
+    assert 'class="dataframe sortable table"' in html and html.count("<tr") == 4
+
+
+def test_plot_leaderboard_draws_stored_rows_only():
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    table = pd.DataFrame([_row("relu", 0.98, 0.85), _row("kaf", 0.97, 0.88, robust_sd=math.nan),
+                          {"row": "tanh", "seeds": "0/?", "complete": False}])
+    assert ev.plot_leaderboard(ax, table, "MNIST") == 2
+    assert ax.get_title() == "MNIST" and len(ax.texts) == 2
+    fig2, ax2 = plt.subplots()
+    assert ev.plot_leaderboard(ax2, pd.DataFrame([{"row": "tanh", "seeds": "0/?"}])) == 0
+    plt.close("all")
+
+
+def test_leaderboard_view_with_nothing_stored_lists_every_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMACT_RESULTS", str(tmp_path))
+    table, prof = ev.leaderboard_view("mnist")
+    assert prof is None and "relu" in set(table["row"]) and (table["seeds"] == "0/?").all()
+
+
+def test_relu_verdicts_from_stored_rows():
+    from tests.test_benchmark import _fake
+
+    relu = _fake([0.80, 0.81, 0.79, 0.80, 0.82], [0.98] * 5)
+    better = _fake([0.85, 0.86, 0.84, 0.86, 0.87], [0.97, 0.98, 0.97, 0.98, 0.98])
+    v = ev.relu_verdicts({"relu": relu, "kaf": better, "tanh": None})
+    assert list(v["row"]) == ["kaf", "kaf"] and list(v["metric"]) == ["robust", "clean"]
+    rob = v.iloc[0]
+    assert rob["verdict"] == "better" and rob["seeds"] == 5 and rob["lo"] < rob["effect"] < rob["hi"]
+    assert rob["effect"] == pytest.approx(100 * (np.mean([0.85, 0.86, 0.84, 0.86, 0.87]) - 0.804))
+    assert ev.relu_verdicts({"kaf": better}).empty

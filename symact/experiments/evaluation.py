@@ -14,8 +14,9 @@ from symact.evaluation import evaluate
 from symact.results import experiment
 from symact.train import TrainConfig, train
 
-__all__ = ["PUBLISHED", "SAF_ATTACKS", "SuiteConfig", "attack_suite", "autoattack_breakdown", "fat_runs",
-           "near_threshold", "saf_attacks", "sapl_attacks", "shown"]
+__all__ = ["LEADERBOARD_COLUMNS", "PUBLISHED", "SAF_ATTACKS", "SuiteConfig", "WONG_ANCHORS", "attack_suite",
+           "autoattack_breakdown", "fat_runs", "leaderboard_display", "leaderboard_view", "near_threshold",
+           "plot_leaderboard", "relu_verdicts", "saf_attacks", "sapl_attacks", "shown", "sortable_html"]
 
 
 @dataclass(frozen=True)
@@ -213,3 +214,130 @@ def autoattack_breakdown(check: dict) -> "pd.DataFrame":
         row.update({f"seconds:{c}": s for c, s in d.get("ours_component_seconds", {}).items()})
         rows.append(row)
     return pd.DataFrame(rows).set_index("network")
+
+
+# --------------------------------------------------------------------------- the second half: the leaderboard
+#
+# The second half of the chapter applies one protocol to every activation (symact.benchmark). It too reads only
+# stored results: the rows are long runs of their own (python -m symact run benchmark/<dataset>-<row>).
+
+#: Published numbers for the protocol's recipe (Wong, Rice and Kolter 2020, "Fast is better than free"), beside
+#: our ReLU rows; ../shared/papers/anchors.md, "Fast adversarial training". Percent robust accuracy, L-infinity.
+WONG_ANCHORS = {
+    "cifar10": {"network": "PreAct ResNet-18 (ReLU)", "eps": "8/255", "epochs": 15, "clean": 83.34,
+                "reported": 46.06, "reported_attack": "PGD-50x10", "autoattack": 43.21,
+                "source": "RobustBench entry Wong2020Fast"},
+    "mnist": {"network": "their MNIST CNN (ReLU)", "eps": "0.3", "epochs": 10, "clean": 98.50, "reported": 88.77,
+              "reported_attack": "PGD-50x10", "autoattack": 82.93,
+              "source": "the AutoAttack repository's table (RobustBench keeps no MNIST leaderboard)"},
+}
+
+#: the leaderboard's columns as the chapter shows them: (column of symact.benchmark.leaderboard, header)
+LEADERBOARD_COLUMNS = (("row", "activation"), ("seeds", "seeds"), ("clean", "clean acc. (%)"),
+                       ("robust", "worst-case robust acc. (%)"), ("autoattack_mean", "AutoAttack alone (%)"),
+                       ("linf_median", "median L-inf distance"), ("l2_median", "median L2 distance"),
+                       ("vs_relu_robust", "robust vs ReLU"), ("vs_relu_clean", "clean vs ReLU"),
+                       ("sanity_failed", "sanity checks failed"), ("early_stopped", "early stops"),
+                       ("epoch_seconds", "s / epoch"), ("params_added", "parameters added"))
+
+
+def leaderboard_view(dataset: str, profiles: tuple[str, ...] = ("paper", "quick")):
+    """``(table, profile)``: :func:`symact.benchmark.leaderboard` of every registered row of ``dataset`` at the
+    first profile of ``profiles`` at which any row has a stored result (complete, or the finished seeds of an
+    unfinished run), with the rows not stored there listed last (``seeds`` "0/?"); ``(table of unrun rows,
+    None)`` when no row is stored at any of them. Runs nothing."""
+    from symact import benchmark
+
+    for prof in profiles:
+        stored = benchmark.stored_rows(dataset, prof)
+        if any(v is not None for v in stored.values()):
+            return benchmark.leaderboard(stored), prof
+    return benchmark.leaderboard(benchmark.stored_rows(dataset, profiles[0])), None
+
+
+def _mean_sd(mean, sd) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    return f"{100 * mean:.1f}" + ("" if sd is None or math.isnan(sd) else f" ± {100 * sd:.1f}")
+
+
+def leaderboard_display(table) -> "pd.DataFrame":
+    """The leaderboard as the chapter shows it: accuracies in percent as "mean ± sd" over seeds, distances to 3
+    decimals, "n/a" where a row has no stored result, the headers of :data:`LEADERBOARD_COLUMNS`."""
+    import pandas as pd
+
+    def num(v, fmt):
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+    out = []
+    for r in table.to_dict("records"):
+        def get(k):  # rows of unrun activations lack most keys (NaN in the table)
+            v = r.get(k)
+            return None if isinstance(v, float) and math.isnan(v) else v
+
+        out.append({"row": r["row"], "seeds": r["seeds"],
+                    "clean": _mean_sd(get("clean_mean"), get("clean_sd")),
+                    "robust": _mean_sd(get("robust_mean"), get("robust_sd")),
+                    "autoattack_mean": num(None if get("autoattack_mean") is None else 100 * get("autoattack_mean"),
+                                           ".1f"),
+                    "linf_median": num(get("linf_median"), ".3f"), "l2_median": num(get("l2_median"), ".3f"),
+                    "vs_relu_robust": get("vs_relu_robust") or "", "vs_relu_clean": get("vs_relu_clean") or "",
+                    "sanity_failed": get("sanity_failed") or ("" if get("clean_mean") is not None else "n/a"),
+                    "early_stopped": num(get("early_stopped"), ".0f"),
+                    "epoch_seconds": num(get("epoch_seconds"), ".0f"),
+                    "params_added": num(get("params_added"), ".0f")})
+    cols = dict(LEADERBOARD_COLUMNS)
+    return pd.DataFrame(out, columns=list(cols)).rename(columns=cols)
+
+
+def sortable_html(df) -> str:
+    """``df`` as an HTML table whose columns sort on a click on their header in the book's HTML pages (the class
+    ``sortable``, handled by ``symact-sortable.js``, which :mod:`symact.sphinxext` adds to every page)."""
+    return df.to_html(index=False, classes=["sortable", "table"], border=0, escape=True, na_rep="n/a")
+
+
+def plot_leaderboard(ax, table, title: str = "") -> int:
+    """Clean against worst-case robust accuracy (percent), one point per stored row with the seeds' standard
+    deviation as error bars in both directions, ReLU's row drawn as a reference cross. Returns the number of
+    rows drawn (0: the axes say that nothing is stored)."""
+    done = table[table["clean_mean"].notna()] if "clean_mean" in table else table.iloc[0:0]
+    if done.empty:
+        ax.text(0.5, 0.5, "no row stored yet", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return 0
+    for r in done.to_dict("records"):
+        sd = lambda k: 0.0 if r.get(k) is None or math.isnan(r[k]) else 100 * r[k]  # noqa: E731
+        relu = r["row"] == "relu"
+        ax.errorbar(100 * r["clean_mean"], 100 * r["robust_mean"], xerr=sd("clean_sd"), yerr=sd("robust_sd"),
+                    fmt="X" if relu else "o", ms=8 if relu else 5, capsize=2, color="black" if relu else None)
+        ax.annotate(r["row"], (100 * r["clean_mean"], 100 * r["robust_mean"]), textcoords="offset points",
+                    xytext=(4, 3), fontsize=7)
+    ax.set_xlabel("clean accuracy (%)")
+    ax.set_ylabel("worst-case robust accuracy (%)")
+    if title:
+        ax.set_title(title)
+    return len(done)
+
+
+
+def relu_verdicts(stored, relu: str = "relu") -> "pd.DataFrame":
+    """Each stored row against the ReLU row of the same protocol (``stored``: row name -> stored result or None,
+    as :func:`symact.benchmark.stored_rows` gives): one line per row and metric (worst-case robust and clean
+    accuracy) with :func:`symact.benchmark.compare_to_relu`'s word, the effect (this row minus ReLU, points),
+    its 95 % interval, ``p``, the seeds compared and the smallest effect the design could detect (``mde``,
+    points). Empty when the ReLU row is not stored."""
+    import pandas as pd
+
+    from symact import benchmark
+
+    cols = ["row", "metric", "verdict", "effect", "lo", "hi", "p", "seeds", "mde"]
+    base = stored.get(relu)
+    lines = []
+    for name, res in stored.items():
+        if res is None or base is None or name == relu:
+            continue
+        for metric, v in benchmark.compare_to_relu(res, base).items():
+            lines.append({"row": name, "metric": metric.replace("_acc", ""), "verdict": v.word,
+                          "effect": 100 * v.effect, "lo": 100 * v.interval[0], "hi": 100 * v.interval[1],
+                          "p": v.p, "seeds": v.n, "mde": None if v.mde is None else 100 * v.mde})
+    return pd.DataFrame(lines, columns=cols)
