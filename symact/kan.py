@@ -44,7 +44,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
-__all__ = ["FastKANLinear", "KANLinear", "bspline_basis", "kan_grid", "rbf_basis"]
+__all__ = ["FastKANLinear", "KANLinear", "bspline_basis", "kan_grid", "layer_parameters", "rbf_basis"]
 
 
 def _check_grid(grid_size: int, spline_order: int, grid_range: Sequence[float]) -> tuple[float, float]:
@@ -335,3 +335,27 @@ class FastKANLinear(nn.Module):
         return (f"in_features={self.in_features}, out_features={self.out_features}, grid=({self.grid_min}, "
                 f"{self.grid_max}, {self.num_grids}), denominator={self.denominator:.4g}, "
                 f"layernorm={self.layernorm is not None}, base={self.base_activation is not None}")
+
+
+def layer_parameters(in_features: int, out_features: int, D: int = 20, grid_size: int = 5,
+                     spline_order: int = 3) -> dict:
+    """Trainable parameters of one layer ``in -> out`` in the three forms, counted from the modules built:
+
+    - ``"linear+KAF"``: ``nn.Linear`` and a per-channel KAF with ``D`` dictionary points, ``in out + out + out D``
+      (a function per node);
+    - ``"KAN"``: :class:`KANLinear` with ``G = grid_size`` and order ``K = spline_order``, ``in out (G + K + 2)``
+      (a function per edge, with its base and spline scales);
+    - ``"FastKAN"``: :class:`FastKANLinear` with ``D`` Gaussians, no LayerNorm, ``in out (D + 1) + out``.
+
+    The ratio of a KAN layer to a KAF layer grows as ``in (G + K + 2) / (in + 1 + D)``: about ``G + K + 2`` for
+    wide layers (the KAF chapter's section on KANs)."""
+    from symact.activations import create
+
+    for name, v in (("in_features", in_features), ("out_features", out_features), ("D", D)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"layer_parameters needs an integer {name} >= 1, got {v!r}")
+    count = lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad)  # noqa: E731
+    kaf = nn.Sequential(nn.Linear(in_features, out_features), create("kaf", channels=out_features, D=D))
+    return {"linear+KAF": count(kaf),
+            "KAN": count(KANLinear(in_features, out_features, grid_size=grid_size, spline_order=spline_order)),
+            "FastKAN": count(FastKANLinear(in_features, out_features, num_grids=D, use_layernorm=False))}

@@ -231,3 +231,22 @@ def test_bad_input():
         FastKANLinear(4, 3, denominator=-1.0)
     with pytest.raises(TypeError, match="base_activation"):
         KANLinear(4, 3, base_activation=3)
+
+
+@pytest.mark.parametrize("n_in,n_out,D,G,K", [(784, 64, 20, 5, 3), (7, 3, 4, 2, 1)])
+def test_layer_parameters_match_the_closed_forms(n_in, n_out, D, G, K):
+    from symact.kan import layer_parameters
+
+    p = layer_parameters(n_in, n_out, D=D, grid_size=G, spline_order=K)
+    assert p["linear+KAF"] == n_in * n_out + n_out + n_out * D
+    assert p["KAN"] == n_in * n_out * (G + K + 2)
+    assert p["FastKAN"] == n_in * n_out * (D + 1) + n_out
+
+
+def test_layer_parameters_bad_input():
+    from symact.kan import layer_parameters
+
+    with pytest.raises(ValueError, match="in_features"):
+        layer_parameters(0, 3)
+    with pytest.raises(ValueError, match="D"):
+        layer_parameters(3, 3, D=2.5)
