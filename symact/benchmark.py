@@ -40,6 +40,14 @@ Profiles: ``smoke`` (seconds: a few hundred images, one epoch, a handful of test
 minutes per MNIST row on 2 cores) and ``paper`` (the full protocol above; the only one a verdict is given
 on). :func:`estimate_cpu_seconds` states what each costs.
 
+The rows (:func:`book_rows`): the activations that plug into the protocol network as they are (:data:`ROWS`:
+the torch.nn baselines, Maxout, k-WTA, PDOME, APL, S-APL, KAF, PSSiLU per channel, MaxMin) and those with a
+network of their own (:data:`BUILT_ROWS`, :class:`BuiltRowConfig`): PSSiLU in RobustBench's form (one
+``(alpha, beta)`` pair for the whole network), two KAN networks (KAN layers replacing the dense layers: one
+with the protocol network's parameter count, :func:`kan_param_match`, one four times wider), MDOME (its output
+layer, MSE loss and adaptive attacks) and mReLU and RBF (the SAF networks' output layer, hybrid loss and
+decision rule); :func:`_eval_head` says how each is attacked, and every evaluation stores it (``head``).
+
 Every (data set, activation) pair is one experiment ``benchmark/<dataset>-<row>`` run as units of work
 (:mod:`symact.store.units`): ``lr`` (the range test); ``train-seed<k>`` (needs ``lr``; resumable from a
 checkpoint per epoch; its network goes to the zoo at ``paper``); ``relu-seed<k>`` (the transfer surrogate:
@@ -75,9 +83,11 @@ from symact import activations as _acts
 from symact import models as _models
 from symact.results import REGISTRY, PROFILES, Result, Unit, _jsonable, active_profile, config_hash, experiment
 
-__all__ = ["CHAPTER", "DATASETS", "PROFILE_NOTES", "Protocol", "ROWS", "RowConfig", "activation_factory",
-           "benchmark", "build_network", "compare_to_relu", "estimate_cpu_seconds", "experiment_for",
-           "leaderboard", "leaderboard_row", "protocol", "register_row", "stored_rows"]
+__all__ = ["BUILT_ROWS", "BuiltRowConfig", "CHAPTER", "DATASETS", "FORMS", "KAN_LARGE_WIDTHS", "KAN_TOLERANCE",
+           "KAN_WIDTHS", "PROFILE_NOTES", "Protocol", "ROWS", "ROW_FACTORS", "ROW_NOTES", "RowConfig",
+           "activation_factory", "benchmark", "book_rows", "build_network", "build_row_network", "compare_to_relu",
+           "estimate_cpu_seconds", "experiment_for", "kan_dense_layers", "kan_param_match", "leaderboard",
+           "leaderboard_row", "protocol", "register_built_row", "register_row", "saf_decision", "stored_rows"]
 
 CHAPTER = "benchmark"
 DATASETS = ("mnist", "cifar10")
@@ -379,6 +389,10 @@ class BuiltRowConfig(RowConfig):
 #: ``800 -> 500 -> 10`` (406,510 parameters with its batch normalisation) becomes ``800 -> 50 -> 10`` KAN
 #: layers; CIFAR-10: the VGG-inspired network's ``2048 -> 128 -> 10`` (263,818) becomes ``2048 -> 13 -> 10``.
 KAN_WIDTHS = {"mnist": 50, "cifar10": 13}
+#: the larger KAN network (issue 34: Alter et al. find large KANs more robust, small ones not): four times the
+#: matched hidden width: dense blocks of 1.62 M (MNIST) and 1.07 M (CIFAR-10) parameters, whole networks of
+#: 1.65 M and 1.36 M (3.8 and 2.5 times the protocol networks')
+KAN_LARGE_WIDTHS = {"mnist": 200, "cifar10": 52}
 #: the largest relative difference allowed between the KAN network's parameter count and the protocol network's
 KAN_TOLERANCE = 0.02
 KAN_OPTIONS = (("grid_range", (-1.0, 1.0)), ("grid_size", 5), ("spline_order", 3))
@@ -387,6 +401,7 @@ KAN_OPTIONS = (("grid_range", (-1.0, 1.0)), ("grid_size", 5), ("spline_order", 3
 BUILT_ROWS = (
     ("pssilu-robustbench", "pssilu-network", "pssilu", (("alpha", 1.0), ("beta", 1e-8), ("learn_beta", True)), None),
     ("kan", "kan", "relu", (), {ds: (("hidden", w), *KAN_OPTIONS) for ds, w in KAN_WIDTHS.items()}),
+    ("kan-large", "kan", "relu", (), {ds: (("hidden", w), *KAN_OPTIONS) for ds, w in KAN_LARGE_WIDTHS.items()}),
     ("mdome", "mdome", "relu", (), None),
     ("mrelu", "saf", "mrelu", (), None),
     ("rbf", "saf", "rbf", (), None),
@@ -399,6 +414,7 @@ ROW_NOTES = {
                           "(RobustBench's Dai2021Parameterizing)",
     "maxmin": "GroupSort with groups of 2 (Anil et al. 2019), sorting channel pairs in place: widths unchanged",
     "kan": "KAN layers (B-spline, KAN's published form) replace the dense layers; parameters matched within 2 %",
+    "kan-large": "KAN layers replace the dense layers, four times the matched width (Alter et al.'s size effect)",
     "mdome": "ReLU hidden layers, MDOME output with MSE loss; AutoAttack over its three views, PGD on the MSE loss",
     "mrelu": "mReLU after the convolutions, 1-D RBF output, hybrid loss (saf.txt Eq. 7), rejection below 0.5 "
              "counts as an error; PGD on Eq. 7; no nonsense class (mean training is not in the protocol)",
@@ -892,7 +908,7 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     overfitting; ``epoch_seconds``, ``params``, ``params_added``: the cost; ``seeds``: "done/planned";
     ``complete``; ``profile``; ``lr_max``: the range test's choice."""
     if result is None:
-        return {"row": row, "seeds": "0/?", "complete": False}
+        return {"row": row, "seeds": "0/?", "complete": False, "status": "not run", "note": ROW_NOTES.get(row, "")}
     seeds = result["seeds"]
     clean = np.array(list(_per_seed(result, "clean_acc").values()))
     robust = np.array(list(_per_seed(result, "robust_acc").values()))
@@ -915,7 +931,21 @@ def leaderboard_row(result, row: str | None = None) -> dict:
             "early_stopped": sum(s["train"]["history"].get("stopped_early") is not None for s in seeds),
             "epoch_seconds": float(np.mean([_num(s["train"]["epoch_seconds"]) for s in seeds])),
             "params": int(seeds[0]["train"]["params"]), "params_added": int(seeds[0]["train"]["params_added"]),
-            "lr_max": (result.get("lr") or {}).get("lr_max")}
+            "lr_max": (result.get("lr") or {}).get("lr_max"), "status": _status(result),
+            "adaptive": ", ".join(sorted({k for s in seeds for k in (s["eval"].get("head") or {}).get("adaptive", {})})),
+            "note": ROW_NOTES.get(row or result.get("activation"), "")}
+
+
+def _status(result) -> str:
+    """``"complete"``, ``"partial (k/n seeds)"``, or ``"failed: ..."`` when a seed's training loss was not finite
+    (the row keeps its place, with what failed)."""
+    bad = [s["seed"] for s in result["seeds"]
+           if any(v is None or not math.isfinite(v) for v in s["train"]["history"].get("train_loss", []))]
+    if bad:
+        return f"failed: training loss not finite (seed{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))})"
+    if _complete(result):
+        return "complete"
+    return f"partial ({len(result['seeds'])}/{len(result['protocol']['seeds'])} seeds)"
 
 
 def compare_to_relu(result, relu_result, level: float = 0.95) -> dict:
@@ -946,15 +976,23 @@ def compare_to_relu(result, relu_result, level: float = 0.95) -> dict:
     return out
 
 
-def leaderboard(results: Mapping[str, Any] | Iterable, relu: str | None = "relu") -> "pd.DataFrame":
+def leaderboard(results: Mapping[str, Any] | Iterable, relu: str | None = "relu",
+                failures: Mapping[str, str] | None = None) -> "pd.DataFrame":
     """The leaderboard: one :func:`leaderboard_row` per result (a mapping row name -> result, as
     :func:`stored_rows` gives, or results), sorted by worst-case robust accuracy; with the ReLU row among them
     (``relu``: its name), the columns ``vs_relu_robust`` and ``vs_relu_clean`` hold :func:`compare_to_relu`'s
-    words (empty for rows without results)."""
+    words (empty for rows without results). Every row keeps its place: ``status`` says ``complete``,
+    ``partial``, ``not run`` or what failed; ``failures`` (row name -> what failed, e.g. from
+    :class:`symact.store.units.UnitsFailed`'s ``failures`` when a row could not be trained under the protocol)
+    overrides the status of a row without a complete result. ``note`` says what a row is, ``adaptive`` which adaptive
+    attacks ran on it."""
     import pandas as pd
 
     items = list(results.items()) if isinstance(results, Mapping) else [(None, r) for r in results]
     rows = [leaderboard_row(r, name) for name, r in items]
+    for (name, r), row in zip(items, rows):
+        if failures and name in failures and not row["complete"]:
+            row["status"] = f"failed: {failures[name]}"
     base = dict(items).get(relu) if relu is not None else None
     if base is not None:
         for (name, r), row in zip(items, rows):
@@ -982,7 +1020,22 @@ GRAD_SECONDS = {"LeNet5": 22 / (2 * 60000), "VGGInspired": 180 / (2 * 50000)}
 ROBUST_GUESS = {"mnist": 0.85, "cifar10": 0.45}
 
 
-def estimate_cpu_seconds(p: Protocol, activation_factor: float = 1.0, surrogate: bool = False) -> dict:
+#: each new row's cost relative to the ReLU network (a fast-adversarial-training step, the FGSM gradient and the
+#: update, at the protocol's batch; measured on this project's CPU, one thread, while a background job ran: a
+#: rough ratio): per data set, row -> factor. The KAN network's per-epoch training time, measured with
+#: :func:`symact.train.train` on a subset (one thread, loaded machine): MNIST 2,000 images 9.4 s against ReLU's
+#: 7.2 s (1.3x); CIFAR-10 512 images 11.5 s against 14.3 s (0.8x: the matched KAN block, 2048 -> 13 -> 10, is
+#: cheaper than the dense 2048 -> 128 -> 10 it replaces)
+ROW_FACTORS = {
+    "mnist": {"pssilu": 1.4, "maxmin": 1.5, "pssilu-robustbench": 1.3, "kan": 1.4, "kan-large": 1.4, "mdome": 1.05,
+              "mrelu": 1.15, "rbf": 1.3},
+    "cifar10": {"pssilu": 1.45, "maxmin": 1.45, "pssilu-robustbench": 1.15, "kan": 1.0, "kan-large": 1.0,
+                "mdome": 1.0, "mrelu": 1.0, "rbf": 1.1},
+}
+
+
+def estimate_cpu_seconds(p: Protocol, activation_factor: float = 1.0, surrogate: bool = False,
+                         row: str | None = None) -> dict:
     """An estimate of one row's CPU seconds under ``p`` (one worker), by part: ``range_test``, ``train`` (all
     seeds), ``evaluation`` (all seeds), ``surrogate`` (training the ReLU surrogates, when the ReLU row's zoo
     networks are not there: ``surrogate=True``) and ``total``.
@@ -994,7 +1047,17 @@ def estimate_cpu_seconds(p: Protocol, activation_factor: float = 1.0, surrogate:
     Square's queries); Square ``r q / 3``; PGD ``s (1 + r (restarts - 1))``; transfer ``s``; the curve
     ``100 + s`` per epsilon; FAB about 7 per step per norm (one forward, ten backward passes); the sanity
     checks ``1 + 3 s + r q / 3 + s + 3 s``. A rough guide to plan runs, not a measurement.
+
+    ``row``: a row of :data:`BUILT_ROWS` or :data:`ROWS` whose cost :data:`ROW_FACTORS` gives (replacing
+    ``activation_factor``) and whose evaluation runs more: MDOME's AutoAttack on three views (the second and
+    third on the fraction ``r`` still robust: ``1 + 2 r`` times one AutoAttack) and its adaptive PGD on the MSE
+    loss, the SAF rows' adaptive PGD on Eq. 7 (each as the protocol's PGD).
     """
+    form = next((f for name, f, *_ in BUILT_ROWS if name == row), None)
+    if row is not None:
+        if row not in book_rows():
+            raise ValueError(f"unknown row {row!r}; the book's rows are {', '.join(book_rows())}")
+        activation_factor = ROW_FACTORS[p.dataset].get(row, activation_factor)
     g = GRAD_SECONDS[p.network] * activation_factor
     r = ROBUST_GUESS[p.dataset]
     n_train = p.n_train or (60000 if p.dataset == "mnist" else 50000)
@@ -1002,8 +1065,13 @@ def estimate_cpu_seconds(p: Protocol, activation_factor: float = 1.0, surrogate:
     s = p.pgd_steps
     train = len(p.seeds) * p.epochs * 2 * n_train * g
     rng = p.lr_steps * p.batch_size * 2 * g
-    per_image = (100 + r * (900 + 900 + 5000 / 3) + r * p.square_queries / 3 + s * (1 + r * (p.pgd_restarts - 1))
-                 + s + len(p.curve_eps) * (100 + s))
+    autoattack = 100 + r * (900 + 900 + 5000 / 3)
+    pgd = s * (1 + r * (p.pgd_restarts - 1))
+    per_image = (autoattack + r * p.square_queries / 3 + pgd + s + len(p.curve_eps) * (100 + s))
+    if form == "mdome":
+        per_image += 2 * r * autoattack + pgd
+    elif form == "saf":
+        per_image += pgd
     extra = 2 * 7 * p.fab_steps + 1 + 3 * p.sanity_steps + r * p.sanity_queries / 3 + 4 * p.sanity_steps
     evaluation = len(p.seeds) * (n_clean / 3 + p.n_eval * per_image + p.n_extra * extra) * g
     sur = (len(p.seeds) * p.epochs * 2 * n_train + p.lr_steps * p.batch_size * 2) * GRAD_SECONDS[p.network] \
@@ -1079,7 +1147,7 @@ def benchmark(activation: Any, dataset: str = "cifar10", profile: str | None = N
     if obj is not None:
         activation_factory(obj)  # fail now, with a clear message, not inside a unit
     row = _NAME.sub("_", row)
-    book = {r for r, _, _ in ROWS}
+    book = set(book_rows())
     if obj is not None and row in book:
         row = f"custom-{row}"
     exp = (experiment_for(dataset, row) if obj is None and row in book else
@@ -1088,16 +1156,16 @@ def benchmark(activation: Any, dataset: str = "cifar10", profile: str | None = N
     if show:
         import pandas as pd
 
-        stored = {r: v for r, v in stored_rows(dataset, prof, [r for r, _, _ in ROWS]).items() if v is not None}
+        stored = {r: v for r, v in stored_rows(dataset, prof, book_rows()).items() if v is not None}
         rows = {**stored, row: res}
         table = leaderboard(rows)
         table.insert(0, "", ["->" if r == row else "" for r in table["row"]])
-        cols = [c for c in ("", "row", "seeds", "clean_mean", "clean_sd", "robust_mean", "robust_sd",
+        cols = [c for c in ("", "row", "status", "seeds", "clean_mean", "clean_sd", "robust_mean", "robust_sd",
                             "autoattack_mean", "linf_median", "sanity_failed", "epoch_seconds", "params_added",
                             "vs_relu_robust") if c in table]
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(f"Benchmark {dataset}, profile {prof} ({PROFILE_NOTES[prof]}); the book's rows stored at this "
-                  f"profile: {len(stored)} of {len(ROWS)}:")
+                  f"profile: {len(stored)} of {len(book_rows())}:")
             print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return res
 
