@@ -231,3 +231,121 @@ def test_existing_rows_keep_their_config_hashes(dataset, row):
 
     exp = bm.experiment_for(dataset, row)
     assert tuple(config_hash(exp.configs[p]) for p in PROFILES) == PINNED_HASHES[(dataset, row)]
+
+
+# --------------------------------------------------------------------------- the rows of issues 28 and 34
+
+NEW_ROWS = ("pssilu", "maxmin", "pssilu-robustbench", "kan", "kan-large", "mdome", "mrelu", "rbf")
+
+
+def test_new_rows_are_registered_with_configs_of_their_own():
+    assert set(NEW_ROWS) <= set(bm.book_rows()) and len(set(bm.book_rows())) == len(bm.book_rows())
+    for ds in bm.DATASETS:
+        for row in NEW_ROWS:
+            cfg = bm.experiment_for(ds, row).configs["paper"]
+            assert cfg.protocol == bm.protocol(ds, "paper")
+            assert (type(cfg) is bm.RowConfig) == (row in ("pssilu", "maxmin"))
+        hashes = {config_hash(bm.experiment_for(ds, r).configs["paper"]) for r in bm.book_rows()}
+        assert len(hashes) == len(bm.book_rows())
+    with pytest.raises(ValueError, match="unknown row form"):
+        bm.BuiltRowConfig(bm.protocol("mnist", "smoke"), "relu", form="conv-kan")
+    with pytest.raises(ValueError, match="unknown row form"):
+        bm.build_row_network("conv-kan", "LeNet5")
+    with pytest.raises(ValueError, match="must be 'pssilu'"):
+        bm.build_row_network("pssilu-network", "LeNet5", "relu")
+
+
+def test_maxmin_and_pssilu_plug_in_as_they_are():
+    from symact.activations import MaxMin, PSSiLU
+
+    p = bm.protocol("mnist", "paper")
+    torch.manual_seed(0)
+    net = bm.build_network(p.network, "maxmin", **dict(p.network_kwargs))
+    assert sum(isinstance(m, MaxMin) for m in net.modules()) == 3 and net(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    rb = bm._build(bm.experiment_for("mnist", "pssilu-robustbench").configs["paper"])
+    acts = [m for m in rb.modules() if isinstance(m, PSSiLU)]
+    assert len(acts) == 3 and all(a.alpha is acts[0].alpha and a.beta is acts[0].beta for a in acts)
+    assert acts[0].learn_beta and float(acts[0].beta.detach()) == pytest.approx(1e-8)
+    assert bm._params(rb) - bm._params(bm.build_network(p.network, "relu", **dict(p.network_kwargs))) == 2
+
+
+def test_kan_networks_match_the_protocol_parameter_count():
+    from symact.kan import KANLinear
+
+    for ds in bm.DATASETS:
+        m = bm.kan_param_match(ds)
+        assert abs(m["relative"]) <= bm.KAN_TOLERANCE and m["kan"] != m["protocol"]
+        assert m["relative"] == pytest.approx((m["kan"] - m["protocol"]) / m["protocol"])
+    net = bm._build(bm.experiment_for("mnist", "kan").configs["paper"])
+    kans = [m for m in net.modules() if isinstance(m, KANLinear)]
+    assert [(k.in_features, k.out_features, k.grid_size, k.spline_order) for k in kans] == [(800, 50, 5, 3),
+                                                                                          (50, 10, 5, 3)]
+    assert not any(isinstance(m, nn.Linear) for m in net.modules()) and net(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+    big = bm._build(bm.experiment_for("cifar10", "kan-large").configs["paper"])
+    assert bm._params(big) > 2 * bm.kan_param_match("cifar10")["protocol"]
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.4 for m in big.hidden)  # the VGG network's dropout kept
+    with pytest.raises(TypeError, match="nn.Linear"):
+        bm.kan_dense_layers(big, 4)  # already KAN
+
+
+def test_head_rows_losses_and_attack_wrappers():
+    from symact.attacks import AutoAttack, FirstSuccess, LossPGD
+    from symact.experiments.saf import ALPHAS, NONSENSE, hybrid_loss
+
+    torch.manual_seed(0)
+    x, y = torch.rand(6, 1, 28, 28), torch.tensor([0, 1, 2, 3, 4, 5])
+    # MDOME: MSE on the normalised output; attacks on the logit view, AutoAttack over the three views
+    cfg = bm.experiment_for("mnist", "mdome").configs["smoke"]
+    model = bm._build(cfg).eval()
+    with torch.no_grad():
+        out = model(x)
+    assert torch.allclose(out.sum(1), torch.ones(6)) and (out >= 0).all()
+    assert float(bm._row_loss(cfg)(out, y)) == pytest.approx(float(((out - torch.eye(10)[y]) ** 2).mean()))
+    predict, atks, record = bm._eval_head(cfg, model, 10)
+    assert predict is None and model.out_act.output == "logit1"
+    with torch.no_grad():
+        assert torch.equal(model(x).argmax(1), out.argmax(1))  # the view changes no decision
+    assert isinstance(atks["autoattack"], FirstSuccess) and len(atks["autoattack"].attacks) == 3
+    assert set(atks) == {"autoattack", "adaptive-mse"} and set(record["adaptive"]) == {"adaptive-mse"}
+    seen = []
+    view = bm._InView(model.out_act, "normalized", lambda a, b: seen.append(model.out_act.output) or a)
+    assert torch.equal(view(x, y), x) and seen == ["normalized"] and model.out_act.output == "logit1"
+    adaptive = atks["adaptive-mse"]
+    assert isinstance(adaptive.attack, LossPGD) and adaptive.view == "normalized"
+    # SAF rows: the hybrid loss, the decision rule everywhere, AutoAttack judged by it
+    cfg = bm.experiment_for("mnist", "mrelu").configs["smoke"]
+    model = bm._build(cfg).eval()
+    assert isinstance(model.hidden[2], nn.ReLU) and type(model.features[3]).__name__ == "MReLU"
+    with torch.no_grad():
+        out = model(x)
+    assert (out <= 0).all()  # log-confidences -z^2
+    assert float(bm._row_loss(cfg)(out, y)) == pytest.approx(float(hybrid_loss(ALPHAS["mnist"])(out, y)))
+    predict, atks, record = bm._eval_head(cfg, model, 10)
+    assert predict is bm.saf_decision and atks["autoattack"].predict is bm.saf_decision
+    assert isinstance(atks["autoattack"], AutoAttack) and atks["adaptive-eq7"].predict is bm.saf_decision
+    assert "nonsense" in record["missing"]
+    logconf = torch.log(torch.tensor([[0.9, 0.1] + [0.01] * 8, [0.4, 0.3] + [0.01] * 8]))
+    assert bm.saf_decision(logconf).tolist() == [0, NONSENSE]  # rejected below 0.5: no class, an error
+    # a plain row has no head
+    assert bm._eval_head(bm.experiment_for("mnist", "kan").configs["smoke"], model, 10) == (None, {}, {"form": "kan"})
+
+
+def test_estimates_and_leaderboard_cover_the_new_rows():
+    for ds in bm.DATASETS:
+        p = bm.protocol(ds, "paper")
+        relu = bm.estimate_cpu_seconds(p)["total"]
+        for row in NEW_ROWS:
+            assert bm.estimate_cpu_seconds(p, row=row)["total"] >= 0.9 * relu
+        mdome = bm.estimate_cpu_seconds(p, row="mdome")["evaluation"]
+        assert mdome > bm.estimate_cpu_seconds(p, activation_factor=bm.ROW_FACTORS[ds]["mdome"])["evaluation"]
+    with pytest.raises(ValueError, match="unknown row"):
+        bm.estimate_cpu_seconds(bm.protocol("mnist", "paper"), row="nope")
+    relu = _fake([0.80, 0.81, 0.79, 0.80, 0.82], [0.98] * 5)
+    broken = _fake([0.1] * 5, [0.1] * 5)
+    broken["seeds"][1]["train"]["history"]["train_loss"] = [1.0, None]
+    table = bm.leaderboard({"relu": relu, "kan": broken, "mdome": None, "rbf": None},
+                           failures={"rbf": "lr: the loss was not finite at the first step"})
+    rows = {r["row"]: r for r in table.to_dict("records")}
+    assert rows["relu"]["status"] == "complete" and rows["kan"]["status"] == "failed: training loss not finite (seed 1)"
+    assert rows["mdome"]["status"] == "not run" and rows["rbf"]["status"].startswith("failed: lr:")
+    assert "MSE" in rows["mdome"]["note"] and "KAN" in rows["kan"]["note"]
