@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import symact
+from symact import attacks as _attacks
 from symact import benchmark as bm
 from symact.results import Result, config_hash
 
@@ -349,3 +350,48 @@ def test_estimates_and_leaderboard_cover_the_new_rows():
     assert rows["relu"]["status"] == "complete" and rows["kan"]["status"] == "failed: training loss not finite (seed 1)"
     assert rows["mdome"]["status"] == "not run" and rows["rbf"]["status"].startswith("failed: lr:")
     assert "MSE" in rows["mdome"]["note"] and "KAN" in rows["kan"]["note"]
+
+
+class _ShortAutoAttack(_attacks.AutoAttack):
+    """AutoAttack's cascade with 2 iterations per component and 10 Square queries: the smoke tests' stand-in
+    (the official strength is what makes a smoke run of an MDOME network, three views, take minutes)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for _, atk in self.components:
+            for attr, v in (("steps", 2), ("n_queries", 10)):
+                if hasattr(atk, attr):
+                    setattr(atk, attr, v)
+
+
+@pytest.mark.parametrize("row", NEW_ROWS)
+def test_new_rows_end_to_end_at_smoke_on_mnist(row, needs_data, checkpoints, monkeypatch):
+    """Every new row through its experiment at the smoke profile (units, store, combine, leaderboard row), with
+    the ReLU surrogate already in the zoo and a shortened AutoAttack (both only to keep the test short)."""
+    from symact import zoo
+
+    monkeypatch.setattr(_attacks, "AutoAttack", _ShortAutoAttack)
+    p = bm.protocol("mnist", "smoke")
+    torch.manual_seed(5)
+    zoo.save("benchmark/mnist-relu", bm.build_network(p.network, "relu", **dict(p.network_kwargs)),
+             key="train-seed0", config=bm.RowConfig(p, "relu"), builder="symact.benchmark:build_network",
+             builder_kwargs={"network": p.network, "activation": "relu", **dict(p.network_kwargs)})
+    res = bm.experiment_for("mnist", row)(profile="smoke")
+    (seed,) = res["seeds"]
+    ev, tr = seed["eval"], seed["train"]
+    assert ev["transfer"].startswith("zoo") and ev["n_clean"] == p.n_clean and ev["worst_case"]["n"] == p.n_eval
+    head = ev.get("head", {})
+    expected = {"mdome": {"adaptive-mse"}, "mrelu": {"adaptive-eq7"}, "rbf": {"adaptive-eq7"}}.get(row, set())
+    assert set(ev["evaluation"]["attacks"]) == {"autoattack", "square", "pgd", "transfer", *expected}
+    assert set(head.get("adaptive", {})) == expected
+    for entry in ev["evaluation"]["attacks"].values():
+        assert ev["worst_case"]["robust_acc"] <= entry["robust_acc"]
+    if head.get("form") == "saf":
+        assert ev["evaluation"]["predict"] == ev["curve"]["predict"] == "saf_decision"
+    row_ = bm.leaderboard_row(res, row)
+    assert row_["status"] == "complete" and row_["note"] and row_["adaptive"] == ", ".join(sorted(expected))
+    added = {"pssilu": 20 + 50 + 500, "pssilu-robustbench": 2, "mdome": 2}
+    if row.startswith("kan"):
+        assert tr["protocol_params"] == tr["params"] - tr["params_added"] and tr["params_added"] > 0
+    else:
+        assert tr["params_added"] == added.get(row, 0)
