@@ -395,3 +395,21 @@ def test_new_rows_end_to_end_at_smoke_on_mnist(row, needs_data, checkpoints, mon
         assert tr["protocol_params"] == tr["params"] - tr["params_added"] and tr["params_added"] > 0
     else:
         assert tr["params_added"] == added.get(row, 0)
+
+
+def test_built_rows_rebuild_from_their_json_builder_arguments():
+    """The zoo rebuilds a built row's network from ``builder_kwargs`` stored as JSON (tuples become lists)."""
+    import json
+
+    for row in ("pssilu-robustbench", "kan", "mdome", "rbf"):
+        cfg = bm.experiment_for("cifar10" if row == "kan" else "mnist", row).configs["paper"]
+        p = cfg.protocol
+        kw = json.loads(json.dumps(bm._jsonable({"form": cfg.form, "network": p.network, "activation": cfg.activation,
+                                                  "activation_kwargs": dict(cfg.activation_kwargs),
+                                                  "options": dict(cfg.options), **dict(p.network_kwargs)})))
+        torch.manual_seed(0)
+        a = bm.build_row_network(**kw)
+        torch.manual_seed(0)
+        b = bm._build(cfg)
+        assert a.state_dict().keys() == b.state_dict().keys()
+        assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
