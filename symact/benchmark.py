@@ -40,6 +40,14 @@ Profiles: ``smoke`` (seconds: a few hundred images, one epoch, a handful of test
 minutes per MNIST row on 2 cores) and ``paper`` (the full protocol above; the only one a verdict is given
 on). :func:`estimate_cpu_seconds` states what each costs.
 
+The rows (:func:`book_rows`): the activations that plug into the protocol network as they are (:data:`ROWS`:
+the torch.nn baselines, Maxout, k-WTA, PDOME, APL, S-APL, KAF, PSSiLU per channel, MaxMin) and those with a
+network of their own (:data:`BUILT_ROWS`, :class:`BuiltRowConfig`): PSSiLU in RobustBench's form (one
+``(alpha, beta)`` pair for the whole network), two KAN networks (KAN layers replacing the dense layers: one
+with the protocol network's parameter count, :func:`kan_param_match`, one four times wider), MDOME (its output
+layer, MSE loss and adaptive attacks) and mReLU and RBF (the SAF networks' output layer, hybrid loss and
+decision rule); :func:`_eval_head` says how each is attacked, and every evaluation stores it (``head``).
+
 Every (data set, activation) pair is one experiment ``benchmark/<dataset>-<row>`` run as units of work
 (:mod:`symact.store.units`): ``lr`` (the range test); ``train-seed<k>`` (needs ``lr``; resumable from a
 checkpoint per epoch; its network goes to the zoo at ``paper``); ``relu-seed<k>`` (the transfer surrogate:
@@ -65,7 +73,7 @@ import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -75,9 +83,11 @@ from symact import activations as _acts
 from symact import models as _models
 from symact.results import REGISTRY, PROFILES, Result, Unit, _jsonable, active_profile, config_hash, experiment
 
-__all__ = ["CHAPTER", "DATASETS", "PROFILE_NOTES", "Protocol", "ROWS", "RowConfig", "activation_factory",
-           "benchmark", "build_network", "compare_to_relu", "estimate_cpu_seconds", "experiment_for",
-           "leaderboard", "leaderboard_row", "protocol", "register_row", "stored_rows"]
+__all__ = ["BUILT_ROWS", "BuiltRowConfig", "CHAPTER", "DATASETS", "FORMS", "KAN_LARGE_WIDTHS", "KAN_TOLERANCE",
+           "KAN_WIDTHS", "PROFILE_NOTES", "Protocol", "ROWS", "ROW_FACTORS", "ROW_NOTES", "RowConfig",
+           "activation_factory", "benchmark", "book_rows", "build_network", "build_row_network", "compare_to_relu",
+           "estimate_cpu_seconds", "experiment_for", "kan_dense_layers", "kan_param_match", "leaderboard",
+           "leaderboard_row", "protocol", "register_built_row", "register_row", "saf_decision", "stored_rows"]
 
 CHAPTER = "benchmark"
 DATASETS = ("mnist", "cifar10")
@@ -317,12 +327,17 @@ class RowConfig:
 
 
 #: the book's rows that plug into the networks as they are: (row name, registered activation, its kwargs).
-#: MDOME (an output layer with its MSE loss), mReLU and RBF (the SAF chapter's output rules) need a loss and
-#: an output layer of their own and are registered by the chapter that adds them (:func:`register_row`).
+#: ``pssilu`` is PSSiLU in the book's per-channel form with the paper's fixed beta 0.1 (Dai et al. 2021; the
+#: registry's defaults, :class:`symact.activations.PSSiLU`); ``maxmin`` is GroupSort with groups of 2 (Anil et
+#: al. 2019, :class:`symact.activations.MaxMin`), which here sorts each pair of channels *in place*, so it keeps
+#: the width of the layer before it (every protocol layer has an even width: LeNet-5 20, 50, 500; the
+#: VGG-inspired network 32, 64, 128, 128) and plugs in unchanged: no layer is widened or halved.
+#: Rows that need their own network or output layer and loss are :data:`BUILT_ROWS`.
 ROWS = (("relu", "relu", ()), ("leaky_relu", "leaky_relu", ()), ("prelu", "prelu", ()), ("elu", "elu", ()),
         ("gelu", "gelu", ()), ("silu", "silu", ()), ("softplus", "softplus", ()), ("tanh", "tanh", ()),
         ("maxout", "maxout", ()), ("kwta", "kwta", ()), ("pdome", "pdome", ()), ("apl", "apl", ()),
-        ("sapl", "sapl", ()), ("kaf", "kaf", ()), ("kaf-elu", "kaf", (("init", "elu"),)))
+        ("sapl", "sapl", ()), ("kaf", "kaf", ()), ("kaf-elu", "kaf", (("init", "elu"),)),
+        ("pssilu", "pssilu", ()), ("maxmin", "maxmin", ()))
 
 _NAME = re.compile(r"[^A-Za-z0-9_.=+-]")
 
@@ -331,9 +346,195 @@ def _exp_name(dataset: str, row: str) -> str:
     return f"{dataset}-{row}"
 
 
+# --------------------------------------------------------------------------- rows with a network of their own
+
+#: the forms of :class:`BuiltRowConfig`: what a row changes in the protocol network besides the activation
+FORMS = ("pssilu-network", "kan", "mdome", "saf")
+
+
+@dataclass(frozen=True)
+class BuiltRowConfig(RowConfig):
+    """A row whose network is not the protocol network with one activation factory plugged in
+    (:func:`build_row_network`), by ``form`` (:data:`FORMS`):
+
+    - ``"pssilu-network"``: PSSiLU with one ``(alpha, beta)`` pair shared by the whole network
+      (:func:`symact.activations.pssilu.pssilu_factory` ``("network", **activation_kwargs)``), RobustBench's form;
+    - ``"kan"``: the protocol network's dense layers replaced by KAN layers (:func:`kan_dense_layers`, sizes in
+      ``options``), ``activation`` after the convolutions;
+    - ``"mdome"``: ``activation`` in the hidden layers, MDOME as the output layer (dome.txt Eq. 8, 9, 12, 13),
+      trained with MSE on its normalised output and attacked as the DOME chapter does (:func:`_eval_head`);
+    - ``"saf"``: ``activation`` (mReLU or RBF) after every convolution, ReLU after the hidden dense layer and the
+      1-D RBF output layer in log form (saf.txt Tables 1 and 3, :class:`symact.experiments.saf.LogRBF`), trained
+      with the hybrid loss (saf.txt Eq. 7) and decided by the SAF paper's rule (:func:`saf_decision`).
+
+    A class of its own (the config hash includes the class name), so that the hashes of :class:`RowConfig`
+    rows never change when forms are added."""
+
+    form: str = "pssilu-network"
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self):
+        if self.form not in FORMS:
+            raise ValueError(f"unknown row form {self.form!r}; expected one of {', '.join(FORMS)}")
+
+    @property
+    def is_relu(self) -> bool:
+        return False
+
+
+#: KAN networks (Liu et al. 2024, KAN's published form, :class:`symact.kan.KANLinear`: cubic B-splines on 5
+#: intervals of [-1, 1] and the SiLU base branch on every edge, a bias per node as pykan's ``MultKAN``): the
+#: hidden width of the KAN dense block per data set, chosen so that the whole network's parameter count matches
+#: the protocol network's within :data:`KAN_TOLERANCE` (:func:`kan_param_match`). MNIST: LeNet-5's
+#: ``800 -> 500 -> 10`` (406,510 parameters with its batch normalisation) becomes ``800 -> 50 -> 10`` KAN
+#: layers; CIFAR-10: the VGG-inspired network's ``2048 -> 128 -> 10`` (263,818) becomes ``2048 -> 13 -> 10``.
+KAN_WIDTHS = {"mnist": 50, "cifar10": 13}
+#: the larger KAN network (issue 34: Alter et al. find large KANs more robust, small ones not): four times the
+#: matched hidden width: dense blocks of 1.62 M (MNIST) and 1.07 M (CIFAR-10) parameters, whole networks of
+#: 1.65 M and 1.36 M (3.8 and 2.5 times the protocol networks')
+KAN_LARGE_WIDTHS = {"mnist": 200, "cifar10": 52}
+#: the largest relative difference allowed between the KAN network's parameter count and the protocol network's
+KAN_TOLERANCE = 0.02
+KAN_OPTIONS = (("grid_range", (-1.0, 1.0)), ("grid_size", 5), ("spline_order", 3))
+
+#: rows with a network of their own: (row name, form, activation, its kwargs, options per data set or None)
+BUILT_ROWS = (
+    ("pssilu-robustbench", "pssilu-network", "pssilu", (("alpha", 1.0), ("beta", 1e-8), ("learn_beta", True)), None),
+    ("kan", "kan", "relu", (), {ds: (("hidden", w), *KAN_OPTIONS) for ds, w in KAN_WIDTHS.items()}),
+    ("kan-large", "kan", "relu", (), {ds: (("hidden", w), *KAN_OPTIONS) for ds, w in KAN_LARGE_WIDTHS.items()}),
+    ("mdome", "mdome", "relu", (), None),
+    ("mrelu", "saf", "mrelu", (), None),
+    ("rbf", "saf", "rbf", (), None),
+)
+
+#: what each new row is, in one line (the leaderboard's ``note``)
+ROW_NOTES = {
+    "pssilu": "PSSiLU per channel, beta fixed at 0.1 (Dai et al. 2021's default)",
+    "pssilu-robustbench": "PSSiLU, one (alpha, beta) pair for the whole network, |beta| learned from 1e-8 "
+                          "(RobustBench's Dai2021Parameterizing)",
+    "maxmin": "GroupSort with groups of 2 (Anil et al. 2019), sorting channel pairs in place: widths unchanged",
+    "kan": "KAN layers (B-spline, KAN's published form) replace the dense layers; parameters matched within 2 %",
+    "kan-large": "KAN layers replace the dense layers, four times the matched width (Alter et al.'s size effect)",
+    "mdome": "ReLU hidden layers, MDOME output with MSE loss; AutoAttack over its three views, PGD on the MSE loss",
+    "mrelu": "mReLU after the convolutions, 1-D RBF output, hybrid loss (saf.txt Eq. 7), rejection below 0.5 "
+             "counts as an error; PGD on Eq. 7; no nonsense class (mean training is not in the protocol)",
+    "rbf": "RBF after the convolutions, 1-D RBF output, hybrid loss (saf.txt Eq. 7), rejection below 0.5 counts "
+           "as an error; PGD on Eq. 7; no nonsense class (mean training is not in the protocol)",
+}
+
+
+def kan_dense_layers(model: nn.Module, hidden: int, grid_size: int = 5, spline_order: int = 3,
+                     grid_range: Sequence[float] = (-1.0, 1.0)) -> nn.Module:
+    """Replace, in place, the dense layers of a protocol network (``model.hidden``, whose first module is an
+    ``nn.Linear``, and ``model.classifier``; :class:`symact.models.LeNet5` and
+    :class:`symact.models.VGGInspired`) by two KAN layers in KAN's published form (:class:`symact.kan.KANLinear`,
+    with a bias per node): ``in -> hidden -> classes``. Each KAN layer is preceded by batch normalisation (the
+    protocol puts it before every non-linearity, and a KAN layer's non-linearities act on its inputs, which
+    the B-spline grid on ``grid_range`` expects to be of order one); the dropout of ``model.hidden`` (the
+    VGG-inspired network's 0.4) is kept after the first KAN layer. Returns ``model``."""
+    from symact.kan import KANLinear
+
+    old = model.hidden
+    lin = old[0]
+    if not isinstance(lin, nn.Linear) or not isinstance(model.classifier, nn.Linear):
+        raise TypeError(f"kan_dense_layers expects model.hidden to start with an nn.Linear and model.classifier to "
+                        f"be one (LeNet5, VGGInspired), got {type(lin).__name__}, {type(model.classifier).__name__}")
+    if int(hidden) != hidden or hidden < 1:
+        raise ValueError(f"the KAN hidden width must be a positive integer, got {hidden!r}")
+    kw = dict(grid_size=grid_size, spline_order=spline_order, grid_range=tuple(grid_range), bias=True)
+    drop = [m for m in old if isinstance(m, nn.Dropout)]
+    model.hidden = nn.Sequential(nn.BatchNorm1d(lin.in_features), KANLinear(lin.in_features, hidden, **kw), *drop)
+    model.classifier = nn.Sequential(nn.BatchNorm1d(hidden), KANLinear(hidden, model.classifier.out_features, **kw))
+    return model
+
+
+def build_row_network(form: str, network: str, activation: Any = "relu", activation_kwargs: Mapping | None = None,
+                      options: Mapping | Iterable = (), **network_kwargs) -> nn.Module:
+    """The network of a :class:`BuiltRowConfig` row (``form`` in :data:`FORMS`): ``symact.models.<network>`` with
+    ``network_kwargs``, changed as the form says (see :class:`BuiltRowConfig`). The builder the zoo rebuilds
+    these rows' networks with (JSON-able arguments)."""
+    cls = getattr(_models, network, None)
+    if network not in _models.__all__ or not isinstance(cls, type):
+        raise ValueError(f"unknown network {network!r}; symact.models has {', '.join(_models.__all__)}")
+    if form not in FORMS:
+        raise ValueError(f"unknown row form {form!r}; expected one of {', '.join(FORMS)}")
+    akw, opts = dict(activation_kwargs or {}), dict(options or {})
+    if form == "pssilu-network":
+        from symact.activations.pssilu import pssilu_factory
+
+        if activation != "pssilu":
+            raise ValueError(f"the 'pssilu-network' form shares PSSiLU's parameters; activation must be 'pssilu', "
+                             f"got {activation!r}")
+        return cls(act=pssilu_factory("network", **akw), **network_kwargs)
+    act = activation_factory(activation, **akw)
+    if form == "kan":
+        return kan_dense_layers(cls(act=act, **network_kwargs), **opts)
+    if form == "mdome":
+        return cls(act=act, out_act=_acts.factory("mdome", n=10), **network_kwargs)
+    from symact.experiments.saf import LogRBF
+
+    model = cls(act=act, out_act=_log_rbf, **network_kwargs)
+    if not isinstance(model.hidden[0], nn.Linear) or len(model.hidden) < 3:
+        raise TypeError(f"the 'saf' form needs model.hidden = (Linear, BatchNorm, activation, ...), got {model.hidden}")
+    model.hidden[2] = nn.ReLU()  # saf.txt Tables 1 and 3: ReLU after fc1
+    assert isinstance(model.out_act, LogRBF)
+    return model
+
+
+def _log_rbf(channels: int) -> nn.Module:
+    from symact.experiments.saf import LogRBF
+
+    return LogRBF()
+
+
+def kan_param_match(dataset: str) -> dict:
+    """The parameter counts of the KAN row's network and of the protocol network (ReLU) of ``dataset``, and
+    their relative difference ``(kan - protocol) / protocol`` (at most :data:`KAN_TOLERANCE` in magnitude)."""
+    p = protocol(dataset, "paper")
+    with torch.random.fork_rng(devices=[]):
+        ref = _params(build_network(p.network, "relu", **dict(p.network_kwargs)))
+        kan = _params(build_row_network("kan", p.network, "relu", options=_row_options("kan", dataset),
+                                        **dict(p.network_kwargs)))
+    return {"kan": kan, "protocol": ref, "relative": (kan - ref) / ref, "hidden": KAN_WIDTHS[dataset]}
+
+
+def _row_options(row: str, dataset: str) -> tuple:
+    for name, _, _, _, opts in BUILT_ROWS:
+        if name == row:
+            return () if opts is None else opts[dataset]
+    raise KeyError(f"no built row {row!r}")
+
+
+def saf_decision(outputs: torch.Tensor) -> torch.Tensor:
+    """The SAF paper's decision on the log-confidences of its 1-D RBF output (saf.txt Section 5,
+    :func:`symact.experiments.saf.decide` without a nonsense class): the class of the largest confidence
+    ``exp(output)``, or :data:`symact.experiments.saf.NONSENSE` (10, no class: counted as an error) when every
+    confidence is below 0.5."""
+    from symact.experiments.saf import decide
+
+    return decide(outputs, robust=True, nonsense_class=False)
+
+
+def _row_loss(cfg: RowConfig):
+    """The training loss of a row: None (the protocol's cross-entropy) unless its form has its own."""
+    form = getattr(cfg, "form", None)
+    if form == "mdome":
+        from symact.train import loss_function
+
+        return loss_function("mse")
+    if form == "saf":
+        from symact.experiments.saf import ALPHAS, hybrid_loss
+
+        return hybrid_loss(ALPHAS[cfg.protocol.dataset])
+    return None
+
+
 def _build(cfg: RowConfig, act: Any = None) -> nn.Module:
     """The row's network, its activation from ``act`` (a reader's object) or from ``cfg.activation``."""
     p = cfg.protocol
+    if isinstance(cfg, BuiltRowConfig):
+        return build_row_network(cfg.form, p.network, cfg.activation, dict(cfg.activation_kwargs), cfg.options,
+                                 **dict(p.network_kwargs))
     return build_network(p.network, act if act is not None else cfg.activation, dict(cfg.activation_kwargs),
                          **dict(p.network_kwargs))
 
@@ -351,7 +552,7 @@ def _lr_unit(cfg: RowConfig, act: Any = None) -> dict:
     p = cfg.protocol
     train_set, _ = _datasets(p)
     return lr_range_test(functools.partial(_build, cfg, act), train_set, p.train_config(p.lr_seed), p.lr_min,
-                         p.lr_max, p.lr_steps, progress=False)
+                         p.lr_max, p.lr_steps, loss_fn=_row_loss(cfg), progress=False)
 
 
 def _params(model: nn.Module) -> int:
@@ -371,12 +572,18 @@ def _train_unit(cfg: RowConfig, act: Any, seed: int, lr: dict, checkpoint: Path 
         relu_params = _params(build_network(p.network, "relu", **dict(p.network_kwargs)))
     ckpt = None if checkpoint is None else Path(checkpoint) / "train.ckpt"
     history = train(model, train_set, p.train_config(seed, lr["lr_max"]), test=test_set.head(p.n_eval),
-                    progress=False, checkpoint=ckpt)
+                    loss_fn=_row_loss(cfg), progress=False, checkpoint=ckpt)
     out = {"seed": seed, "lr_max": lr["lr_max"], "history": history, "params": _params(model),
            "params_added": _params(model) - relu_params,
            "epoch_seconds": float(np.mean(history["seconds"])) if history["seconds"] else None,
            "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    if ":" not in cfg.activation or _importable(cfg.activation):
+    if isinstance(cfg, BuiltRowConfig):
+        out["protocol_params"] = relu_params
+        out["builder"] = "symact.benchmark:build_row_network"
+        out["builder_kwargs"] = {"form": cfg.form, "network": p.network, "activation": cfg.activation,
+                                 "activation_kwargs": dict(cfg.activation_kwargs), "options": dict(cfg.options),
+                                 **dict(p.network_kwargs)}
+    elif ":" not in cfg.activation or _importable(cfg.activation):
         out["builder"] = "symact.benchmark:build_network"
         out["builder_kwargs"] = {"network": p.network, "activation": cfg.activation,
                                  "activation_kwargs": dict(cfg.activation_kwargs), **dict(p.network_kwargs)}
@@ -416,8 +623,78 @@ def _curve_attacks(p: Protocol):
     return make
 
 
+class _InView:
+    """An attack run with an MDOME output layer switched to ``view`` (restored after): ``(x, y) -> x_adv``."""
+
+    def __init__(self, out_act: nn.Module, view: str, attack: Callable):
+        self.out_act, self.view, self.attack = out_act, view, attack
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        home = self.out_act.output
+        self.out_act.output = self.view
+        try:
+            return self.attack(x, y)
+        finally:
+            self.out_act.output = home
+
+
+def _eval_head(cfg: RowConfig, model: nn.Module, n_classes: int) -> tuple[Callable | None, dict, dict]:
+    """How a row's network is attacked: ``(predict, attacks, record)``. ``predict``: the prediction rule (None:
+    arg max); ``attacks``: the entries of the main evaluation that replace the protocol's or add to them (the
+    row's adaptive attacks); ``record``: what ran, stored with the evaluation (empty for a plain row).
+
+    - MDOME (dome.txt Section 7, as :mod:`symact.experiments.dome` attacks it): every attack sees the logit
+      view of Eq. 14 (``-||(x - mu e_i)/sigma||^2``, whose arg max is the normalised output's), AutoAttack runs on
+      each of the three views in turn (:func:`symact.experiments.dome.union_of_views`: an image is robust only
+      if it survives all), and the adaptive attack is PGD on the training loss, MSE on the normalised output.
+    - SAF rows (saf.txt Section 5, as :mod:`symact.experiments.saf` attacks them): the outputs are the
+      log-confidences ``-z^2`` (their softmax is Eq. 7's normalised confidence, so the attacks' cross-entropy
+      is Eq. 7's first term); every attack and measurement is judged by :func:`saf_decision` (a rejection
+      counts as an error), AutoAttack included; the adaptive attack is PGD on the training loss, Eq. 7, under
+      that rule. What is missing: an attack aimed at a nonsense class; these rows have none (mean training
+      is a training trick the protocol does not use), and :mod:`symact.experiments.saf` has none either.
+    """
+    from symact.attacks import AutoAttack, LossPGD
+
+    form, p = getattr(cfg, "form", None), cfg.protocol
+    eps, steps, restarts, seed = p.eps, p.pgd_steps, p.pgd_restarts, p.attack_seed
+    if form == "mdome":
+        from symact.experiments.dome import MDOME_VIEWS, union_of_views
+
+        out_act = model.out_act
+        out_act.output = "logit1"
+        aa = union_of_views(model, out_act, lambda m: AutoAttack(m, norm="Linf", eps=eps, n_classes=n_classes,
+                                                                 seed=seed))
+        pgd = LossPGD(model, eps, eps / 4, steps, restarts=restarts, loss_fn=_row_loss(cfg), seed=seed)
+        return None, {"autoattack": aa, "adaptive-mse": _InView(out_act, "normalized", pgd)}, {
+            "form": form, "loss": "MSE on MDOME's normalised output (dome.txt Section 7)", "predict": "argmax",
+            "attack_view": "logit1 (dome.txt Eq. 14) for every attack not named below",
+            "autoattack": f"AutoAttack on each MDOME view in turn ({', '.join(MDOME_VIEWS)}), robust only if "
+                          "robust under all (symact.experiments.dome.union_of_views)",
+            "adaptive": {"adaptive-mse": f"PGD-{steps} x {restarts} restarts (step eps/4) on the training loss, "
+                                         "MSE on the normalised output"}}
+    if form == "saf":
+        from symact.experiments.saf import ALPHAS
+
+        rule = saf_decision
+        aa = AutoAttack(model, norm="Linf", eps=eps, n_classes=n_classes, seed=seed, predict=rule)
+        pgd = LossPGD(model, eps, eps / 4, steps, restarts=restarts, loss_fn=_row_loss(cfg), seed=seed,
+                      predict=rule)
+        return rule, {"autoattack": aa, "adaptive-eq7": pgd}, {
+            "form": form, "loss": f"hybrid loss saf.txt Eq. 7, alphas {ALPHAS[p.dataset]}, p = 2",
+            "predict": "saf_decision: the class of the largest confidence exp(output), rejected (an error) when "
+                       "every confidence is below 0.5 (saf.txt Section 5)",
+            "autoattack": "AutoAttack on the log-confidences, images judged by saf_decision",
+            "adaptive": {"adaptive-eq7": f"PGD-{steps} x {restarts} restarts (step eps/4) on the training loss, "
+                                         "saf.txt Eq. 7, judged by saf_decision"},
+            "missing": "no attack aimed at a nonsense class: these rows have none (mean training is not in the "
+                       "protocol) and symact.experiments.saf has no such attack"}
+    return None, {}, ({"form": form} if form else {})
+
+
 def _eval_unit(cfg: RowConfig, act: Any, seed: int, trained: dict, surrogate: dict | None = None) -> dict:
-    """Unit ``eval-seed<k>``: the network of seed ``k`` under every attack of the protocol (module docstring)."""
+    """Unit ``eval-seed<k>``: the network of seed ``k`` under every attack of the protocol (module docstring),
+    and for a row with its own output layer the attacks its output needs (:func:`_eval_head`)."""
     import torchattacks
 
     from symact.attacks import AutoAttack, make_attack
@@ -437,22 +714,27 @@ def _eval_unit(cfg: RowConfig, act: Any, seed: int, trained: dict, surrogate: di
         sur.load_state_dict(surrogate["weights"])
         sur.to(dev).eval()
     _, test_all = _datasets(p)
-    clean = evaluate(model, test_all.head(p.n_clean), device=dev, progress=False)
+    predict, head_attacks, head = _eval_head(cfg, model, len(test_all.classes))
+    clean = evaluate(model, test_all.head(p.n_clean), predict=predict, device=dev, progress=False)
     test, extra = test_all.head(p.n_eval), test_all.head(p.n_extra)
     eps = p.eps
-    atks = {"autoattack": AutoAttack(model, norm="Linf", eps=eps, seed=p.attack_seed),
+    aa_kw = {"n_classes": len(test_all.classes)} if isinstance(cfg, BuiltRowConfig) else {}
+    atks = {"autoattack": head_attacks["autoattack"] if "autoattack" in head_attacks else
+            AutoAttack(model, norm="Linf", eps=eps, seed=p.attack_seed, **aa_kw),
             "square": torchattacks.Square(model, eps=eps, n_queries=p.square_queries, n_restarts=1, p_init=0.8,
                                           loss="margin", resc_schedule=False, seed=p.attack_seed),
             "pgd": make_attack("pgd", model, eps=eps, alpha=eps / 4, steps=p.pgd_steps, restarts=p.pgd_restarts)}
     if sur is not None:
         atks["transfer"] = Transfer(model, torchattacks.PGD(sur, eps=eps, alpha=eps / 4, steps=p.pgd_steps,
                                                             random_start=True))
-    main = evaluate(model, test, atks, device=dev, progress=False)
-    curve = robustness_curve(model, test, _curve_attacks(p), p.curve_eps, device=dev, progress=False)
-    dist = {norm: min_norm_distances(model, extra, norm=norm, method="fab", steps=p.fab_steps, device=dev,
-                                     progress=False) for norm in ("Linf", "L2")}
+    atks.update({k: v for k, v in head_attacks.items() if k != "autoattack"})
+    main = evaluate(model, test, atks, predict=predict, device=dev, progress=False)
+    curve = robustness_curve(model, test, _curve_attacks(p), p.curve_eps, predict=predict, device=dev,
+                             progress=False)
+    dist = {norm: min_norm_distances(model, extra, norm=norm, method="fab", steps=p.fab_steps, predict=predict,
+                                     device=dev, progress=False) for norm in ("Linf", "L2")}
     sanity = run_sanity(model, extra, eps, surrogate=sur, seed=p.attack_seed, steps=p.sanity_steps,
-                        square_queries=p.sanity_queries, device=dev, progress=False)
+                        square_queries=p.sanity_queries, predict=predict, device=dev, progress=False)
     # the worst case per image over every attack run on it
     n = main["n"]
     worst = decode_outcomes(main["worst_case"]["outcome"], n)
@@ -465,14 +747,19 @@ def _eval_unit(cfg: RowConfig, act: Any, seed: int, trained: dict, surrogate: di
     d = np.asarray(dist["Linf"]["distances"], dtype=float)
     worst[:m] &= decode_outcomes(dist["Linf"]["clean_outcome"], m) & (d > eps)
     names = [*atks, *(["curve"] if at else []), *(f"sanity:{a}" for a in ev["attacks"]), "fab-linf"]
-    return {"seed": seed, "n_clean": clean["n"], "clean_acc": clean["clean_acc"], "clean_outcome": clean["outcome"],
-            "evaluation": main, "curve": curve, "distances": dist, "sanity": sanity,
-            "worst_case": {"n": n, "robust": int(worst.sum()), "robust_acc": float(worst.mean()),
-                           "outcome": encode_outcomes(worst), "attacks": names,
-                           "note": f"AutoAttack, Square, PGD{', transfer' if sur is not None else ''} and the "
-                                   f"curve's attacks at eps on all {n} images; the sanity attacks and FAB (a "
-                                   f"distance within eps) on the first {m}"},
-            "transfer": None if surrogate is None else surrogate.get("source")}
+    extra_attacks = [k for k in head_attacks if k != "autoattack"]
+    out = {"seed": seed, "n_clean": clean["n"], "clean_acc": clean["clean_acc"], "clean_outcome": clean["outcome"],
+           "evaluation": main, "curve": curve, "distances": dist, "sanity": sanity,
+           "worst_case": {"n": n, "robust": int(worst.sum()), "robust_acc": float(worst.mean()),
+                          "outcome": encode_outcomes(worst), "attacks": names,
+                          "note": f"AutoAttack, Square, PGD{', transfer' if sur is not None else ''}"
+                                  f"{''.join(', ' + k for k in extra_attacks)} and the "
+                                  f"curve's attacks at eps on all {n} images; the sanity attacks and FAB (a "
+                                  f"distance within eps) on the first {m}"},
+           "transfer": None if surrogate is None else surrogate.get("source")}
+    if head:
+        out["head"] = head
+    return out
 
 
 def _units(cfg: RowConfig, act: Any = None) -> list[Unit]:
@@ -523,9 +810,28 @@ def register_row(dataset: str, row: str, activation: Any, activation_kwargs: Map
     return experiment(CHAPTER, _exp_name(dataset, row), configs, units=units)(_combine)
 
 
+def register_built_row(dataset: str, row: str, form: str, activation: str, activation_kwargs: Mapping | Iterable = (),
+                       options: Mapping | Iterable = ()):
+    """Register the experiment ``benchmark/<dataset>-<row>`` of a row with a network of its own
+    (:class:`BuiltRowConfig`, one config per profile) and return it."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown data set {dataset!r}; the benchmark is defined for {', '.join(DATASETS)}")
+    kw, opts = tuple(sorted(dict(activation_kwargs).items())), tuple(sorted(dict(options).items()))
+    configs = {prof: BuiltRowConfig(protocol(dataset, prof), activation, kw, "", form, opts) for prof in PROFILES}
+    return experiment(CHAPTER, _exp_name(dataset, row), configs, units=_units)(_combine)
+
+
+def book_rows() -> list[str]:
+    """The names of the book's rows, in the leaderboard's order of registration: :data:`ROWS`, then
+    :data:`BUILT_ROWS`."""
+    return [r for r, _, _ in ROWS] + [r for r, *_ in BUILT_ROWS]
+
+
 for _ds in DATASETS:
     for _row, _act, _kw in ROWS:
         register_row(_ds, _row, _act, _kw)
+    for _row, _form, _act, _kw, _opts in BUILT_ROWS:
+        register_built_row(_ds, _row, _form, _act, _kw, () if _opts is None else _opts[_ds])
 
 
 def experiment_for(dataset: str, row: str):
@@ -602,7 +908,7 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     overfitting; ``epoch_seconds``, ``params``, ``params_added``: the cost; ``seeds``: "done/planned";
     ``complete``; ``profile``; ``lr_max``: the range test's choice."""
     if result is None:
-        return {"row": row, "seeds": "0/?", "complete": False}
+        return {"row": row, "seeds": "0/?", "complete": False, "status": "not run", "note": ROW_NOTES.get(row, "")}
     seeds = result["seeds"]
     clean = np.array(list(_per_seed(result, "clean_acc").values()))
     robust = np.array(list(_per_seed(result, "robust_acc").values()))
@@ -625,7 +931,21 @@ def leaderboard_row(result, row: str | None = None) -> dict:
             "early_stopped": sum(s["train"]["history"].get("stopped_early") is not None for s in seeds),
             "epoch_seconds": float(np.mean([_num(s["train"]["epoch_seconds"]) for s in seeds])),
             "params": int(seeds[0]["train"]["params"]), "params_added": int(seeds[0]["train"]["params_added"]),
-            "lr_max": (result.get("lr") or {}).get("lr_max")}
+            "lr_max": (result.get("lr") or {}).get("lr_max"), "status": _status(result),
+            "adaptive": ", ".join(sorted({k for s in seeds for k in (s["eval"].get("head") or {}).get("adaptive", {})})),
+            "note": ROW_NOTES.get(row or result.get("activation"), "")}
+
+
+def _status(result) -> str:
+    """``"complete"``, ``"partial (k/n seeds)"``, or ``"failed: ..."`` when a seed's training loss was not finite
+    (the row keeps its place, with what failed)."""
+    bad = [s["seed"] for s in result["seeds"]
+           if any(v is None or not math.isfinite(v) for v in s["train"]["history"].get("train_loss", []))]
+    if bad:
+        return f"failed: training loss not finite (seed{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))})"
+    if _complete(result):
+        return "complete"
+    return f"partial ({len(result['seeds'])}/{len(result['protocol']['seeds'])} seeds)"
 
 
 def compare_to_relu(result, relu_result, level: float = 0.95) -> dict:
@@ -656,15 +976,23 @@ def compare_to_relu(result, relu_result, level: float = 0.95) -> dict:
     return out
 
 
-def leaderboard(results: Mapping[str, Any] | Iterable, relu: str | None = "relu") -> "pd.DataFrame":
+def leaderboard(results: Mapping[str, Any] | Iterable, relu: str | None = "relu",
+                failures: Mapping[str, str] | None = None) -> "pd.DataFrame":
     """The leaderboard: one :func:`leaderboard_row` per result (a mapping row name -> result, as
     :func:`stored_rows` gives, or results), sorted by worst-case robust accuracy; with the ReLU row among them
     (``relu``: its name), the columns ``vs_relu_robust`` and ``vs_relu_clean`` hold :func:`compare_to_relu`'s
-    words (empty for rows without results)."""
+    words (empty for rows without results). Every row keeps its place: ``status`` says ``complete``,
+    ``partial``, ``not run`` or what failed; ``failures`` (row name -> what failed, e.g. from
+    :class:`symact.store.units.UnitsFailed`'s ``failures`` when a row could not be trained under the protocol)
+    overrides the status of a row without a complete result. ``note`` says what a row is, ``adaptive`` which adaptive
+    attacks ran on it."""
     import pandas as pd
 
     items = list(results.items()) if isinstance(results, Mapping) else [(None, r) for r in results]
     rows = [leaderboard_row(r, name) for name, r in items]
+    for (name, r), row in zip(items, rows):
+        if failures and name in failures and not row["complete"]:
+            row["status"] = f"failed: {failures[name]}"
     base = dict(items).get(relu) if relu is not None else None
     if base is not None:
         for (name, r), row in zip(items, rows):
@@ -692,7 +1020,22 @@ GRAD_SECONDS = {"LeNet5": 22 / (2 * 60000), "VGGInspired": 180 / (2 * 50000)}
 ROBUST_GUESS = {"mnist": 0.85, "cifar10": 0.45}
 
 
-def estimate_cpu_seconds(p: Protocol, activation_factor: float = 1.0, surrogate: bool = False) -> dict:
+#: each new row's cost relative to the ReLU network (a fast-adversarial-training step, the FGSM gradient and the
+#: update, at the protocol's batch; measured on this project's CPU, one thread, while a background job ran: a
+#: rough ratio): per data set, row -> factor. The KAN network's per-epoch training time, measured with
+#: :func:`symact.train.train` on a subset (one thread, loaded machine): MNIST 2,000 images 9.4 s against ReLU's
+#: 7.2 s (1.3x); CIFAR-10 512 images 11.5 s against 14.3 s (0.8x: the matched KAN block, 2048 -> 13 -> 10, is
+#: cheaper than the dense 2048 -> 128 -> 10 it replaces)
+ROW_FACTORS = {
+    "mnist": {"pssilu": 1.4, "maxmin": 1.5, "pssilu-robustbench": 1.3, "kan": 1.4, "kan-large": 1.4, "mdome": 1.05,
+              "mrelu": 1.15, "rbf": 1.3},
+    "cifar10": {"pssilu": 1.45, "maxmin": 1.45, "pssilu-robustbench": 1.15, "kan": 1.0, "kan-large": 1.0,
+                "mdome": 1.0, "mrelu": 1.0, "rbf": 1.1},
+}
+
+
+def estimate_cpu_seconds(p: Protocol, activation_factor: float = 1.0, surrogate: bool = False,
+                         row: str | None = None) -> dict:
     """An estimate of one row's CPU seconds under ``p`` (one worker), by part: ``range_test``, ``train`` (all
     seeds), ``evaluation`` (all seeds), ``surrogate`` (training the ReLU surrogates, when the ReLU row's zoo
     networks are not there: ``surrogate=True``) and ``total``.
@@ -704,7 +1047,17 @@ def estimate_cpu_seconds(p: Protocol, activation_factor: float = 1.0, surrogate:
     Square's queries); Square ``r q / 3``; PGD ``s (1 + r (restarts - 1))``; transfer ``s``; the curve
     ``100 + s`` per epsilon; FAB about 7 per step per norm (one forward, ten backward passes); the sanity
     checks ``1 + 3 s + r q / 3 + s + 3 s``. A rough guide to plan runs, not a measurement.
+
+    ``row``: a row of :data:`BUILT_ROWS` or :data:`ROWS` whose cost :data:`ROW_FACTORS` gives (replacing
+    ``activation_factor``) and whose evaluation runs more: MDOME's AutoAttack on three views (the second and
+    third on the fraction ``r`` still robust: ``1 + 2 r`` times one AutoAttack) and its adaptive PGD on the MSE
+    loss, the SAF rows' adaptive PGD on Eq. 7 (each as the protocol's PGD).
     """
+    form = next((f for name, f, *_ in BUILT_ROWS if name == row), None)
+    if row is not None:
+        if row not in book_rows():
+            raise ValueError(f"unknown row {row!r}; the book's rows are {', '.join(book_rows())}")
+        activation_factor = ROW_FACTORS[p.dataset].get(row, activation_factor)
     g = GRAD_SECONDS[p.network] * activation_factor
     r = ROBUST_GUESS[p.dataset]
     n_train = p.n_train or (60000 if p.dataset == "mnist" else 50000)
@@ -712,8 +1065,13 @@ def estimate_cpu_seconds(p: Protocol, activation_factor: float = 1.0, surrogate:
     s = p.pgd_steps
     train = len(p.seeds) * p.epochs * 2 * n_train * g
     rng = p.lr_steps * p.batch_size * 2 * g
-    per_image = (100 + r * (900 + 900 + 5000 / 3) + r * p.square_queries / 3 + s * (1 + r * (p.pgd_restarts - 1))
-                 + s + len(p.curve_eps) * (100 + s))
+    autoattack = 100 + r * (900 + 900 + 5000 / 3)
+    pgd = s * (1 + r * (p.pgd_restarts - 1))
+    per_image = (autoattack + r * p.square_queries / 3 + pgd + s + len(p.curve_eps) * (100 + s))
+    if form == "mdome":
+        per_image += 2 * r * autoattack + pgd
+    elif form == "saf":
+        per_image += pgd
     extra = 2 * 7 * p.fab_steps + 1 + 3 * p.sanity_steps + r * p.sanity_queries / 3 + 4 * p.sanity_steps
     evaluation = len(p.seeds) * (n_clean / 3 + p.n_eval * per_image + p.n_extra * extra) * g
     sur = (len(p.seeds) * p.epochs * 2 * n_train + p.lr_steps * p.batch_size * 2) * GRAD_SECONDS[p.network] \
@@ -789,7 +1147,7 @@ def benchmark(activation: Any, dataset: str = "cifar10", profile: str | None = N
     if obj is not None:
         activation_factory(obj)  # fail now, with a clear message, not inside a unit
     row = _NAME.sub("_", row)
-    book = {r for r, _, _ in ROWS}
+    book = set(book_rows())
     if obj is not None and row in book:
         row = f"custom-{row}"
     exp = (experiment_for(dataset, row) if obj is None and row in book else
@@ -798,16 +1156,16 @@ def benchmark(activation: Any, dataset: str = "cifar10", profile: str | None = N
     if show:
         import pandas as pd
 
-        stored = {r: v for r, v in stored_rows(dataset, prof, [r for r, _, _ in ROWS]).items() if v is not None}
+        stored = {r: v for r, v in stored_rows(dataset, prof, book_rows()).items() if v is not None}
         rows = {**stored, row: res}
         table = leaderboard(rows)
         table.insert(0, "", ["->" if r == row else "" for r in table["row"]])
-        cols = [c for c in ("", "row", "seeds", "clean_mean", "clean_sd", "robust_mean", "robust_sd",
+        cols = [c for c in ("", "row", "status", "seeds", "clean_mean", "clean_sd", "robust_mean", "robust_sd",
                             "autoattack_mean", "linf_median", "sanity_failed", "epoch_seconds", "params_added",
                             "vs_relu_robust") if c in table]
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(f"Benchmark {dataset}, profile {prof} ({PROFILE_NOTES[prof]}); the book's rows stored at this "
-                  f"profile: {len(stored)} of {len(ROWS)}:")
+                  f"profile: {len(stored)} of {len(book_rows())}:")
             print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return res
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import symact
+from symact import attacks as _attacks
 from symact import benchmark as bm
 from symact.results import Result, config_hash
 
@@ -209,3 +210,206 @@ def test_the_surrogate_comes_from_the_zoo_when_the_relu_row_is_there(needs_data)
     assert got["source"] == "zoo benchmark/mnist-relu/train-seed0"
     assert all(torch.equal(got["weights"][k], v) for k, v in net.state_dict().items())
     assert isinstance(zoo.load("benchmark/mnist-relu", "train-seed0"), nn.Module)
+
+
+#: config hashes of existing rows computed on main (commit 53cc835) before the rows of issues 28 and 34 were
+#: added: stored results and the paper run in progress are matched by them, so they must never change
+PINNED_HASHES = {
+    ("mnist", "relu"): ("0a63ccec1c29ef96", "745f9a0c8a933336", "a9df6b03f8c16984"),
+    ("mnist", "kaf"): ("105a5fcf7f31e7a1", "68da553a69f44a88", "94d3ee74a2ca7094"),
+    ("mnist", "kaf-elu"): ("d8b3bce4d5b4e884", "3bedfdf92e75b436", "b0bf173d1a8cbc61"),
+    ("mnist", "maxout"): ("ffa56e8c5a9defba", "c0057c95b947ce3f", "78fb020faab1abcd"),
+    ("mnist", "pdome"): ("839b478616fe8b47", "d3eece2216071b9f", "ae3c43026659f46f"),
+    ("cifar10", "relu"): ("cf0c721c9e70e37e", "7cfe66b8d69455c2", "a9425ce3d5c50894"),
+    ("cifar10", "kaf"): ("c5d7aebd248b796a", "758c69d902c362b0", "01d27dd1a9eb1e6a"),
+    ("cifar10", "sapl"): ("72558edf3d595c99", "ae8bee999ffc5805", "d3fb79807161acc5"),
+}
+
+
+@pytest.mark.parametrize("dataset,row", sorted(PINNED_HASHES))
+def test_existing_rows_keep_their_config_hashes(dataset, row):
+    from symact.results import PROFILES
+
+    exp = bm.experiment_for(dataset, row)
+    assert tuple(config_hash(exp.configs[p]) for p in PROFILES) == PINNED_HASHES[(dataset, row)]
+
+
+# --------------------------------------------------------------------------- the rows of issues 28 and 34
+
+NEW_ROWS = ("pssilu", "maxmin", "pssilu-robustbench", "kan", "kan-large", "mdome", "mrelu", "rbf")
+
+
+def test_new_rows_are_registered_with_configs_of_their_own():
+    assert set(NEW_ROWS) <= set(bm.book_rows()) and len(set(bm.book_rows())) == len(bm.book_rows())
+    for ds in bm.DATASETS:
+        for row in NEW_ROWS:
+            cfg = bm.experiment_for(ds, row).configs["paper"]
+            assert cfg.protocol == bm.protocol(ds, "paper")
+            assert (type(cfg) is bm.RowConfig) == (row in ("pssilu", "maxmin"))
+        hashes = {config_hash(bm.experiment_for(ds, r).configs["paper"]) for r in bm.book_rows()}
+        assert len(hashes) == len(bm.book_rows())
+    with pytest.raises(ValueError, match="unknown row form"):
+        bm.BuiltRowConfig(bm.protocol("mnist", "smoke"), "relu", form="conv-kan")
+    with pytest.raises(ValueError, match="unknown row form"):
+        bm.build_row_network("conv-kan", "LeNet5")
+    with pytest.raises(ValueError, match="must be 'pssilu'"):
+        bm.build_row_network("pssilu-network", "LeNet5", "relu")
+
+
+def test_maxmin_and_pssilu_plug_in_as_they_are():
+    from symact.activations import MaxMin, PSSiLU
+
+    p = bm.protocol("mnist", "paper")
+    torch.manual_seed(0)
+    net = bm.build_network(p.network, "maxmin", **dict(p.network_kwargs))
+    assert sum(isinstance(m, MaxMin) for m in net.modules()) == 3 and net(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    rb = bm._build(bm.experiment_for("mnist", "pssilu-robustbench").configs["paper"])
+    acts = [m for m in rb.modules() if isinstance(m, PSSiLU)]
+    assert len(acts) == 3 and all(a.alpha is acts[0].alpha and a.beta is acts[0].beta for a in acts)
+    assert acts[0].learn_beta and float(acts[0].beta.detach()) == pytest.approx(1e-8)
+    assert bm._params(rb) - bm._params(bm.build_network(p.network, "relu", **dict(p.network_kwargs))) == 2
+
+
+def test_kan_networks_match_the_protocol_parameter_count():
+    from symact.kan import KANLinear
+
+    for ds in bm.DATASETS:
+        m = bm.kan_param_match(ds)
+        assert abs(m["relative"]) <= bm.KAN_TOLERANCE and m["kan"] != m["protocol"]
+        assert m["relative"] == pytest.approx((m["kan"] - m["protocol"]) / m["protocol"])
+    net = bm._build(bm.experiment_for("mnist", "kan").configs["paper"])
+    kans = [m for m in net.modules() if isinstance(m, KANLinear)]
+    assert [(k.in_features, k.out_features, k.grid_size, k.spline_order) for k in kans] == [(800, 50, 5, 3),
+                                                                                          (50, 10, 5, 3)]
+    assert not any(isinstance(m, nn.Linear) for m in net.modules()) and net(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+    big = bm._build(bm.experiment_for("cifar10", "kan-large").configs["paper"])
+    assert bm._params(big) > 2 * bm.kan_param_match("cifar10")["protocol"]
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.4 for m in big.hidden)  # the VGG network's dropout kept
+    with pytest.raises(TypeError, match="nn.Linear"):
+        bm.kan_dense_layers(big, 4)  # already KAN
+
+
+def test_head_rows_losses_and_attack_wrappers():
+    from symact.attacks import AutoAttack, FirstSuccess, LossPGD
+    from symact.experiments.saf import ALPHAS, NONSENSE, hybrid_loss
+
+    torch.manual_seed(0)
+    x, y = torch.rand(6, 1, 28, 28), torch.tensor([0, 1, 2, 3, 4, 5])
+    # MDOME: MSE on the normalised output; attacks on the logit view, AutoAttack over the three views
+    cfg = bm.experiment_for("mnist", "mdome").configs["smoke"]
+    model = bm._build(cfg).eval()
+    with torch.no_grad():
+        out = model(x)
+    assert torch.allclose(out.sum(1), torch.ones(6)) and (out >= 0).all()
+    assert float(bm._row_loss(cfg)(out, y)) == pytest.approx(float(((out - torch.eye(10)[y]) ** 2).mean()))
+    predict, atks, record = bm._eval_head(cfg, model, 10)
+    assert predict is None and model.out_act.output == "logit1"
+    with torch.no_grad():
+        assert torch.equal(model(x).argmax(1), out.argmax(1))  # the view changes no decision
+    assert isinstance(atks["autoattack"], FirstSuccess) and len(atks["autoattack"].attacks) == 3
+    assert set(atks) == {"autoattack", "adaptive-mse"} and set(record["adaptive"]) == {"adaptive-mse"}
+    seen = []
+    view = bm._InView(model.out_act, "normalized", lambda a, b: seen.append(model.out_act.output) or a)
+    assert torch.equal(view(x, y), x) and seen == ["normalized"] and model.out_act.output == "logit1"
+    adaptive = atks["adaptive-mse"]
+    assert isinstance(adaptive.attack, LossPGD) and adaptive.view == "normalized"
+    # SAF rows: the hybrid loss, the decision rule everywhere, AutoAttack judged by it
+    cfg = bm.experiment_for("mnist", "mrelu").configs["smoke"]
+    model = bm._build(cfg).eval()
+    assert isinstance(model.hidden[2], nn.ReLU) and type(model.features[3]).__name__ == "MReLU"
+    with torch.no_grad():
+        out = model(x)
+    assert (out <= 0).all()  # log-confidences -z^2
+    assert float(bm._row_loss(cfg)(out, y)) == pytest.approx(float(hybrid_loss(ALPHAS["mnist"])(out, y)))
+    predict, atks, record = bm._eval_head(cfg, model, 10)
+    assert predict is bm.saf_decision and atks["autoattack"].predict is bm.saf_decision
+    assert isinstance(atks["autoattack"], AutoAttack) and atks["adaptive-eq7"].predict is bm.saf_decision
+    assert "nonsense" in record["missing"]
+    logconf = torch.log(torch.tensor([[0.9, 0.1] + [0.01] * 8, [0.4, 0.3] + [0.01] * 8]))
+    assert bm.saf_decision(logconf).tolist() == [0, NONSENSE]  # rejected below 0.5: no class, an error
+    # a plain row has no head
+    assert bm._eval_head(bm.experiment_for("mnist", "kan").configs["smoke"], model, 10) == (None, {}, {"form": "kan"})
+
+
+def test_estimates_and_leaderboard_cover_the_new_rows():
+    for ds in bm.DATASETS:
+        p = bm.protocol(ds, "paper")
+        relu = bm.estimate_cpu_seconds(p)["total"]
+        for row in NEW_ROWS:
+            assert bm.estimate_cpu_seconds(p, row=row)["total"] >= 0.9 * relu
+        mdome = bm.estimate_cpu_seconds(p, row="mdome")["evaluation"]
+        assert mdome > bm.estimate_cpu_seconds(p, activation_factor=bm.ROW_FACTORS[ds]["mdome"])["evaluation"]
+    with pytest.raises(ValueError, match="unknown row"):
+        bm.estimate_cpu_seconds(bm.protocol("mnist", "paper"), row="nope")
+    relu = _fake([0.80, 0.81, 0.79, 0.80, 0.82], [0.98] * 5)
+    broken = _fake([0.1] * 5, [0.1] * 5)
+    broken["seeds"][1]["train"]["history"]["train_loss"] = [1.0, None]
+    table = bm.leaderboard({"relu": relu, "kan": broken, "mdome": None, "rbf": None},
+                           failures={"rbf": "lr: the loss was not finite at the first step"})
+    rows = {r["row"]: r for r in table.to_dict("records")}
+    assert rows["relu"]["status"] == "complete" and rows["kan"]["status"] == "failed: training loss not finite (seed 1)"
+    assert rows["mdome"]["status"] == "not run" and rows["rbf"]["status"].startswith("failed: lr:")
+    assert "MSE" in rows["mdome"]["note"] and "KAN" in rows["kan"]["note"]
+
+
+class _ShortAutoAttack(_attacks.AutoAttack):
+    """AutoAttack's cascade with 2 iterations per component and 10 Square queries: the smoke tests' stand-in
+    (the official strength is what makes a smoke run of an MDOME network, three views, take minutes)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for _, atk in self.components:
+            for attr, v in (("steps", 2), ("n_queries", 10)):
+                if hasattr(atk, attr):
+                    setattr(atk, attr, v)
+
+
+@pytest.mark.parametrize("row", NEW_ROWS)
+def test_new_rows_end_to_end_at_smoke_on_mnist(row, needs_data, checkpoints, monkeypatch):
+    """Every new row through its experiment at the smoke profile (units, store, combine, leaderboard row), with
+    the ReLU surrogate already in the zoo and a shortened AutoAttack (both only to keep the test short)."""
+    from symact import zoo
+
+    monkeypatch.setattr(_attacks, "AutoAttack", _ShortAutoAttack)
+    p = bm.protocol("mnist", "smoke")
+    torch.manual_seed(5)
+    zoo.save("benchmark/mnist-relu", bm.build_network(p.network, "relu", **dict(p.network_kwargs)),
+             key="train-seed0", config=bm.RowConfig(p, "relu"), builder="symact.benchmark:build_network",
+             builder_kwargs={"network": p.network, "activation": "relu", **dict(p.network_kwargs)})
+    res = bm.experiment_for("mnist", row)(profile="smoke")
+    (seed,) = res["seeds"]
+    ev, tr = seed["eval"], seed["train"]
+    assert ev["transfer"].startswith("zoo") and ev["n_clean"] == p.n_clean and ev["worst_case"]["n"] == p.n_eval
+    head = ev.get("head", {})
+    expected = {"mdome": {"adaptive-mse"}, "mrelu": {"adaptive-eq7"}, "rbf": {"adaptive-eq7"}}.get(row, set())
+    assert set(ev["evaluation"]["attacks"]) == {"autoattack", "square", "pgd", "transfer", *expected}
+    assert set(head.get("adaptive", {})) == expected
+    for entry in ev["evaluation"]["attacks"].values():
+        assert ev["worst_case"]["robust_acc"] <= entry["robust_acc"]
+    if head.get("form") == "saf":
+        assert ev["evaluation"]["predict"] == ev["curve"]["predict"] == "saf_decision"
+    row_ = bm.leaderboard_row(res, row)
+    assert row_["status"] == "complete" and row_["note"] and row_["adaptive"] == ", ".join(sorted(expected))
+    added = {"pssilu": 20 + 50 + 500, "pssilu-robustbench": 2, "mdome": 2}
+    if row.startswith("kan"):
+        assert tr["protocol_params"] == tr["params"] - tr["params_added"] and tr["params_added"] > 0
+    else:
+        assert tr["params_added"] == added.get(row, 0)
+
+
+def test_built_rows_rebuild_from_their_json_builder_arguments():
+    """The zoo rebuilds a built row's network from ``builder_kwargs`` stored as JSON (tuples become lists)."""
+    import json
+
+    for row in ("pssilu-robustbench", "kan", "mdome", "rbf"):
+        cfg = bm.experiment_for("cifar10" if row == "kan" else "mnist", row).configs["paper"]
+        p = cfg.protocol
+        kw = json.loads(json.dumps(bm._jsonable({"form": cfg.form, "network": p.network, "activation": cfg.activation,
+                                                  "activation_kwargs": dict(cfg.activation_kwargs),
+                                                  "options": dict(cfg.options), **dict(p.network_kwargs)})))
+        torch.manual_seed(0)
+        a = bm.build_row_network(**kw)
+        torch.manual_seed(0)
+        b = bm._build(cfg)
+        assert a.state_dict().keys() == b.state_dict().keys()
+        assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
