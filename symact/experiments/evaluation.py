@@ -233,12 +233,13 @@ WONG_ANCHORS = {
 }
 
 #: the leaderboard's columns as the chapter shows them: (column of symact.benchmark.leaderboard, header)
-LEADERBOARD_COLUMNS = (("row", "activation"), ("seeds", "seeds"), ("clean", "clean acc. (%)"),
+LEADERBOARD_COLUMNS = (("row", "activation"), ("status", "status"), ("seeds", "seeds"), ("clean", "clean acc. (%)"),
                        ("robust", "worst-case robust acc. (%)"), ("autoattack_mean", "AutoAttack alone (%)"),
                        ("linf_median", "median L-inf distance"), ("l2_median", "median L2 distance"),
                        ("vs_relu_robust", "robust vs ReLU"), ("vs_relu_clean", "clean vs ReLU"),
                        ("sanity_failed", "sanity checks failed"), ("early_stopped", "early stops"),
-                       ("epoch_seconds", "s / epoch"), ("params_added", "parameters added"))
+                       ("epoch_seconds", "s / epoch"), ("params_added", "parameters added"),
+                       ("adaptive", "adaptive attacks"), ("note", "note"))
 
 
 def leaderboard_view(dataset: str, profiles: tuple[str, ...] = ("paper", "quick")):
@@ -275,7 +276,7 @@ def leaderboard_display(table) -> "pd.DataFrame":
             v = r.get(k)
             return None if isinstance(v, float) and math.isnan(v) else v
 
-        out.append({"row": r["row"], "seeds": r["seeds"],
+        out.append({"row": r["row"], "status": get("status") or "", "seeds": r["seeds"],
                     "clean": _mean_sd(get("clean_mean"), get("clean_sd")),
                     "robust": _mean_sd(get("robust_mean"), get("robust_sd")),
                     "autoattack_mean": num(None if get("autoattack_mean") is None else 100 * get("autoattack_mean"),
@@ -285,7 +286,8 @@ def leaderboard_display(table) -> "pd.DataFrame":
                     "sanity_failed": get("sanity_failed") or ("" if get("clean_mean") is not None else "n/a"),
                     "early_stopped": num(get("early_stopped"), ".0f"),
                     "epoch_seconds": num(get("epoch_seconds"), ".0f"),
-                    "params_added": num(get("params_added"), ".0f")})
+                    "params_added": num(get("params_added"), ".0f"), "adaptive": get("adaptive") or "",
+                    "note": get("note") or ""})
     cols = dict(LEADERBOARD_COLUMNS)
     return pd.DataFrame(out, columns=list(cols)).rename(columns=cols)
 
