@@ -27,6 +27,7 @@ from torch import nn
 
 from symact import attacks, data, theory
 from symact.attacks import progress_bar
+from symact.evaluation import encode_outcomes
 from symact.device import get_device, seed_everything
 from symact.models import LeNet5
 from symact.results import experiment
@@ -330,8 +331,10 @@ def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: 
     Adversarial and noisy samples are errors unless decided as their true class
     (a nonsense decision counts as an error); nonsense samples are errors unless
     decided as nonsense. Also the nonsense-decision rate, the mean PSNR and the
-    mean top confidence per beta, and example images with their decisions
-    (uint8 pixels, base64-encoded; read them with :func:`example_image`).
+    mean top confidence per beta, the per-sample outcomes (``outcome``: per beta, decided correctly, as
+    :func:`symact.evaluation.encode_outcomes`; the paired verdicts of :func:`symact.experiments.verdicts.saf_robust`
+    read them), and example images with their decisions (uint8 pixels, base64-encoded; read them with
+    :func:`example_image`).
     """
     betas = (0.0,) + tuple(cfg.betas)
     gen = torch.Generator().manual_seed(cfg.seed + 7)
@@ -340,6 +343,7 @@ def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: 
     rejected = {k: np.zeros(len(betas)) for k in kinds}
     top_conf = {k: np.zeros(len(betas)) for k in kinds}
     psnr = {k: np.zeros(len(betas)) for k in kinds}
+    correct: dict = {k: [[] for _ in betas] for k in kinds}  # per beta, per sample: decided correctly
     examples: dict = {k: {"images": [], "decision": [], "confidence": []} for k in kinds}
     n_seen = 0
     subset = test.head(cfg.n_eval)
@@ -358,6 +362,7 @@ def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: 
                     out = model(x)
                 dec = decide(out, robust, nonsense_class)
                 err[kind][j] += float((dec != target).sum())
+                correct[kind][j].append((dec == target).cpu())
                 rejected[kind][j] += float((dec == NONSENSE).sum())
                 top_conf[kind][j] += float(confidences(out, robust)[:, :10].amax(1).sum())
                 if beta > 0:
@@ -377,7 +382,8 @@ def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: 
     for kind in kinds:
         out[kind] = {"error": (err[kind] / n_seen).tolist(), "rejected": (rejected[kind] / n_seen).tolist(),
                      "top_confidence": (top_conf[kind] / n_seen).tolist(),
-                     "psnr": [None] + (psnr[kind][1:] / n_seen).tolist()}
+                     "psnr": [None] + (psnr[kind][1:] / n_seen).tolist(),
+                     "outcome": [encode_outcomes(torch.cat(c)) for c in correct[kind]]}
     out["examples"] = examples if cfg.n_examples else None
     return out
 

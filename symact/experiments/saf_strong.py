@@ -30,10 +30,12 @@ from symact import attacks, data
 from symact.device import get_device
 from symact.evaluation import decode_outcomes, min_norm_distances, robustness_curve, run_sanity
 from symact.experiments import saf
+from symact.experiments import verdicts as vd
 from symact.results import experiment
 from symact.store.units import Unit, gpu_resources
 
-__all__ = ["STRONG", "StrongConfig", "noise_rejection", "seed_table", "strong_run"]
+__all__ = ["EQ10_BETA", "FIRST_ATTACKS", "STRONG", "STRONG_EPS", "StrongConfig", "first_strong_table",
+           "loss_masking_table", "noise_rejection", "outcomes_at", "seed_table", "strong_run"]
 
 
 @dataclass(frozen=True)
@@ -243,3 +245,146 @@ def outcomes_at(net: dict, eps: float, key: str) -> np.ndarray:
     entry = pt["worst_case"] if key == "worst_case" else pt["attacks"][key]
     return decode_outcomes(entry["outcome"], pt["n"])
 
+
+
+# --------------------------------------------------------------------------------------------
+# The first strong evaluation (robust_run's "strong" section): tables for the chapter
+# --------------------------------------------------------------------------------------------
+
+#: the attacks of the first strong evaluation, in the order the chapter shows them
+FIRST_ATTACKS = ("eq10", "pgd", "pgd-ce", "autoattack", "square", "worst")
+
+
+def first_strong_table(results: dict, dataset: str):
+    """The first strong evaluation of every stored ``robust-<dataset>-<model>`` result as a
+    :class:`pandas.DataFrame`, one row per network, budget and attack, each described by the config that ran
+    it: ``model``, ``profile``, ``eps``, ``attack`` (:data:`FIRST_ATTACKS`), ``acc``, ``wrong_class`` (None for
+    the worst case), ``n`` (images it ran on), ``clean_acc``, ``pgd`` (e.g. ``"PGD-50x5"``), ``cascade`` (the
+    config's ``autoattack``, None where it did not run), ``square_queries`` and ``outcomes`` (whether per-image
+    outcomes are stored: the evaluation engine's runs keep them, the first loop's did not).
+
+    ``results``: ``{(dataset, model): stored result}`` (missing or None entries are left out)."""
+    import pandas as pd
+
+    rows = []
+    for model in saf.MODELS[dataset]:
+        res = results.get((dataset, model))
+        if res is None:
+            continue
+        cfg, st = res.provenance["config"], res["strong"]
+        for eps in st["eps"]:
+            entry = st[str(eps)]
+            for atk in FIRST_ATTACKS:
+                r = entry.get(atk)
+                if r is None:
+                    continue
+                rows.append({"model": model, "profile": res.provenance["profile"], "eps": float(eps), "attack": atk,
+                             "acc": r["acc"], "wrong_class": r.get("wrong_class"), "n": r["n"],
+                             "clean_acc": st["clean_acc"], "pgd": f"PGD-{cfg['pgd_steps']}x{cfg['pgd_restarts']}",
+                             "cascade": cfg.get("autoattack") if "autoattack" in entry else None,
+                             "square_queries": cfg["square_queries"], "outcomes": "outcome" in r})
+    return pd.DataFrame(rows, columns=["model", "profile", "eps", "attack", "acc", "wrong_class", "n", "clean_acc",
+                                       "pgd", "cascade", "square_queries", "outcomes"])
+
+
+def loss_masking_table(results: dict, dataset: str, attack: str = "pgd", against: str = "pgd-ce"):
+    """PGD on the training loss against PGD on the cross-entropy, for every stored robust network of
+    ``dataset`` and budget, through :func:`symact.experiments.verdicts.saf_masking` (one network, the same
+    images): a :class:`pandas.DataFrame` with ``model``, ``profile``, ``eps``, ``acc_loss`` (under ``attack``),
+    ``acc_ce`` (under ``against``), ``word`` ("better": the training loss's own gradient leaves more images
+    robust, the sign that it masks it) and ``judgement`` (the :class:`~symact.experiments.verdicts.Judgement`)."""
+    import pandas as pd
+
+    rows = []
+    for model in saf.MODELS[dataset]:
+        res = results.get((dataset, model))
+        if res is None:
+            continue
+        st = res["strong"]
+        for eps in st["eps"]:
+            e = st[str(eps)]
+            if attack not in e or against not in e:
+                continue
+            j = vd.saf_masking(res, eps, attack=attack, against=(against,))
+            rows.append({"model": model, "profile": res.provenance["profile"], "eps": float(eps),
+                         "acc_loss": e[attack]["acc"], "acc_ce": e[against]["acc"], "word": j.word, "judgement": j})
+    return pd.DataFrame(rows, columns=["model", "profile", "eps", "acc_loss", "acc_ce", "word", "judgement"])
+
+
+# --------------------------------------------------------------------------------------------
+# The claims of saf.txt the chapter tests (symact.claims), judged from stored results only
+# --------------------------------------------------------------------------------------------
+
+from symact.claims import claim  # noqa: E402
+
+#: (data set, beta) of the Eq. 10 claims: MNIST at beta = 0.1 (Table 2), CIFAR-10 at 0.03 (Table 4)
+EQ10_BETA = {"mnist": 0.1, "cifar10": 0.03}
+#: the budget of the strong-attack claims (the first of the stored first evaluation's budgets)
+STRONG_EPS = {"mnist": 0.1, "cifar10": 0.01}
+_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
+
+
+def _pair(ds: str, profile: str):
+    a, b = saf.ROBUST[(ds, "mrelu-r-m")].stored(profile), saf.ROBUST[(ds, "plain")].stored(profile)
+    return (a, b) if a is not None and b is not None else (None, None)
+
+
+def _paper_pct(ds, kind, model, beta):
+    row = saf.PAPER_ERRORS[(ds, kind, model)]
+    return 100 * row[(0.0, *saf.BETAS[ds]).index(beta)]
+
+
+def _register(ds: str) -> None:
+    beta = EQ10_BETA[ds]
+    table = "Table 2" if ds == "mnist" else "Table 4"
+
+    @claim(f"saf/eq10-{ds}", chapter="saf", section="saf-robust-cnns", source=f"saf.txt, {table} and Section 5",
+           text=f"On {_NAMES[ds]}, mReLU-r-m's error under the one-step attack of Eq. 10 at beta = {beta:g} is far "
+                f"below the plain network's ({_paper_pct(ds, 'adversarial', 'mrelu-r-m', beta):.1f} % against "
+                f"{_paper_pct(ds, 'adversarial', 'plain', beta):.1f} %)")
+    def _eq10(profile):
+        a, b = _pair(ds, profile)
+        if a is None:
+            return None
+        return vd.saf_robust(a, b, beta, name="mReLU-r-m", paper=saf.PAPER_ERRORS[(ds, "adversarial", "mrelu-r-m")],
+                             paper_plain=saf.PAPER_ERRORS[(ds, "adversarial", "plain")])
+
+    @claim(f"saf/nonsense-{ds}", chapter="saf", section="saf-robust-cnns", source=f"saf.txt, {table}",
+           text=f"On {_NAMES[ds]}, mReLU-r-m rejects the noise (nonsense) images the plain network accepts "
+                f"(error {_paper_pct(ds, 'nonsense', 'mrelu-r-m', 0.0):.1f} % against "
+                f"{_paper_pct(ds, 'nonsense', 'plain', 0.0):.1f} %)")
+    def _nonsense(profile):
+        a, b = _pair(ds, profile)
+        if a is None:
+            return None
+        return vd.saf_robust(a, b, 0.0, kind="nonsense", name="mReLU-r-m",
+                             paper=saf.PAPER_ERRORS[(ds, "nonsense", "mrelu-r-m")],
+                             paper_plain=saf.PAPER_ERRORS[(ds, "nonsense", "plain")])
+
+    @claim(f"saf/strong-{ds}", chapter="saf", section="saf-strong", source="saf.txt, Sections 4 and 5 (Eq. 9)",
+           text=f"On {_NAMES[ds]}, the robust CNN mReLU-r-m is more robust to adversarial perturbations than the "
+                "plain network (tested beyond the paper: the worst case over PGD, AutoAttack and Square, per image)")
+    def _strong(profile):
+        s = STRONG[ds].stored(profile)
+        if s is not None:
+            return vd.saf_seeds(s, STRONG_EPS[ds])
+        a, b = _pair(ds, profile)
+        if a is None:
+            return None
+        return vd.saf_first_strong(a, b, STRONG_EPS[ds])
+
+
+for _ds in saf.MODELS:
+    _register(_ds)
+
+
+@claim("saf/noise-confidence", chapter="saf", section="saf-features", source="saf.txt, Section 3.2 and Fig. 3",
+       text="A plain CNN gives pure-noise (nonsense) images about 99 % confidence, and their features lie outside "
+            "the high-density region of the clean ones")
+def _noise_confidence(profile):
+    f = saf.features.stored(profile)
+    if f is None:
+        return None
+    return vd.single_network(f, effect=f["nonsense_confidence"] - 0.99, scale=100, unit="points", digits=1,
+                             what="The plain network's mean top confidence on noise images minus the paper's 99 %",
+                             paper="about 99 % confidence on noise")
