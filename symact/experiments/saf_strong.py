@@ -57,13 +57,13 @@ class StrongConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     epochs: int | None = None
     n_train: int | None = None
-    n_images: int = 1000
+    n_images: int = 500
     eps_grid: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.3)
     pgd_steps: int = 50
     pgd_restarts: int = 5
     cascade: str | None = "autoattack"
     square_queries: int = 5000
-    n_distance: int = 1000
+    n_distance: int = 500
     fab_steps: int = 100
     sanity_eps: float = 0.1
     sanity_steps: int = 50
@@ -210,9 +210,10 @@ def _configs(dataset: str) -> dict:
                                 pgd_steps=3, pgd_restarts=1, cascade=None, square_queries=20, n_distance=8,
                                 fab_steps=5, sanity_steps=3, sanity_queries=20, n_noise=16,
                                 noise_eps=paper.noise_eps[-1:], eval_batch=64)
-    quick = dataclasses.replace(paper, epochs=3, n_train=10000, n_images=100, pgd_steps=10, pgd_restarts=1,
-                                cascade=None, square_queries=300, n_distance=100, fab_steps=20, sanity_steps=10,
-                                sanity_queries=300, n_noise=100, eval_batch=100)
+    quick = dataclasses.replace(paper, epochs=3, n_train=10000, n_images=100, eps_grid=paper.eps_grid[1::2],
+                                pgd_steps=10, pgd_restarts=1, cascade=None, square_queries=300, n_distance=100,
+                                fab_steps=20, sanity_steps=10, sanity_queries=300, n_noise=100,
+                                noise_eps=paper.noise_eps[1::2], eval_batch=100)
     return {"smoke": smoke, "quick": quick, "paper": paper}
 
 
