@@ -80,3 +80,15 @@ def test_saf_claims_are_registered_and_read_only_stored_results():
     # nothing at the paper profile comes from a quick result, and no quick result gives a verdict
     assert not ((df["profile"] == "quick") & (df["verdict"] != "not run at a converged protocol")
                 & (df["verdict"] != claims.NOT_STORED)).any()
+
+
+def test_paper_cost_scales_with_the_config():
+    paper = ss.STRONG["mnist"].configs["paper"]
+    a = ss.paper_cost(paper, train_seconds=1000.0).set_index("part")
+    assert a.loc["train", "seconds"] == 6000.0 and a.loc["total", "units"] == 18
+    assert a.loc["total", "seconds"] == pytest.approx(a.seconds.drop("total").sum())
+    import dataclasses
+    half = ss.paper_cost(dataclasses.replace(paper, n_images=250), 1000.0).set_index("part")
+    assert half.loc["curve", "seconds"] == pytest.approx(a.loc["curve", "seconds"] / 2)
+    no_aa = ss.paper_cost(dataclasses.replace(paper, cascade=None), 1000.0).set_index("part")
+    assert no_aa.loc["curve", "seconds"] < a.loc["curve", "seconds"]

@@ -35,7 +35,7 @@ from symact.results import experiment
 from symact.store.units import Unit, gpu_resources
 
 __all__ = ["EQ10_BETA", "FIRST_ATTACKS", "STRONG", "STRONG_EPS", "StrongConfig", "first_strong_table",
-           "loss_masking_table", "noise_rejection", "outcomes_at", "seed_table", "strong_run"]
+           "loss_masking_table", "MEASURED_SECONDS_PER_IMAGE", "noise_rejection", "paper_cost", "outcomes_at", "seed_table", "strong_run"]
 
 
 @dataclass(frozen=True)
@@ -246,6 +246,45 @@ def outcomes_at(net: dict, eps: float, key: str) -> np.ndarray:
     entry = pt["worst_case"] if key == "worst_case" else pt["attacks"][key]
     return decode_outcomes(entry["outcome"], pt["n"])
 
+
+
+# --------------------------------------------------------------------------------------------
+# What a paper-profile run costs on a CPU
+# --------------------------------------------------------------------------------------------
+
+#: CPU seconds per image of each attack at the paper profile's settings (eps 0.1, mReLU-r-m trained 3 epochs,
+#: one thread, this project's shared 2-core machine under a load of about 12, 2026-12-07), measured on 20 test
+#: images with :func:`symact.evaluation.evaluate`: the basis of :func:`paper_cost`. An attack on an image it
+#: breaks early costs less (AutoAttack's later components and Square stop), so at large budgets these are
+#: upper bounds.
+MEASURED_SECONDS_PER_IMAGE = {"eq10": 0.012, "pgd": 0.24, "pgd-ce": 0.21, "pgd-margin": 0.21, "autoattack": 5.7,
+                              "square": 3.2}
+
+
+def paper_cost(cfg: StrongConfig, train_seconds: float, robust_fraction: float = 0.5):
+    """The CPU seconds (one thread) of a run of ``cfg``, per part, as a :class:`pandas.DataFrame` (``part``,
+    ``units``, ``seconds``): training (``train_seconds`` per network, e.g. a stored paper-profile run's), the
+    curves (:data:`MEASURED_SECONDS_PER_IMAGE` scaled by images and by the PGD steps and restarts against the
+    measured 50 x 5, with AutoAttack and Square at ``robust_fraction`` of their full cost over the budgets, as
+    images broken early stop them), and the distances, sanity checks and noise attack (PGD-sized: 2, 3 and
+    ``len(noise_eps)`` PGD runs per image)."""
+    import pandas as pd
+
+    nets = len(cfg.models) * len(cfg.seeds)
+    pgd = cfg.pgd_steps * cfg.pgd_restarts / 250
+    per_eps = {k: v * (pgd if k.startswith("pgd") else 1) for k, v in MEASURED_SECONDS_PER_IMAGE.items()}
+    if not cfg.cascade:
+        per_eps.pop("autoattack")
+    per_eps["square"] *= cfg.square_queries / 5000
+    full = sum(v for k, v in per_eps.items() if k not in ("autoattack", "square"))
+    partial = sum(v for k, v in per_eps.items() if k in ("autoattack", "square")) * robust_fraction
+    curve = (full + partial) * cfg.n_images * len(cfg.eps_grid)
+    pgd_img = MEASURED_SECONDS_PER_IMAGE["pgd"] * pgd
+    extra = pgd_img * (2 * cfg.n_distance + 3 * cfg.n_images + len(cfg.noise_eps) * cfg.n_noise)
+    rows = [("train", nets, nets * train_seconds), ("curve", nets, nets * curve), ("extra", nets, nets * extra)]
+    df = pd.DataFrame(rows, columns=["part", "units", "seconds"])
+    return pd.concat([df, pd.DataFrame([{"part": "total", "units": int(df.units.sum()),
+                                         "seconds": float(df.seconds.sum())}])], ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
