@@ -35,7 +35,8 @@ from symact.train import TrainConfig, train
 
 __all__ = ["ALPHAS", "BASES", "BETAS", "FLAGS", "MODELS", "NONSENSE", "PAPER_ERRORS", "ROBUST", "CapacityConfig",
            "FeatureConfig", "LogRBF", "RobustConfig", "build_model", "capacity", "confidences", "decide",
-           "decision_rule", "example_image", "features", "hybrid_loss", "nonsense_samples", "parse_model", "robust_run",
+           "decision_rule", "example_image", "features", "hybrid_loss", "nonsense_samples", "paper_gaps", "parse_model", "protocol_table",
+           "robust_run",
            "strong_attacks", "strong_eval", "train_network", "training_tricks"]
 
 
@@ -545,6 +546,53 @@ def _robust_configs(dataset: str, model: str) -> dict:
     if dataset == "mnist":  # the stored paper results ran torchattacks' 10-iteration cascade (issue 29 reruns them)
         base = dataclasses.replace(base, autoattack="cascade-10")
     return {"smoke": smoke, "quick": quick, "paper": base}
+
+
+def protocol_table(results: dict, dataset: str):
+    """How each stored ``robust-<dataset>-<model>`` result's run differs from the paper profile, from the config
+    of the profile it was stored at: a :class:`pandas.DataFrame` with ``model``, ``profile`` and ``differences``
+    (empty at the paper profile). ``results``: ``{(dataset, model): stored result}``."""
+    import pandas as pd
+
+    rows = []
+    for model in MODELS[dataset]:
+        res = results.get((dataset, model))
+        if res is None:
+            continue
+        prof = res.provenance["profile"]
+        paper, ran = ROBUST[(dataset, model)].configs["paper"], ROBUST[(dataset, model)].configs[prof]
+        diffs = []
+        if ran.epochs != paper.epochs:
+            diffs.append(f"{ran.epochs} epochs instead of {paper.epochs}")
+        if ran.n_train != paper.n_train:
+            diffs.append(f"{ran.n_train:,} training images instead of all")
+        if ran.n_eval != paper.n_eval:
+            diffs.append(f"{ran.n_eval:,} evaluation images instead of {paper.n_eval:,}")
+        if (ran.n_strong, ran.pgd_steps, ran.pgd_restarts) != (paper.n_strong, paper.pgd_steps, paper.pgd_restarts):
+            diffs.append(f"strong attacks on {ran.n_strong:,} images instead of {paper.n_strong:,}, "
+                         f"PGD-{ran.pgd_steps}x{ran.pgd_restarts} instead of PGD-{paper.pgd_steps}x{paper.pgd_restarts}")
+        if ran.n_aa == 0 and paper.n_aa:
+            diffs.append(f"no {attacks.attack_label(paper.autoattack)}")
+        rows.append({"model": model, "profile": prof, "epochs": ran.epochs, "differences": "; ".join(diffs)})
+    return pd.DataFrame(rows, columns=["model", "profile", "epochs", "differences"])
+
+
+def paper_gaps(results: dict, models: tuple[str, ...] = ("plain", "mrelu-r-m")):
+    """Our error minus the paper's (Tables 2 and 4), averaged over the columns the paper prints, per data set,
+    kind of sample and model (a description of the gap, not a test): a :class:`pandas.DataFrame` with
+    ``dataset``, ``kind``, ``model``, ``profile``, ``columns`` (how many were averaged) and ``gap``."""
+    import pandas as pd
+
+    rows = []
+    for (ds, kind, model), paper in PAPER_ERRORS.items():
+        res = results.get((ds, model))
+        if model not in models or res is None:
+            continue
+        ours = np.asarray(res["paper_eval"][kind]["error"])
+        k = min(len(ours), len(paper))
+        rows.append({"dataset": ds, "kind": kind, "model": model, "profile": res.provenance["profile"],
+                     "columns": k, "gap": float(np.mean(ours[:k] - np.asarray(paper[:k])))})
+    return pd.DataFrame(rows, columns=["dataset", "kind", "model", "profile", "columns", "gap"])
 
 
 #: every registered robust-CNN experiment, keyed (dataset, model)
