@@ -92,3 +92,12 @@ def test_paper_cost_scales_with_the_config():
     assert half.loc["curve", "seconds"] == pytest.approx(a.loc["curve", "seconds"] / 2)
     no_aa = ss.paper_cost(dataclasses.replace(paper, cascade=None), 1000.0).set_index("part")
     assert no_aa.loc["curve", "seconds"] < a.loc["curve", "seconds"]
+
+
+def test_saf_claim_sections_are_labels_of_the_chapter():
+    from symact.results import REPO_ROOT
+
+    text = (REPO_ROOT / "book" / "saf.md").read_text()
+    for c in claims.CLAIMS.values():
+        if c.chapter == "saf":
+            assert f"({c.section})=" in text, c.section
