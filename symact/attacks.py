@@ -52,7 +52,7 @@ from symact.device import get_device
 from symact.models import inference_copy
 
 __all__ = ["AUTOATTACK_LABELS", "attack_label", "ATTACKS", "AUTOATTACK_COMPONENTS", "MISCLASSIFIED", "ROBUST", "AutoAttack", "FGSMaxGrad", "FirstSuccess",
-           "LossPGD", "NoiseAveragedPGD", "PixelDE", "PredictedLabelPGD", "margin_loss", "accuracy", "argmax_rule", "de_population", "eq10_direction", 
+           "LossPGD", "NoiseAveragedPGD", "NoiseToClassPGD", "NonsenseMarginPGD", "PixelDE", "PredictedLabelPGD", "margin_loss", "nonsense_margin_loss", "confident_class_loss", "accuracy", "argmax_rule", "de_population", "eq10_direction", 
            "fgs_max_grad", "make_attack", "perturb_linf", "predict", "progress_bar",
            "progress_enabled"]
 
@@ -762,3 +762,118 @@ class NoiseAveragedPGD(Attack):
             best[idx] = (xi + delta).detach()
             todo[idx] = ~found
         return best
+
+
+# --------------------------------------------------------------------------------------------
+# Adaptive attacks on networks that may answer "nonsense" (saf.txt Section 5)
+# --------------------------------------------------------------------------------------------
+
+
+def _log_confidences(outputs: torch.Tensor, space: str) -> torch.Tensor:
+    if space == "log":
+        return outputs
+    if space == "logits":
+        return F.log_softmax(outputs, 1)
+    raise ValueError(f"outputs must be 'log' (log-confidences, e.g. a log-RBF output layer) or 'logits' "
+                     f"(softmax confidences), got {space!r}")
+
+
+def _reject_score(lc: torch.Tensor, num_classes: int, nonsense: int | None, threshold: float) -> torch.Tensor:
+    """The log-score a real class must beat to be decided: the nonsense output, or ``ln threshold``."""
+    if nonsense is not None:
+        if not 0 <= nonsense < lc.shape[1]:
+            raise ValueError(f"nonsense index {nonsense} is outside the model's {lc.shape[1]} outputs")
+        return lc[:, nonsense]
+    return torch.full((len(lc),), math.log(threshold), dtype=lc.dtype, device=lc.device)
+
+
+def _check_rejecting(num_classes: int, nonsense: int | None, threshold: float) -> None:
+    if int(num_classes) != num_classes or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    if nonsense is not None and (int(nonsense) != nonsense or nonsense < num_classes):
+        raise ValueError(f"nonsense must be None or the index of the nonsense output (>= num_classes = "
+                         f"{num_classes}), got {nonsense!r}")
+    if nonsense is None and not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+
+
+def nonsense_margin_loss(num_classes: int = 10, nonsense: int | None = None, threshold: float = 0.5,
+                         outputs: str = "log") -> LossFn:
+    """The margin loss towards a wrong *real* class that also suppresses the nonsense decision (saf.txt Section
+    5's decision rule), for networks that can answer "nonsense".
+
+    With ``c_j`` the log-confidence of output ``j`` (``outputs="log"``: the outputs themselves, as the SAF
+    robust CNNs' log-RBF layer gives them; ``"logits"``: the log-softmax), ``w`` the most confident wrong real
+    class (``j < num_classes``, ``j != y``) and ``r`` the reject score (the nonsense output ``c_nonsense``
+    where the network has one, else ``ln threshold``: the rule rejects when every confidence is below
+    ``threshold``), the loss per image is
+
+    ``c_w - max(c_y, r)``,
+
+    positive exactly when the rule decides the wrong real class ``w`` (not the true class, not nonsense).
+    Returns ``fn(outputs, labels) -> mean loss`` for :class:`LossPGD`. Plain cross-entropy and the hybrid loss
+    are content with pushing an image into the nonsense region, which the paper counts as a success of the
+    defence; this loss is the adaptive attack that refuses that exit (Tramer et al. 2020, Sec. 4).
+    """
+    _check_rejecting(num_classes, nonsense, threshold)
+    space = outputs
+    _log_confidences(torch.zeros(1, 2), space)  # validates ``outputs``
+
+    def loss(out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        lc = _log_confidences(out, space)
+        real = lc[:, :num_classes]
+        true = real.gather(1, labels[:, None])[:, 0]
+        wrong = real.masked_fill(F.one_hot(labels, num_classes).bool(), -math.inf).amax(1)
+        return (wrong - torch.maximum(true, _reject_score(lc, num_classes, nonsense, threshold))).mean()
+    return loss
+
+
+def confident_class_loss(num_classes: int = 10, nonsense: int | None = None, threshold: float = 0.5,
+                         outputs: str = "log") -> LossFn:
+    """The loss that drives a *nonsense* input (noise) towards a confident real class: per image
+    ``max_{j < num_classes} c_j - r`` (notation of :func:`nonsense_margin_loss`), positive exactly when the
+    rule decides a real class. The labels are ignored (they are the nonsense label)."""
+    _check_rejecting(num_classes, nonsense, threshold)
+    space = outputs
+    _log_confidences(torch.zeros(1, 2), space)
+
+    def loss(out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        lc = _log_confidences(out, space)
+        return (lc[:, :num_classes].amax(1) - _reject_score(lc, num_classes, nonsense, threshold)).mean()
+    return loss
+
+
+class NonsenseMarginPGD(LossPGD):
+    """L-infinity PGD (:class:`LossPGD`, seeded random restarts) on :func:`nonsense_margin_loss`: towards a
+    wrong real class while suppressing the nonsense decision. The adaptive attack on the SAF paper's robust
+    CNNs (saf.txt Section 5, decision rule); ``predict`` should be their decision rule (which returns the
+    nonsense label for a rejected input), so that a later restart attacks only the images still decided as
+    their true class.
+
+    Example:
+        >>> atk = NonsenseMarginPGD(model, eps=0.1, alpha=0.025, steps=50, nonsense=10)   # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, eps: float, alpha: float, steps: int, restarts: int = 1, *,
+                 num_classes: int = 10, nonsense: int | None = None, threshold: float = 0.5, outputs: str = "log",
+                 seed: int = 0, predict: Rule | None = None):
+        _check_pgd_args(eps, alpha, steps, restarts)
+        super().__init__(model, eps, alpha, steps, restarts=restarts, seed=seed, predict=predict,
+                         loss_fn=nonsense_margin_loss(num_classes, nonsense, threshold, outputs))
+        self.attack = "NonsenseMarginPGD"
+
+
+class NoiseToClassPGD(LossPGD):
+    """L-infinity PGD (:class:`LossPGD`) on :func:`confident_class_loss`, from *nonsense* inputs (noise
+    images, labelled with the nonsense label): it searches the ``eps``-ball around each for an input the
+    network decides as a confident real class. With ``predict`` the network's decision rule, an image
+    counts as broken when it is no longer decided as nonsense. (The paper's "nonsense" row of Tables 2 and 4
+    takes one Eq. 10 step from the noise; this is the iterative attack.)"""
+
+    def __init__(self, model: nn.Module, eps: float, alpha: float, steps: int, restarts: int = 1, *,
+                 num_classes: int = 10, nonsense: int | None = None, threshold: float = 0.5, outputs: str = "log",
+                 seed: int = 0, predict: Rule | None = None):
+        _check_pgd_args(eps, alpha, steps, restarts)
+        super().__init__(model, eps, alpha, steps, restarts=restarts, seed=seed, predict=predict,
+                         loss_fn=confident_class_loss(num_classes, nonsense, threshold, outputs))
+        self.attack = "NoiseToClassPGD"

@@ -92,3 +92,24 @@ def test_example_images_round_trip():
     assert np.array_equal(exp.example_image(stored, "noisy", 0, 0), img)
     legacy = {"noisy": {"images": [[img.tolist()]]}}
     assert np.array_equal(exp.example_image(legacy, "noisy", 0, 0), img)
+
+
+def test_protocol_table_and_paper_gaps():
+    from symact.results import Result
+
+    def res(model, prof):
+        cfg = exp.ROBUST[("mnist", model)].configs[prof]
+        pe = {kind: {"error": list(exp.PAPER_ERRORS.get(("mnist", kind, model), (0.0,) * 13))[:13]}
+              for kind in ("adversarial", "nonsense", "noisy")}
+        pe["adversarial"]["error"] = [e + 0.01 for e in pe["adversarial"]["error"]]
+        return Result({"paper_eval": pe}, {"profile": prof, "config": {}})
+
+    results = {("mnist", "plain"): res("plain", "paper"), ("mnist", "mrelu-r-m"): res("mrelu-r-m", "quick")}
+    pt = exp.protocol_table(results, "mnist").set_index("model")
+    assert pt.loc["plain", "differences"] == "" and pt.loc["plain", "epochs"] == 20
+    quick = exp.ROBUST[("mnist", "mrelu-r-m")].configs["quick"]
+    assert f"{quick.epochs} epochs instead of 20" in pt.loc["mrelu-r-m", "differences"]
+    gaps = exp.paper_gaps(results).set_index(["kind", "model"])
+    assert gaps.loc[("adversarial", "plain"), "gap"] == pytest.approx(0.01)
+    assert gaps.loc[("noisy", "plain"), "gap"] == pytest.approx(0.0)
+    assert gaps.loc[("nonsense", "mrelu-r-m"), "columns"] == 5      # the paper prints five values there

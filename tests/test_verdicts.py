@@ -275,3 +275,49 @@ def test_sapl_strong_paired_over_seeds():
         vd.sapl_strong(r, "robust")
     with pytest.raises(ValueError, match="metric"):
         vd.sapl_strong(r, "psnr")
+
+
+# --------------------------------------------------------------------------- SAF, strong evaluation
+
+
+def _curve(model, seed, accs, outs=None, n=100):
+    """A stored strong-<dataset> network: a one-point curve at eps 0.1 (worst case and two PGD attacks)."""
+    outs = outs or {}
+    pt = {"n": n, "attacks": {k: {"outcome": encode_outcomes(o)} for k, o in outs.items()},
+          "worst_case": {"outcome": encode_outcomes(np.zeros(n, bool))}}
+    return {"model": model, "seed": seed,
+            "curve": {"eps": [0.1], "robust_acc": {"worst_case": [accs]}, "points": [pt]}}
+
+
+def test_saf_seeds_words():
+    nets = {f"{m}/seed{s}": _curve(m, s, acc) for m, accs in (("plain", (0.60, 0.62, 0.58)),
+                                                              ("mrelu-r-m", (0.45, 0.47, 0.46)))
+            for s, acc in enumerate(accs)}
+    j = vd.saf_seeds(stored({"networks": nets}), 0.1)
+    assert j.word == "worse" and j.verdict.effect == pytest.approx(-0.14, abs=1e-9)
+    assert vd.saf_seeds(stored({"networks": nets}, "quick"), 0.1).word == "not run at a converged protocol"
+    two = {k: v for k, v in nets.items() if not k.endswith("seed2")}
+    assert vd.saf_seeds(stored({"networks": two}), 0.1).word == "inconclusive"
+    one = {k: v for k, v in nets.items() if k.endswith("seed0")}
+    assert vd.saf_seeds(stored({"networks": one}), 0.1).word == "inconclusive"
+    with pytest.raises(ValueError, match="not on the stored curve"):
+        vd.saf_seeds(stored({"networks": nets}), 0.2)
+    with pytest.raises(ValueError, match="no network 'rbf'"):
+        vd.saf_seeds(stored({"networks": nets}), 0.1, a="rbf")
+
+
+def test_saf_strong_masking_and_first_strong():
+    hybrid, ce = np.arange(100) < 30, np.arange(100) < 1
+    nets = {f"mrelu-r-m/seed{s}": _curve("mrelu-r-m", s, 0.0, {"pgd": hybrid, "pgd-ce": ce}) for s in range(3)}
+    j = vd.saf_strong_masking(stored({"networks": nets}), 0.1)
+    assert j.word == "better" and j.verdict.n == 300
+    assert vd.saf_strong_masking(stored({"networks": nets}), 0.1, against="square") is None
+    rb = {"0.1": {"worst": {"acc": 0.46, "n": 500}}}
+    pl = {"0.1": {"worst": {"acc": 0.60, "n": 500}}}
+    j = vd.saf_first_strong(stored({"strong": rb}), stored({"strong": pl}), 0.1)
+    assert j.word == "inconclusive" and j.verdict.note == vd.NO_OUTCOMES
+    o_r, o_p = np.arange(500) < 230, np.arange(500) < 300
+    rb = {"0.1": {"worst": {"acc": 0.46, "n": 500, "outcome": encode_outcomes(o_r)}}}
+    pl = {"0.1": {"worst": {"acc": 0.60, "n": 500, "outcome": encode_outcomes(o_p)}}}
+    assert vd.saf_first_strong(stored({"strong": rb}), stored({"strong": pl}), 0.1).word == "worse"
+    assert vd.saf_first_strong(stored({"strong": rb}), stored({"strong": pl}), 0.3) is None

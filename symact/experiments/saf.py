@@ -27,14 +27,17 @@ from torch import nn
 
 from symact import attacks, data, theory
 from symact.attacks import progress_bar
+from symact.evaluation import encode_outcomes
 from symact.device import get_device, seed_everything
 from symact.models import LeNet5
 from symact.results import experiment
 from symact.train import TrainConfig, train
 
 __all__ = ["ALPHAS", "BASES", "BETAS", "FLAGS", "MODELS", "NONSENSE", "PAPER_ERRORS", "ROBUST", "CapacityConfig",
-           "FeatureConfig", "LogRBF", "RobustConfig", "build_model", "capacity", "confidences", "decide", "example_image", "features",
-           "hybrid_loss", "nonsense_samples", "parse_model", "robust_run", "training_tricks"]
+           "FeatureConfig", "LogRBF", "RobustConfig", "build_model", "capacity", "confidences", "decide",
+           "decision_rule", "example_image", "features", "hybrid_loss", "nonsense_samples", "paper_gaps", "parse_model", "protocol_table",
+           "robust_run",
+           "strong_attacks", "strong_eval", "train_network", "training_tricks"]
 
 
 @dataclass(frozen=True)
@@ -329,8 +332,10 @@ def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: 
     Adversarial and noisy samples are errors unless decided as their true class
     (a nonsense decision counts as an error); nonsense samples are errors unless
     decided as nonsense. Also the nonsense-decision rate, the mean PSNR and the
-    mean top confidence per beta, and example images with their decisions
-    (uint8 pixels, base64-encoded; read them with :func:`example_image`).
+    mean top confidence per beta, the per-sample outcomes (``outcome``: per beta, decided correctly, as
+    :func:`symact.evaluation.encode_outcomes`; the paired verdicts of :func:`symact.experiments.verdicts.saf_robust`
+    read them), and example images with their decisions (uint8 pixels, base64-encoded; read them with
+    :func:`example_image`).
     """
     betas = (0.0,) + tuple(cfg.betas)
     gen = torch.Generator().manual_seed(cfg.seed + 7)
@@ -339,6 +344,7 @@ def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: 
     rejected = {k: np.zeros(len(betas)) for k in kinds}
     top_conf = {k: np.zeros(len(betas)) for k in kinds}
     psnr = {k: np.zeros(len(betas)) for k in kinds}
+    correct: dict = {k: [[] for _ in betas] for k in kinds}  # per beta, per sample: decided correctly
     examples: dict = {k: {"images": [], "decision": [], "confidence": []} for k in kinds}
     n_seen = 0
     subset = test.head(cfg.n_eval)
@@ -357,6 +363,7 @@ def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: 
                     out = model(x)
                 dec = decide(out, robust, nonsense_class)
                 err[kind][j] += float((dec != target).sum())
+                correct[kind][j].append((dec == target).cpu())
                 rejected[kind][j] += float((dec == NONSENSE).sum())
                 top_conf[kind][j] += float(confidences(out, robust)[:, :10].amax(1).sum())
                 if beta > 0:
@@ -376,7 +383,8 @@ def paper_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: 
     for kind in kinds:
         out[kind] = {"error": (err[kind] / n_seen).tolist(), "rejected": (rejected[kind] / n_seen).tolist(),
                      "top_confidence": (top_conf[kind] / n_seen).tolist(),
-                     "psnr": [None] + (psnr[kind][1:] / n_seen).tolist()}
+                     "psnr": [None] + (psnr[kind][1:] / n_seen).tolist(),
+                     "outcome": [encode_outcomes(torch.cat(c)) for c in correct[kind]]}
     out["examples"] = examples if cfg.n_examples else None
     return out
 
@@ -392,78 +400,132 @@ def example_image(examples: dict, kind: str, beta_index: int, i: int) -> np.ndar
     return np.asarray(entry, dtype=np.uint8)
 
 
+def decision_rule(robust: bool, nonsense_class: bool, threshold: float = 0.5):
+    """The paper's decision (:func:`decide`) as a prediction rule ``rule(outputs) -> labels`` for
+    :func:`symact.evaluation.evaluate` and the attacks (:data:`NONSENSE` for a rejected input)."""
+    def rule(out: torch.Tensor) -> torch.Tensor:
+        return decide(out, robust, nonsense_class, threshold)
+    return rule
+
+
+def strong_attacks(model, eps: float, loss_fn, robust: bool, nonsense_class: bool, *, steps: int, restarts: int,
+                   seed: int, cascade: str | None = "autoattack", square_queries: int = 5000,
+                   margin: bool = False) -> dict:
+    """The L-infinity attacks at ``eps`` (images clipped to [0, 1]) of the strong evaluation, by name.
+
+    ``eq10``: saf.txt Eq. 10, clipped; ``pgd``: PGD-``steps`` (step eps/4) with ``restarts`` on the training
+    loss; ``pgd-ce`` (robust networks): on the cross-entropy of the normalised confidences (Eq. 7's first
+    term); ``pgd-margin`` (with ``margin``): :class:`symact.attacks.NonsenseMarginPGD`, towards a wrong real
+    class while suppressing the nonsense decision; ``autoattack``: the cascade ``cascade`` names (the
+    official AutoAttack under the paper's decision rule, or ``"cascade-10"``; None: skipped); ``square``:
+    Square with ``square_queries`` queries (None or 0: skipped). All judged by the paper's decision rule.
+    """
+    rule = decision_rule(robust, nonsense_class)
+    runs = {"eq10": attacks.FGSMaxGrad(model, eps, loss_fn, 10, clip=True),
+            "pgd": attacks.LossPGD(model, eps, eps / 4, steps, restarts=restarts, loss_fn=loss_fn, seed=seed,
+                                   predict=rule)}
+    if robust:
+        runs["pgd-ce"] = attacks.LossPGD(model, eps, eps / 4, steps, restarts=restarts, loss_fn=F.cross_entropy,
+                                         seed=seed, predict=rule)
+    if margin:
+        runs["pgd-margin"] = attacks.NonsenseMarginPGD(
+            model, eps, eps / 4, steps, restarts, num_classes=10, nonsense=NONSENSE if nonsense_class else None,
+            outputs="log" if robust else "logits", seed=seed, predict=rule)
+    if cascade:
+        rule_kw = {"predict": rule} if cascade == "autoattack" else {}  # cascade-10 decides by argmax
+        runs["autoattack"] = attacks.make_attack(cascade, model, eps=eps, n_classes=10 + nonsense_class, seed=seed,
+                                                 **rule_kw)
+    if square_queries:
+        runs["square"] = attacks.make_attack("square", model, eps=eps, n_queries=square_queries, seed=seed)
+    return runs
+
+
+class _Recorded:
+    """An attack that counts, on the images it attacks, those decided as a wrong real class afterwards."""
+
+    def __init__(self, model, atk, rule):
+        self.model, self.atk, self.rule, self.wrong = model, atk, rule, 0
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        adv = self.atk(x, y)
+        with torch.no_grad():
+            dec = self.rule(self.model(adv))
+        self.wrong += int(((dec != y) & (dec != NONSENSE)).sum())
+        return adv
+
+
 def strong_eval(model, test: data.ImageData, cfg: RobustConfig, loss_fn, robust: bool, nonsense_class: bool,
                 dev) -> dict:
-    """Accuracy under strong L-infinity attacks (images clipped to [0, 1]) at each of ``cfg.strong_eps``.
+    """Accuracy under strong L-infinity attacks (:func:`strong_attacks`) at each of ``cfg.strong_eps``, by
+    :func:`symact.evaluation.evaluate` under the paper's decision rule.
 
-    An image counts as robust when the paper's decision is its true class. Per
-    attack: ``acc`` (robust accuracy on the images it ran on), ``wrong_class``
-    (decided as a wrong real class rather than nonsense) and ``n``; ``worst``
-    is the accuracy against every attack together, per image, on the images
-    all attacks ran on.
+    Per attack, on its first images (``n_strong``; AutoAttack ``n_aa``, Square ``n_square``): ``acc`` (robust
+    accuracy), ``wrong_class`` (the fraction of the images the attack moved to a wrong real class rather than
+    nonsense), ``n``, and ``outcome`` (per image, robust: :func:`symact.evaluation.encode_outcomes`);
+    ``worst`` is the worst case per image over every attack, on the images all attacks ran on.
     """
-    x, y = test.head(cfg.n_strong).tensors(dev)
+    from symact.evaluation import encode_outcomes, evaluate, worst_case
 
-    def correct(adv, yy):
-        return decide(model(adv), robust, nonsense_class) == yy
-
-    out = {"eps": list(cfg.strong_eps), "n": len(y)}
+    rule = decision_rule(robust, nonsense_class)
+    x = test.head(cfg.n_strong)
+    out = {"eps": list(cfg.strong_eps), "n": len(x), "engine": "symact.evaluation.evaluate"}
     with torch.no_grad():
-        clean_ok = correct(x, y)
-    out["clean_acc"] = float(clean_ok.float().mean())
+        out["clean_acc"] = float(evaluate(model, x, None, predict=rule, batch_size=cfg.eval_batch, device=dev,
+                                          progress=False)["clean_acc"])
+    sizes = {"autoattack": cfg.n_aa, "square": cfg.n_square}
     for eps in progress_bar(cfg.strong_eps, len(cfg.strong_eps), "strong attacks"):
-        rule = lambda out: decide(out, robust, nonsense_class)  # noqa: E731  the paper's decision
-        runs = {"eq10": attacks.FGSMaxGrad(model, eps, loss_fn, 10, clip=True),
-                "pgd": attacks.LossPGD(model, eps, eps / 4, cfg.pgd_steps, restarts=cfg.pgd_restarts, loss_fn=loss_fn,
-                                       seed=cfg.seed, predict=rule)}
-        if robust:
-            runs["pgd-ce"] = attacks.LossPGD(model, eps, eps / 4, cfg.pgd_steps, restarts=cfg.pgd_restarts,
-                                             loss_fn=F.cross_entropy, seed=cfg.seed, predict=rule)
-        if cfg.n_aa:
-            rule_kw = {"predict": rule} if cfg.autoattack == "autoattack" else {}  # cascade-10 decides by argmax
-            runs["autoattack"] = attacks.make_attack(cfg.autoattack, model, eps=eps, n_classes=10 + nonsense_class,
-                                                     seed=cfg.seed, **rule_kw)
-        if cfg.n_square:
-            runs["square"] = attacks.make_attack("square", model, eps=eps, n_queries=cfg.square_queries,
-                                                 seed=cfg.seed)
-        sizes = {"autoattack": cfg.n_aa, "square": cfg.n_square}
-        res, masks = {}, []
+        runs = strong_attacks(model, eps, loss_fn, robust, nonsense_class, steps=cfg.pgd_steps,
+                              restarts=cfg.pgd_restarts, seed=cfg.seed, cascade=cfg.autoattack if cfg.n_aa else None,
+                              square_queries=cfg.square_queries if cfg.n_square else 0)
+        res, outcomes = {}, []
         for name, run in runs.items():
-            n = min(sizes.get(name, len(y)), len(y))
-            ok = torch.zeros(n, dtype=torch.bool, device=dev)
-            wrong = torch.zeros(n, dtype=torch.bool, device=dev)
-            for i in range(0, n, cfg.eval_batch):
-                xs, ys = x[i:min(i + cfg.eval_batch, n)], y[i:min(i + cfg.eval_batch, n)]
-                adv = run(xs, ys).detach()
-                with torch.no_grad():
-                    dec = decide(model(adv), robust, nonsense_class)
-                ok[i:i + len(ys)] = (dec == ys) & clean_ok[i:i + len(ys)]
-                wrong[i:i + len(ys)] = (dec != ys) & (dec != NONSENSE)
-            res[name] = {"acc": float(ok.float().mean()), "wrong_class": float(wrong.float().mean()), "n": n}
-            masks.append(ok)
-        m = min(len(k) for k in masks)
-        res["worst"] = {"acc": float(torch.stack([k[:m] for k in masks]).all(0).float().mean()), "n": m}
+            n = min(sizes.get(name, len(x)), len(x))
+            rec = _Recorded(model, run, rule)
+            r = evaluate(model, x.head(n), {name: rec}, predict=rule, batch_size=cfg.eval_batch, device=dev,
+                         progress=False)
+            e = r["attacks"][name]
+            res[name] = {"acc": e["robust_acc"], "wrong_class": rec.wrong / max(n, 1), "n": n,
+                         "outcome": e["outcome"]}
+            outcomes.append(_as_bool(e["outcome"], n))
+        m = min(len(o) for o in outcomes)
+        w = worst_case([o[:m] for o in outcomes])
+        res["worst"] = {"acc": float(w.mean()), "n": m, "outcome": encode_outcomes(w)}
         out[str(eps)] = res
     return out
 
 
-def robust_run(cfg: RobustConfig) -> dict:
-    """Train one network of saf.txt Tables 1/3 and evaluate it as Section 5 does, then with strong attacks."""
+def _as_bool(outcome: str, n: int) -> np.ndarray:
+    from symact.evaluation import decode_outcomes
+
+    return decode_outcomes(outcome, n)
+
+
+def train_network(cfg: RobustConfig, checkpoint=None):
+    """Train the network of ``cfg`` (saf.txt Tables 1/3, the hybrid loss and the tricks of Section 5):
+    ``(model in eval mode, loss_fn, history)``. ``checkpoint``: a file for resumable training."""
     if cfg.dataset not in MODELS:
         raise ValueError(f"dataset must be one of {sorted(MODELS)}, got {cfg.dataset!r}")
-    base, flags = parse_model(cfg.model)
+    parse_model(cfg.model)
     seed_everything(cfg.seed)
     dev = get_device()
-    train_set, test_set = data.load(cfg.dataset).head(cfg.n_train), data.load(cfg.dataset, train=False)
+    train_set = data.load(cfg.dataset).head(cfg.n_train)
     model = build_model(cfg.dataset, cfg.model)
     loss_fn = model_loss(cfg.dataset, cfg.model)
-    robust, nonsense_class = base != "plain", "m" in flags
     mean_image = train_set.x.float().mean(0) / 255
     tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer="sgd", lr=cfg.lr, momentum=0.9,
                        weight_decay=cfg.weight_decay, schedule=cfg.schedule, seed=cfg.seed)
     hist = train(model, train_set, tcfg, loss_fn=loss_fn, device=dev,
-                 batch_fn=training_tricks(cfg, model, loss_fn, mean_image))
-    model.eval()
+                 batch_fn=training_tricks(cfg, model, loss_fn, mean_image), checkpoint=checkpoint)
+    return model.eval(), loss_fn, hist
+
+
+def robust_run(cfg: RobustConfig) -> dict:
+    """Train one network of saf.txt Tables 1/3 and evaluate it as Section 5 does, then with strong attacks."""
+    base, flags = parse_model(cfg.model)
+    model, loss_fn, hist = train_network(cfg)
+    dev = get_device()
+    test_set = data.load(cfg.dataset, train=False)
+    robust, nonsense_class = base != "plain", "m" in flags
     return {"data": test_set.description, "history": hist, "robust": robust, "nonsense_class": nonsense_class,
             "paper_eval": paper_eval(model, test_set, cfg, loss_fn, robust, nonsense_class, dev),
             "strong": strong_eval(model, test_set, cfg, loss_fn, robust, nonsense_class, dev)}
@@ -484,6 +546,53 @@ def _robust_configs(dataset: str, model: str) -> dict:
     if dataset == "mnist":  # the stored paper results ran torchattacks' 10-iteration cascade (issue 29 reruns them)
         base = dataclasses.replace(base, autoattack="cascade-10")
     return {"smoke": smoke, "quick": quick, "paper": base}
+
+
+def protocol_table(results: dict, dataset: str):
+    """How each stored ``robust-<dataset>-<model>`` result's run differs from the paper profile, from the config
+    of the profile it was stored at: a :class:`pandas.DataFrame` with ``model``, ``profile`` and ``differences``
+    (empty at the paper profile). ``results``: ``{(dataset, model): stored result}``."""
+    import pandas as pd
+
+    rows = []
+    for model in MODELS[dataset]:
+        res = results.get((dataset, model))
+        if res is None:
+            continue
+        prof = res.provenance["profile"]
+        paper, ran = ROBUST[(dataset, model)].configs["paper"], ROBUST[(dataset, model)].configs[prof]
+        diffs = []
+        if ran.epochs != paper.epochs:
+            diffs.append(f"{ran.epochs} epochs instead of {paper.epochs}")
+        if ran.n_train != paper.n_train:
+            diffs.append(f"{ran.n_train:,} training images instead of all")
+        if ran.n_eval != paper.n_eval:
+            diffs.append(f"{ran.n_eval:,} evaluation images instead of {paper.n_eval:,}")
+        if (ran.n_strong, ran.pgd_steps, ran.pgd_restarts) != (paper.n_strong, paper.pgd_steps, paper.pgd_restarts):
+            diffs.append(f"strong attacks on {ran.n_strong:,} images instead of {paper.n_strong:,}, "
+                         f"PGD-{ran.pgd_steps}x{ran.pgd_restarts} instead of PGD-{paper.pgd_steps}x{paper.pgd_restarts}")
+        if ran.n_aa == 0 and paper.n_aa:
+            diffs.append(f"no {attacks.attack_label(paper.autoattack)}")
+        rows.append({"model": model, "profile": prof, "epochs": ran.epochs, "differences": "; ".join(diffs)})
+    return pd.DataFrame(rows, columns=["model", "profile", "epochs", "differences"])
+
+
+def paper_gaps(results: dict, models: tuple[str, ...] = ("plain", "mrelu-r-m")):
+    """Our error minus the paper's (Tables 2 and 4), averaged over the columns the paper prints, per data set,
+    kind of sample and model (a description of the gap, not a test): a :class:`pandas.DataFrame` with
+    ``dataset``, ``kind``, ``model``, ``profile``, ``columns`` (how many were averaged) and ``gap``."""
+    import pandas as pd
+
+    rows = []
+    for (ds, kind, model), paper in PAPER_ERRORS.items():
+        res = results.get((ds, model))
+        if model not in models or res is None:
+            continue
+        ours = np.asarray(res["paper_eval"][kind]["error"])
+        k = min(len(ours), len(paper))
+        rows.append({"dataset": ds, "kind": kind, "model": model, "profile": res.provenance["profile"],
+                     "columns": k, "gap": float(np.mean(ours[:k] - np.asarray(paper[:k])))})
+    return pd.DataFrame(rows, columns=["dataset", "kind", "model", "profile", "columns", "gap"])
 
 
 #: every registered robust-CNN experiment, keyed (dataset, model)

@@ -31,7 +31,8 @@ import numpy as np
 from symact.evaluation import Verdict, _as_outcome, cascade_label, verdict
 
 __all__ = ["Judgement", "NO_OUTCOMES", "ONE_NETWORK", "NOT_CONVERGED", "profile", "converged", "dome_table2",
-           "sapl_table1", "sapl_robustness", "sapl_paper_rate", "sapl_strong", "sapl_strong_values", "saf_robust", "saf_masking", "single_network",
+           "sapl_table1", "sapl_robustness", "sapl_paper_rate", "sapl_strong", "sapl_strong_values", "saf_robust",
+           "saf_masking", "saf_first_strong", "saf_seeds", "saf_strong_masking", "single_network",
            "count_words"]
 
 #: the note of a one-network-per-arm comparison whose stored result has rates but no per-image outcomes
@@ -493,6 +494,88 @@ def saf_masking(result, eps, *, attack: str = "square", against: Sequence[str] =
     else:
         m = min(len(oa), len(ob))  # both ran on the first test images
         v = verdict(oa[:m], ob[:m], converged=is_conv, images=True, level=level)
+    return Judgement(v, what, profile(result), None, None, digits=1)
+
+
+def saf_first_strong(result, plain, eps, *, name: str = "mReLU-r-m", level: float = 0.95) -> Judgement | None:
+    """The first strong evaluation (``robust_run``'s ``strong`` section, one network per arm): the robust
+    network's worst-case accuracy over every attack minus the plain network's at ``eps``, on the same first test
+    images. Exact McNemar from the ``worst`` entries' per-image outcomes where stored, else "inconclusive"
+    (:data:`NO_OUTCOMES`). No published effect (the paper ran no strong attack); higher is better. None where
+    either result has no entry at ``eps``."""
+    ra, rb = _data(result)["strong"].get(str(eps)), _data(plain)["strong"].get(str(eps))
+    if ra is None or rb is None:
+        return None
+    wa, wb = ra["worst"], rb["worst"]
+    oa, ob = _outcome(wa), _outcome(wb)
+    if oa is not None and ob is not None:
+        m = min(len(oa), len(ob))
+        oa, ob = oa[:m], ob[:m]
+    v = _images(oa, ob, effect_rate=wa["acc"] - wb["acc"], n_rates=f"{wa['n']:,} and {wb['n']:,} images",
+                is_converged=converged(result) and converged(plain), published=None, higher_is_better=True,
+                level=level)
+    what = f"{name}'s worst-case accuracy over every attack minus the plain network's at eps = {eps:g}"
+    return Judgement(v, what, _profiles(result, plain), None, "no such comparison (the paper ran one-step attacks "
+                     "only)", digits=1)
+
+
+def _strong_nets(result, model: str) -> list[Mapping]:
+    nets = [n for n in _data(result)["networks"].values() if n["model"] == model]
+    if not nets:
+        raise ValueError(f"the stored strong result has no network {model!r}")
+    return sorted(nets, key=lambda n: n["seed"])
+
+
+def _curve_index(net: Mapping, eps) -> int:
+    grid = [float(e) for e in net["curve"]["eps"]]
+    if float(eps) not in grid:
+        raise ValueError(f"eps {eps} is not on the stored curve (eps {grid})")
+    return grid.index(float(eps))
+
+
+def saf_seeds(result, eps, *, a: str = "mrelu-r-m", b: str = "plain", key: str = "worst_case",
+              level: float = 0.95) -> Judgement:
+    """SAF's strong evaluation with seeds (``strong-<dataset>``): model ``a``'s robust accuracy minus model
+    ``b``'s at ``eps`` under ``key`` (``"worst_case"`` over every attack, or an attack name), paired over the
+    seeds both arms have (the t-interval of the per-seed differences; fewer than 3 seeds: "inconclusive").
+    No published effect; higher is better."""
+    na = {n["seed"]: n for n in _strong_nets(result, a)}
+    nb = {n["seed"]: n for n in _strong_nets(result, b)}
+    seeds = sorted(set(na) & set(nb))
+    if not seeds:
+        raise ValueError(f"no seed shared by {a!r} and {b!r}")
+
+    def acc(n):
+        return n["curve"]["robust_acc"][key][_curve_index(n, eps)]
+
+    xa, xb = [acc(na[s]) for s in seeds], [acc(nb[s]) for s in seeds]
+    prof = profile(result)
+    if len(seeds) < 2:
+        v = _untested(xa[0] - xb[0], len(seeds), f"{len(seeds)} seed per arm", prof == "paper",
+                      f"underpowered: {len(seeds)} seed per arm, a verdict needs at least 3")
+    else:
+        v = verdict(xa, xb, converged=prof == "paper", paired=True, higher_is_better=True, level=level)
+    label = "the worst case over every attack" if key == "worst_case" else key
+    what = f"{a}'s robust accuracy minus {b}'s under {label} at eps = {eps:g}"
+    return Judgement(v, what, prof, None, "no such comparison (the paper ran one-step attacks only)", digits=1,
+                     arms=(a, b))
+
+
+def saf_strong_masking(result, eps, *, model: str = "mrelu-r-m", attack: str = "pgd", against: str = "pgd-ce",
+                       level: float = 0.95) -> Judgement | None:
+    """Loss masking in the strong evaluation: accuracy under ``attack`` (PGD on the training loss) minus under
+    ``against`` (PGD on the cross-entropy), for ``model``, on the same images of every seed (the per-image
+    outcomes of all seeds concatenated; exact McNemar). "better" (the training-loss attack leaves more images
+    robust) is the sign that the hybrid loss masks its own gradient. None where either attack was not run."""
+    oa, ob = [], []
+    for n in _strong_nets(result, model):
+        pt = n["curve"]["points"][_curve_index(n, eps)]
+        if attack not in pt["attacks"] or against not in pt["attacks"]:
+            return None
+        oa.append(_outcome(pt["attacks"][attack], pt["n"]))
+        ob.append(_outcome(pt["attacks"][against], pt["n"]))
+    v = verdict(np.concatenate(oa), np.concatenate(ob), converged=converged(result), images=True, level=level)
+    what = f"{model}'s accuracy under {attack} minus under {against} at eps = {eps:g} ({len(oa)} network(s))"
     return Judgement(v, what, profile(result), None, None, digits=1)
 
 
