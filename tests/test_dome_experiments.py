@@ -64,3 +64,69 @@ def test_lenet_embed_act_none_keeps_a_linear_embedding():
     m = LeNet5("mnist", num_classes=2, embed_dim=2, embed_act=None)
     assert isinstance(m.hidden[-1], torch.nn.Identity)
     assert m.embed(torch.rand(3, 1, 28, 28)).shape == (3, 2)
+
+
+# --------------------------------------------------------------------------- Table 2 with seeds (dome_robust)
+
+import dataclasses  # noqa: E402
+
+from symact import claims  # noqa: E402
+from symact.experiments import dome_robust as rob  # noqa: E402
+
+
+def test_robust_experiments_cover_every_network_and_dataset():
+    assert set(rob.ROBUST) == {(n, d) for n in exp.NETWORKS for d in exp.DATASETS}
+    paper = rob.ROBUST[("lenet", "mnist")].configs["paper"]
+    assert len(paper.seeds) >= 3 and paper.epochs == 30 and paper.n_train is None  # the paper's 30 epochs, all data
+    assert max(paper.eps_grid) == pytest.approx(0.3) and any(abs(e - 8 / 255) < 1e-12 for e in paper.eps_grid)
+    for ds in exp.DATASETS:  # the Table 2 budget is on every paper and quick grid
+        for prof in ("quick", "paper"):
+            cfg = rob.ROBUST[("lenet", ds)].configs[prof]
+            assert any(abs(e - cfg.eps) < 1e-12 for e in cfg.eps_grid), (ds, prof)
+    keys = [u.key for u in rob._units(paper)]
+    assert len(keys) == 2 * 3 * len(paper.seeds) and "train-pdome-seed2" in keys and "eval-mdome-seed0" in keys
+
+
+def test_table2_network_and_bad_configs():
+    for model in exp.MODELS:
+        net = rob.table2_network("lenet", model, classes=10, channels=1)
+        assert net(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert type(rob.table2_network("lenet", "mdome", 10, 3).out_act).__name__ == "MDOME"
+    with pytest.raises(ValueError, match="network"):
+        rob.table2_network("vgg", "baseline", 10, 1)
+    base = rob.ROBUST[("lenet", "mnist")].configs["smoke"]
+    for bad in (dict(models=("pdome",)), dict(models=("baseline", "kaf")), dict(seeds=()), dict(seeds=(0, 0)),
+                dict(eps_grid=()), dict(dataset="svhn")):
+        with pytest.raises(ValueError):
+            rob._units(dataclasses.replace(base, **bad))
+
+
+def test_at_reads_the_curve():
+    curve = {"eps_grid": [0.1, 0.2, 0.3], "eps": [0.1, 0.2], "stopped_early": True,
+             "robust_acc": {"worst_case": [0.5, 0.0]}}
+    assert rob._at(curve, 0.1, "worst_case") == 0.5
+    assert rob._at(curve, 0.3, "worst_case") == 0.0  # past a curve stopped at zero
+    assert np.isnan(rob._at(curve, 0.05, "worst_case"))
+
+
+def test_robust_smoke_run_baseline_and_mdome():
+    e = rob.ROBUST[("lenet", "mnist")]
+    cfg = dataclasses.replace(e.configs["smoke"], models=("baseline", "mdome"))
+    res = e.run(cfg)
+    df = rob.robust_summary(res)
+    assert list(df["network"]) == ["baseline-seed0", "mdome-seed0"]
+    assert df["robust@0.5"].between(0, 1).all() and np.isnan(df["worst_case"]).all()  # 8/255 not on the smoke grid
+    for net in res["networks"].values():
+        assert net["curve"]["attacks"] == ["pgd", "autoattack"] and net["sanity"]["checks"]
+        assert 0 <= net["clean"]["clean_acc"] <= 1 and len(net["distances"]["distances"]) == cfg.n_eval
+    assert set(res["networks"]["mdome-seed0"]["learned"]["out_act"]) == {"mu", "sigma"}
+    means = rob.robust_means(res)
+    assert list(means["model"]) == ["baseline", "mdome"] and (means["seeds"] == 1).all()
+    assert means.loc[1, "paper_aa"] == exp.PAPER_TABLE2[("mnist", "mdome")][2]
+
+
+def test_table2_claims_are_registered():
+    keys = {c for c in claims.CLAIMS if c.startswith("dome/")}
+    assert {f"dome/table2-{d}-{m}" for d in exp.DATASETS for m in ("pdome", "mdome")} <= keys
+    assert {"dome/compact-dome", "dome/compact-pdome", "dome/compact-mdome"} <= keys
+    assert "+2.97" in claims.CLAIMS["dome/table2-fashion-mnist-pdome"].text

@@ -366,3 +366,44 @@ for _net in REGISTERED_NETWORKS:
         for _m in MODELS:
             TABLE2[(_net, _ds, _m)] = experiment("dome", f"table2-{_net}-{_ds}-{_m}", _table2_configs(_net, _ds, _m))(
                 table2_run)
+
+
+# --------------------------------------------------------------------------- the claims of the embedding figures
+
+
+def embedding_judgements(emb) -> dict:
+    """The three compactness comparisons of a stored :func:`embeddings` result, each a
+    :class:`symact.experiments.verdicts.Judgement` (:func:`symact.experiments.verdicts.single_network`: one
+    trained network per panel, so "inconclusive" at best), keyed ``"dome"`` (DOME's intra/inter distance ratio
+    minus the smaller of sigmoid's and softmax's; dome.txt Figs. 3, 4), ``"pdome"`` (PDOME's minus DOME's; Fig. 7)
+    and ``"mdome"`` (MDOME's minus softmax's on digits mod 3; Fig. 9). A negative effect is the paper's way."""
+    from symact.experiments import verdicts as vd
+
+    ratio = {k: v["intra_inter_ratio"] for k, v in emb.items()}
+    return {
+        "dome": vd.single_network(emb, effect=ratio["dome"] - min(ratio["sigmoid"], ratio["softmax"]),
+                                  what="DOME's intra/inter distance ratio minus the smaller of sigmoid's and softmax's",
+                                  paper="more compact classes (Figs. 3, 4; no number)"),
+        "pdome": vd.single_network(emb, effect=ratio["pdome"] - ratio["dome"],
+                                   what="PDOME's intra/inter ratio minus DOME's", paper="very compact (Fig. 7; no number)"),
+        "mdome": vd.single_network(emb, effect=ratio["mod3-mdome"] - ratio["mod3-softmax"],
+                                   what="MDOME's intra/inter ratio minus softmax's (digits mod 3)",
+                                   paper="more compact than softmax (Fig. 9; no number)"),
+    }
+
+
+def _embedding_claim(key: str, text: str, source: str) -> None:
+    from symact.claims import claim
+
+    def judge(profile):
+        emb = embeddings.stored(profile)
+        return None if emb is None else embedding_judgements(emb)[key]
+
+    claim(f"dome/compact-{key}", chapter="dome", section="dome-embeddings", source=source, text=text)(judge)
+
+
+_embedding_claim("dome", "DOME at the output makes each class more compact in the embedding than sigmoid or softmax.",
+                 "dome.txt, Sec. 4, Figs. 3 and 4")
+_embedding_claim("pdome", "PDOME in the hidden layers makes the embedding more compact still.", "dome.txt, Sec. 4.1, Fig. 7")
+_embedding_claim("mdome", "MDOME makes the classes of a three-class task more compact than softmax.",
+                 "dome.txt, Sec. 5, Fig. 9")
