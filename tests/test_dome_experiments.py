@@ -69,6 +69,7 @@ def test_lenet_embed_act_none_keeps_a_linear_embedding():
 # --------------------------------------------------------------------------- Table 2 with seeds (dome_robust)
 
 import dataclasses  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from symact import claims  # noqa: E402
 from symact.experiments import dome_robust as rob  # noqa: E402
@@ -130,3 +131,20 @@ def test_table2_claims_are_registered():
     assert {f"dome/table2-{d}-{m}" for d in exp.DATASETS for m in ("pdome", "mdome")} <= keys
     assert {"dome/compact-dome", "dome/compact-pdome", "dome/compact-mdome"} <= keys
     assert "+2.97" in claims.CLAIMS["dome/table2-fashion-mnist-pdome"].text
+
+
+def test_table2_cells_on_the_stored_paper_results(monkeypatch):
+    monkeypatch.setenv("SYMACT_RESULTS", str(Path(__file__).resolve().parents[1] / "results"))
+    results = {(d, m): exp.TABLE2[("lenet", d, m)].stored("paper") for d in ("mnist", "fashion-mnist")
+               for m in exp.MODELS}
+    if any(r is None for r in results.values()):
+        pytest.skip("the paper-profile Table 2 cells are not stored (or stale)")
+    df = exp.table2_cells(results).set_index(["dataset", "model"])
+    assert len(df) == 6 and (df["profile"] == "paper").all() and (df["epochs"] <= 30).all()
+    fp = df.loc[("fashion-mnist", "pdome")]
+    # the numbers: PDOME's robust gain on Fashion-MNIST is about +0.2 points against the paper's +2.97
+    assert fp["gain_cascade"] == pytest.approx(0.2, abs=0.05) and fp["paper_gain_aa"] == pytest.approx(2.97)
+    assert df.loc[("mnist", "baseline"), "gain_cascade"] == 0.0
+    assert df.loc[("fashion-mnist", "mdome"), "cascade"] <= 100 * results[("fashion-mnist", "mdome")]["autoattack"][
+        "robust_acc"]  # the lowest of the union and per-view runs
+    assert exp.table2_cells({("mnist", "pdome"): None}).empty

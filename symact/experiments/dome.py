@@ -26,8 +26,8 @@ from symact.results import experiment
 from symact.train import TrainConfig, loss_function, train
 
 __all__ = ["DATASETS", "MDOME_VIEWS", "MODELS", "NETWORKS", "PANELS", "PAPER_TABLE1", "PAPER_TABLE2", "TABLE2",
-           "EmbedConfig", "Table2Config", "class_likelihood", "distance_stats", "embeddings",
-           "table2_run", "union_of_views"]
+           "EmbedConfig", "Table2Config", "class_likelihood", "distance_stats", "embedding_judgements",
+           "embeddings", "table2_cells", "table2_run", "union_of_views"]
 
 # --------------------------------------------------------------------------- embeddings (Figs. 3, 4, 7, 9)
 
@@ -366,6 +366,50 @@ for _net in REGISTERED_NETWORKS:
         for _m in MODELS:
             TABLE2[(_net, _ds, _m)] = experiment("dome", f"table2-{_net}-{_ds}-{_m}", _table2_configs(_net, _ds, _m))(
                 table2_run)
+
+
+def table2_cells(results: dict) -> "pd.DataFrame":
+    """The earlier one-network Table 2 cells as a DataFrame, one row per stored :func:`table2_run` result.
+
+    ``results`` maps ``(dataset, model)`` to a stored result (None where not stored; left out). Columns:
+    ``dataset``, ``model``, ``profile``, ``device``, ``epochs`` (trained), ``clean``, ``pgd`` and ``cascade``
+    accuracy in % (for MDOME the cascade is the lowest of the union run and the per-view runs, each a valid
+    attack; NaN where no cascade ran), ``cascade_label`` (:func:`symact.evaluation.cascade_label`), ``n_pgd``,
+    ``n_cascade``, the paper's ``paper_clean``, ``paper_pgd``, ``paper_aa`` (ResNet-18), and the gains over the
+    same dataset's baseline: ``gain_pgd``, ``gain_cascade`` (ours) and ``paper_gain_pgd``, ``paper_gain_aa``.
+    """
+    import pandas as pd
+
+    from symact.evaluation import cascade_label
+
+    rows = []
+    for (ds, m), r in results.items():
+        if r is None:
+            continue
+        aa = r.get("autoattack")
+        if aa is None:
+            cascade, label, n_aa = float("nan"), None, 0
+        else:
+            runs = [aa] + [r[f"autoattack_{v}"] for v in MDOME_VIEWS if f"autoattack_{v}" in r]
+            cascade, label, n_aa = 100 * min(x["robust_acc"] for x in runs), cascade_label(r), aa["n"]
+        paper = PAPER_TABLE2[(ds, m)]
+        prov = r.provenance
+        rows.append({"dataset": ds, "model": m, "profile": prov["profile"], "device": prov["device"].split(" (")[0],
+                     "epochs": len(r["train"]["train_loss"]), "clean": 100 * r["clean"]["clean_acc"],
+                     "pgd": 100 * r["pgd"]["robust_acc"], "cascade": cascade, "cascade_label": label,
+                     "n_pgd": r["pgd"]["n"], "n_cascade": n_aa, "paper_clean": paper[0], "paper_pgd": paper[1],
+                     "paper_aa": paper[2]})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    base = df[df["model"] == "baseline"].set_index("dataset")
+    for ours, theirs, col, pcol in (("gain_pgd", "paper_gain_pgd", "pgd", "paper_pgd"),
+                                    ("gain_cascade", "paper_gain_aa", "cascade", "paper_aa")):
+        df[ours] = [row[col] - base.loc[row["dataset"], col] if row["dataset"] in base.index else float("nan")
+                    for _, row in df.iterrows()]
+        df[theirs] = [row[pcol] - base.loc[row["dataset"], pcol] if row["dataset"] in base.index else float("nan")
+                      for _, row in df.iterrows()]
+    return df
 
 
 # --------------------------------------------------------------------------- the claims of the embedding figures
