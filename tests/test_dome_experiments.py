@@ -85,7 +85,9 @@ def test_robust_experiments_cover_every_network_and_dataset():
             cfg = rob.ROBUST[("lenet", ds)].configs[prof]
             assert any(abs(e - cfg.eps) < 1e-12 for e in cfg.eps_grid), (ds, prof)
     keys = [u.key for u in rob._units(paper)]
-    assert len(keys) == 2 * 3 * len(paper.seeds) and "train-pdome-seed2" in keys and "eval-mdome-seed0" in keys
+    per_net = 1 + 1 + len(paper.eps_grid) + 2  # train, clean, one per epsilon, fab, sanity
+    assert len(keys) == per_net * 3 * len(paper.seeds) and len(set(keys)) == len(keys)
+    assert {"train-pdome-seed2", "clean-mdome-seed0", "eps=0.3-baseline-seed1", "sanity-pdome-seed0"} <= set(keys)
 
 
 def test_table2_network_and_bad_configs():
@@ -100,6 +102,17 @@ def test_table2_network_and_bad_configs():
                 dict(eps_grid=()), dict(dataset="svhn")):
         with pytest.raises(ValueError):
             rob._units(dataclasses.replace(base, **bad))
+
+
+def test_merge_curves_orders_the_points():
+    def point(e, k):
+        return {"protocol": 1, "predict": "argmax", "n": 4, "clean_acc": 1.0, "level": 0.95, "attacks": ["pgd"],
+                "eps_grid": [e], "eps": [e], "stopped_early": False, "robust": {"pgd": [k], "worst_case": [k]},
+                "robust_acc": {"pgd": [k / 4], "worst_case": [k / 4]}, "interval": {"pgd": [[0, 1]], "worst_case": [[0, 1]]},
+                "points": [{"eps": e}]}
+    c = rob._merge_curves([point(0.3, 0), point(0.1, 3)])
+    assert c["eps"] == [0.1, 0.3] and c["robust_acc"]["worst_case"] == [0.75, 0.0] and c["points"][0] == {"eps": 0.1}
+    assert rob._at(c, 0.3, "worst_case") == 0.0
 
 
 def test_at_reads_the_curve():

@@ -9,15 +9,17 @@ eps = 8/255 with PGD-50x10 and AutoAttack. One experiment per (network, dataset)
 
 - ``train-<model>-seed<s>``: the FAT network (a zoo network at the ``paper`` profile, resumable from its
   checkpoint);
-- ``eval-<model>-seed<s>``: needs it; clean accuracy on the first ``n_clean`` test images, then on the first
-  ``n_eval``: a robustness curve (:func:`symact.evaluation.robustness_curve`) over ``eps_grid`` under PGD on
-  the training loss (``pgd_steps`` x ``pgd_restarts``, step eps/4, i.e. the paper's 2/255 at 8/255) and the
-  official AutoAttack (:class:`symact.attacks.AutoAttack`; for MDOME run on each of the three views,
-  :func:`symact.experiments.dome.union_of_views`), robust meaning the worst case per image over both; FAB
-  minimum-norm L-infinity distances; the sanity checks of Carlini et al. (2019)
-  (:func:`symact.evaluation.run_sanity`, without a transfer surrogate). For MDOME the distances and sanity
-  checks attack the LOGIT1 view (Eq. 14), whose softmax is a proper probability and whose prediction is the
-  model's (dome.txt Eq. 12 to 15; the chapter's proposition on the views).
+- evaluation units, each needing it: ``clean-<model>-seed<s>`` (clean accuracy on the first ``n_clean`` test
+  images); on the first ``n_eval``, ``eps=<e>-<model>-seed<s>``, one per epsilon of ``eps_grid``, the point of
+  a robustness curve (:func:`symact.evaluation.robustness_curve`) under PGD on the training loss
+  (``pgd_steps`` x ``pgd_restarts``, step eps/4, i.e. the paper's 2/255 at 8/255) and the official AutoAttack
+  (:class:`symact.attacks.AutoAttack`; for MDOME run on each of the three views,
+  :func:`symact.experiments.dome.union_of_views`), robust meaning the worst case per image over both;
+  ``fab-<model>-seed<s>``, FAB minimum-norm L-infinity distances; ``sanity-<model>-seed<s>``, the sanity
+  checks of Carlini et al. (2019) (:func:`symact.evaluation.run_sanity`, without a transfer surrogate). For
+  MDOME the distances and sanity checks attack the LOGIT1 view (Eq. 14), whose softmax is a proper
+  probability and whose prediction is the model's (dome.txt Eq. 12 to 15; the chapter's proposition on the
+  views).
 
 The chapter reads the Table 2 cell at ``eps`` from the curve; :func:`robust_summary` and
 :func:`robust_means` turn a stored result into DataFrames, and :func:`symact.experiments.verdicts.dome_seeds`
@@ -173,24 +175,55 @@ def _make_attacks(cfg: RobustConfig, model: str, classes: int):
     return make
 
 
-def _eval_unit(cfg: RobustConfig, model: str, seed: int, trained: dict) -> dict:
-    """One trained network of :func:`_train_unit` under the book's evaluation (the module docstring)."""
-    kw = trained["builder_kwargs"]
-    net = table2_network(**kw)
+def _trained(trained: dict) -> torch.nn.Module:
+    """The network of :func:`_train_unit` from its weights, on the device, in eval mode."""
+    net = table2_network(**trained["builder_kwargs"])
     net.load_state_dict(trained["weights"])
     place(net)
-    net.eval()
+    return net.eval()
+
+
+def _eval_part(cfg: RobustConfig, model: str, seed: int, part: str, trained: dict) -> dict:
+    """One part of the evaluation of a trained network of :func:`_train_unit` (the module docstring):
+    ``"clean"`` (accuracy on the first ``n_clean`` test images), ``"eps=<e>"`` (the curve's point at ``e``:
+    :func:`symact.evaluation.robustness_curve` on one epsilon), ``"fab"`` (minimum-norm distances) or
+    ``"sanity"`` (:func:`symact.evaluation.run_sanity` at ``eps``)."""
+    net = _trained(trained)
     test = data.load(cfg.dataset, train=False)
     images = test.head(cfg.n_eval)
     torch.manual_seed(cfg.attack_seed)
-    clean = evaluate(net, test.head(cfg.n_clean), progress=False)
-    curve = robustness_curve(net, images, _make_attacks(cfg, model, kw["classes"]), cfg.eps_grid, progress=False)
+    if part == "clean":
+        clean = evaluate(net, test.head(cfg.n_clean), progress=False)
+        return {k: clean[k] for k in ("n", "clean_correct", "clean_acc", "outcome")}
+    if part.startswith("eps="):
+        make = _make_attacks(cfg, model, trained["builder_kwargs"]["classes"])
+        return robustness_curve(net, images, make, [float(part[4:])], stop_at_zero=False, progress=False)
     with _view(net, "logit1" if model == "mdome" else None):
-        dist = min_norm_distances(net, images, norm="Linf", method="fab", steps=cfg.fab_steps, progress=False)
-        checks = run_sanity(net, images, cfg.eps, seed=cfg.attack_seed, steps=cfg.sanity_steps,
-                            square_queries=cfg.square_queries, progress=False)
-    return {"clean": {k: clean[k] for k in ("n", "clean_correct", "clean_acc", "outcome")}, "curve": curve,
-            "distances": dist, "sanity": checks}
+        if part == "fab":
+            return min_norm_distances(net, images, norm="Linf", method="fab", steps=cfg.fab_steps, progress=False)
+        if part == "sanity":
+            return run_sanity(net, images, cfg.eps, seed=cfg.attack_seed, steps=cfg.sanity_steps,
+                              square_queries=cfg.square_queries, progress=False)
+    raise ValueError(f"unknown evaluation part {part!r}; expected clean, eps=<e>, fab or sanity")
+
+
+def _parts(cfg: RobustConfig) -> list[str]:
+    """The evaluation units of one network: clean accuracy, one per epsilon of the curve, FAB, sanity."""
+    return ["clean", *[f"eps={e:.6g}" for e in sorted(cfg.eps_grid)], "fab", "sanity"]
+
+
+def _merge_curves(points: list[dict]) -> dict:
+    """One :func:`symact.evaluation.robustness_curve` result from one-epsilon curves of the same network and
+    images, in order of epsilon."""
+    points = sorted(points, key=lambda c: c["eps"][0])
+    first = points[0]
+    keys = list(first["robust"])
+    cat = lambda field: {k: [v for c in points for v in c[field][k]] for k in keys}  # noqa: E731
+    eps = [c["eps"][0] for c in points]
+    return {**{k: first[k] for k in ("protocol", "predict", "n", "clean_acc", "level", "attacks")},
+            "eps_grid": eps, "eps": eps, "stopped_early": False, "robust": cat("robust"),
+            "robust_acc": cat("robust_acc"), "interval": cat("interval"),
+            "points": [p for c in points for p in c["points"]]}
 
 
 def _units(cfg: RobustConfig) -> list[Unit]:
@@ -201,8 +234,8 @@ def _units(cfg: RobustConfig) -> list[Unit]:
             key = f"{model}-seed{seed}"
             units.append(Unit(f"train-{key}", _train_unit, (cfg, model, seed), checkpoint=True, zoo=True,
                               resources=gpu_resources()))
-            units.append(Unit(f"eval-{key}", _eval_unit, (cfg, model, seed), needs=(f"train-{key}",),
-                              resources=gpu_resources()))
+            units += [Unit(f"{part}-{key}", _eval_part, (cfg, model, seed, part), needs=(f"train-{key}",),
+                           resources=gpu_resources()) for part in _parts(cfg)]
     return units
 
 
@@ -217,7 +250,10 @@ def robust_run(cfg: RobustConfig, outputs: dict) -> dict:
             key = f"{model}-seed{seed}"
             tr = outputs[f"train-{key}"]
             nets[key] = {"model": model, "seed": seed, "history": tr["history"], "hyper": tr["hyper"],
-                         "learned": tr["learned"], **outputs[f"eval-{key}"]}
+                         "learned": tr["learned"], "clean": outputs[f"clean-{key}"],
+                         "curve": _merge_curves([outputs[f"{part}-{key}"] for part in _parts(cfg)
+                                                 if part.startswith("eps=")]),
+                         "distances": outputs[f"fab-{key}"], "sanity": outputs[f"sanity-{key}"]}
     test = data.load(cfg.dataset, train=False)
     return {"data": test.description, "dataset": cfg.dataset, "network": cfg.network, "eps": cfg.eps,
             "n_eval": len(test.head(cfg.n_eval)), "networks": nets}
