@@ -161,3 +161,17 @@ def test_table2_cells_on_the_stored_paper_results(monkeypatch):
     assert df.loc[("fashion-mnist", "mdome"), "cascade"] <= 100 * results[("fashion-mnist", "mdome")]["autoattack"][
         "robust_acc"]  # the lowest of the union and per-view runs
     assert exp.table2_cells({("mnist", "pdome"): None}).empty
+
+
+def test_paper_cost_adds_up():
+    cost = rob.paper_cost().set_index("dataset")
+    assert list(cost.index) == list(exp.DATASETS) and (cost["networks"] == 9).all()
+    assert np.allclose(cost["total_hours"], cost["train_hours"] + cost["attack_hours"])
+    cfg = rob.ROBUST[("lenet", "mnist")].configs["paper"]
+    n_train = 60000
+    expect = sum(3 * cfg.epochs * n_train * rob.CPU_SECONDS["train"][("mnist", m)] for m in exp.MODELS) / 3600
+    assert cost.loc["mnist", "train_hours"] == pytest.approx(expect, rel=0.01)
+    assert cost.loc["mnist", "units"] == len(rob._units(cfg))
+    assert "| MNIST | 9 |" in rob.cost_markdown(cost.reset_index())
+    with pytest.raises(ValueError, match="GPU"):
+        rob.paper_cost("resnet18")

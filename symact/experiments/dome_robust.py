@@ -384,3 +384,60 @@ def _register(dataset: str, model: str) -> None:
 for _ds in DATASETS:
     for _m in ("pdome", "mdome"):
         _register(_ds, _m)
+
+
+# --------------------------------------------------------------------------- what the paper profile costs
+
+#: CPU seconds on one thread of this project's shared two-core machine (2026-12-07, under the load of other jobs),
+#: measured on units made small: ``train`` per image and epoch of FAT (one epoch on 2,000 images per model;
+#: Fashion-MNIST has MNIST's shapes), and, per image and epsilon, ``pgd`` (PGD-50 x 10 on the training loss) and
+#: ``autoattack`` (the official cascade) on 12 MNIST images at 1/255, which breaks none of them, so that every
+#: attack runs to its end (MDOME runs AutoAttack on three views: three times that); ``fab`` per image (FAB, 100
+#: steps). The sanity checks (FGSM, PGD-50 and PGD-100, Square 1,000 queries, a PGD curve) are counted as one more
+#: PGD-50 x 10. CIFAR-10's attacks are scaled by its training cost relative to MNIST's.
+CPU_SECONDS = {
+    "train": {("mnist", "baseline"): 1.22e-3, ("mnist", "pdome"): 1.04e-3, ("mnist", "mdome"): 0.99e-3,
+              ("cifar10", "baseline"): 2.85e-3, ("cifar10", "pdome"): 3.57e-3, ("cifar10", "mdome"): 3.18e-3},
+    "pgd": 0.33,
+    "autoattack": 3.39,
+    "fab": 0.58,
+}
+
+
+def paper_cost(network: str = "lenet") -> "pd.DataFrame":
+    """The CPU cost of the ``paper`` profile of ``dome/robust-<network>-<dataset>``, extrapolated from
+    :data:`CPU_SECONDS`, one row per data set: ``dataset``, ``networks``, ``units``, ``train_hours`` (every
+    epoch run; the early stop can only shorten it) and ``attack_hours`` (an upper bound: every image robust at
+    every epsilon until the last component of every attack), ``total_hours``; CPU-hours on one thread."""
+    import pandas as pd
+
+    if network != "lenet":
+        raise ValueError("CPU costs are measured for the LeNet-5 experiments only (ResNet-18 is a GPU job)")
+    rows = []
+    for ds in DATASETS:
+        cfg = ROBUST[(network, ds)].configs["paper"]
+        kind = "cifar10" if ds == "cifar10" else "mnist"
+        n_train = len(data.load(ds).head(cfg.n_train))
+        rate = {m: CPU_SECONDS["train"][(kind, m)] for m in cfg.models}
+        scale = (np.mean([CPU_SECONDS["train"][("cifar10", m)] for m in cfg.models])
+                 / np.mean([CPU_SECONDS["train"][("mnist", m)] for m in cfg.models])) if kind == "cifar10" else 1.0
+        train_s = attack_s = 0.0
+        for m in cfg.models:
+            train_s += len(cfg.seeds) * cfg.epochs * n_train * rate[m]
+            aa = CPU_SECONDS["autoattack"] * (3 if m == "mdome" else 1)
+            per_image = len(cfg.eps_grid) * (CPU_SECONDS["pgd"] + aa) + CPU_SECONDS["fab"] + CPU_SECONDS["pgd"]
+            attack_s += len(cfg.seeds) * cfg.n_eval * per_image * scale
+        rows.append({"dataset": ds, "networks": len(cfg.seeds) * len(cfg.models), "units": len(_units(cfg)),
+                     "train_hours": train_s / 3600, "attack_hours": attack_s / 3600,
+                     "total_hours": (train_s + attack_s) / 3600})
+    return pd.DataFrame(rows)
+
+
+def cost_markdown(cost) -> str:
+    """:func:`paper_cost` as a Markdown table."""
+    lines = ["| data set | networks | units | training (CPU-h) | attacks, upper bound (CPU-h) | total (CPU-h) |",
+             "|---|---|---|---|---|---|"]
+    for _, r in cost.iterrows():
+        lines.append(f"| {_NAMES[r.dataset]} | {r.networks} | {r.units} | {r.train_hours:.1f} | {r.attack_hours:.0f} "
+                     f"| {r.total_hours:.0f} |")
+    return "\n".join(lines)
