@@ -175,3 +175,12 @@ def test_paper_cost_adds_up():
     assert "| MNIST | 9 |" in rob.cost_markdown(cost.reset_index())
     with pytest.raises(ValueError, match="GPU"):
         rob.paper_cost("resnet18")
+
+
+def test_device_script_names_registered_experiments():
+    script = (Path(__file__).resolve().parents[1] / "tools" / "device_dome.sh").read_text()
+    import re
+
+    which = re.search(r"^\s*which=\((.*?)\);", script, re.M).group(1).split()
+    assert which and all(tuple(w.split("-", 1)) in rob.ROBUST for w in which)
+    assert "dome/robust-" in script
