@@ -334,8 +334,8 @@ def _configs(network: str, dataset: str) -> dict:
     # image and AutoAttack's Square (5,000 queries, however few the images) never runs
     smoke = dataclasses.replace(quick, seeds=(0,), n_train=256, n_clean=64, n_eval=8, epochs=1, pgd_steps=3,
                                 eps_grid=(0.5,), fab_steps=3, sanity_steps=2, square_queries=10)
-    if network == "resnet18":
-        smoke = dataclasses.replace(smoke, n_train=64, n_clean=16, n_eval=4)
+    if network == "resnet18":  # the LeNet-5 smoke runs cover every model's code path; here the network's
+        smoke = dataclasses.replace(smoke, models=("baseline",), n_train=32, batch_size=32, n_clean=8, n_eval=2)
     return {"smoke": smoke, "quick": quick, "paper": paper}
 
 
