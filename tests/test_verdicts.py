@@ -321,3 +321,44 @@ def test_saf_strong_masking_and_first_strong():
     pl = {"0.1": {"worst": {"acc": 0.60, "n": 500, "outcome": encode_outcomes(o_p)}}}
     assert vd.saf_first_strong(stored({"strong": rb}), stored({"strong": pl}), 0.1).word == "worse"
     assert vd.saf_first_strong(stored({"strong": rb}), stored({"strong": pl}), 0.3) is None
+
+
+# --------------------------------------------------------------------------- DOME Table 2 with seeds
+
+
+def robust_result(values, profile="paper", clean=0.9, eps=8 / 255):
+    """A stored dome/robust-* result: ``values`` maps model -> per-seed worst-case robust accuracy at ``eps``."""
+    nets = {}
+    for model, accs in values.items():
+        for seed, acc in enumerate(accs):
+            curve = {"eps_grid": [eps, 0.3], "eps": [eps, 0.3], "stopped_early": False, "clean_acc": clean,
+                     "robust_acc": {k: [acc, 0.0] for k in ("pgd", "autoattack", "worst_case")}}
+            nets[f"{model}-seed{seed}"] = {"model": model, "seed": seed, "curve": curve}
+    return stored({"eps": eps, "dataset": "fashion-mnist", "networks": nets}, profile)
+
+
+def test_dome_seeds_words():
+    base = [0.80, 0.81, 0.79, 0.80]
+    paper, paper_b = (92.71, 88.26, 88.09), (92.86, 86.82, 85.12)  # Fashion-MNIST PDOME: +2.97 points
+    same = robust_result({"baseline": base, "pdome": [b + 0.001 * (-1) ** i for i, b in enumerate(base)]})
+    j = vd.dome_seeds(same, "pdome", paper=paper, paper_baseline=paper_b, name="PDOME")
+    assert j.word == "not reproduced" and j.published == pytest.approx(0.0297)
+    assert "paired over 4 seeds" in j.design and "+2.97 points" in j.theirs
+    up = robust_result({"baseline": base, "pdome": [b + 0.03 + 0.002 * i for i, b in enumerate(base)]})
+    assert vd.dome_seeds(up, "pdome", paper=paper, paper_baseline=paper_b).word == "reproduced"
+    assert vd.dome_seeds(up, "pdome").word == "better"
+    assert vd.dome_seeds(robust_result({"baseline": base, "pdome": base}, "quick"), "pdome").word == vd.NOT_CONVERGED
+
+
+def test_dome_seeds_few_seeds_saturation_and_missing_eps():
+    two = robust_result({"baseline": [0.8, 0.81], "pdome": [0.82, 0.84]})
+    assert vd.dome_seeds(two, "pdome").word == "inconclusive"  # fewer than 3 seeds
+    one = robust_result({"baseline": [0.8], "pdome": [0.82]})
+    assert "underpowered" in vd.dome_seeds(one, "pdome").note
+    sat = robust_result({"baseline": [0.89, 0.895, 0.89], "mdome": [0.95, 0.96, 0.97]}, clean=0.9)
+    assert vd.saturated(sat)[0] and vd.saturated(sat)[1] == pytest.approx(0.9 - 0.8917, abs=1e-3)
+    j = vd.dome_seeds(sat, "mdome")
+    assert j.word == "inconclusive" and "saturated" in j.note
+    assert vd.dome_seeds(sat, "mdome", eps=0.05) is None  # the curve never reached 0.05
+    with pytest.raises(ValueError, match="networks"):
+        vd.dome_seeds(sat, "pdome")

@@ -2,6 +2,7 @@
 
 Importing this package registers every experiment in :data:`symact.results.REGISTRY`.
 """
-from symact.experiments import dome, evaluation, fundamentals, kaf, saf, saf_strong, sapl  # noqa: F401
+from symact.experiments import (dome, dome_robust, evaluation, fundamentals, kaf, saf, saf_strong,  # noqa: F401
+                                sapl)
 
-__all__ = ["dome", "evaluation", "fundamentals", "kaf", "saf", "saf_strong", "sapl"]
+__all__ = ["dome", "dome_robust", "evaluation", "fundamentals", "kaf", "saf", "saf_strong", "sapl"]

@@ -30,9 +30,10 @@ import numpy as np
 
 from symact.evaluation import Verdict, _as_outcome, cascade_label, verdict
 
-__all__ = ["Judgement", "NO_OUTCOMES", "ONE_NETWORK", "NOT_CONVERGED", "profile", "converged", "dome_table2",
-           "sapl_table1", "sapl_robustness", "sapl_paper_rate", "sapl_strong", "sapl_strong_values", "saf_robust",
-           "saf_masking", "saf_first_strong", "saf_seeds", "saf_strong_masking", "single_network",
+__all__ = ["Judgement", "NO_OUTCOMES", "ONE_NETWORK", "NOT_CONVERGED", "SATURATED", "profile", "converged",
+           "dome_table2", "dome_seeds", "saturated", "sapl_table1", "sapl_robustness", "sapl_paper_rate",
+           "sapl_strong", "sapl_strong_values", "saf_robust", "saf_masking", "saf_first_strong", "saf_seeds",
+           "saf_strong_masking", "single_network",
            "count_words"]
 
 #: the note of a one-network-per-arm comparison whose stored result has rates but no per-image outcomes
@@ -42,6 +43,11 @@ NO_OUTCOMES = ("one network per arm and no per-image outcomes stored (computed b
 ONE_NETWORK = ("one trained network per arm, one seed each, and a statistic that is not a per-image outcome: the "
                "comparison cannot be tested")
 NOT_CONVERGED = "not run at a converged protocol"
+#: the note of a comparison at an epsilon where the baseline's robust accuracy is within :data:`SATURATION` of its
+#: clean accuracy (the attack removes almost nothing: such a budget cannot tell a defence from none)
+SATURATED = "saturated epsilon: the attack leaves robust accuracy within {gap:.1f} points of clean accuracy"
+#: how close (as a fraction) robust and clean accuracy must be for a budget to count as saturated
+SATURATION = 0.02
 _NAN = float("nan")
 
 
@@ -249,6 +255,82 @@ def dome_table2(result, baseline, paper: Sequence[float] | None = None, paper_ba
         attack = label if label == "AutoAttack" else f"the {label}"
     what = f"{name}'s robust accuracy minus the baseline's under {attack}"
     return Judgement(v, what, _profiles(result, baseline), published, paper_text)
+
+
+def _seed_values(data: Mapping, model: str, eps: float, key: str) -> dict[int, float]:
+    """Per seed: ``model``'s robust accuracy under ``key`` (an attack of the curve or ``"worst_case"``) at
+    ``eps``, from a stored ``dome/robust-*`` result (NaN where the curve did not reach ``eps``)."""
+    from symact.experiments.dome_robust import _at
+
+    return {int(net["seed"]): _at(net["curve"], eps, key) for net in data["networks"].values()
+            if net["model"] == model}
+
+
+def saturated(result, eps: float | None = None, model: str = "baseline") -> tuple[bool, float]:
+    """Whether ``eps`` (default the result's Table 2 budget) is saturated for ``model`` of a stored
+    ``dome/robust-*`` result: its mean worst-case robust accuracy over seeds within :data:`SATURATION` of its
+    mean clean accuracy on the same images. Returns ``(saturated, gap)`` with the gap as a fraction."""
+    d = _data(result)
+    eps = d["eps"] if eps is None else eps
+    nets = [n for n in d["networks"].values() if n["model"] == model]
+    if not nets:
+        raise ValueError(f"the stored result has no {model!r} network")
+    from symact.experiments.dome_robust import _at
+
+    clean = float(np.mean([n["curve"]["clean_acc"] for n in nets]))
+    robust = float(np.mean([_at(n["curve"], eps, "worst_case") for n in nets]))
+    gap = clean - robust
+    return bool(math.isfinite(gap) and gap < SATURATION), gap
+
+
+def dome_seeds(result, model: str, *, eps: float | None = None, attack: str = "worst_case",
+               paper: Sequence[float] | None = None, paper_baseline: Sequence[float] | None = None,
+               name: str | None = None, level: float = 0.95) -> Judgement | None:
+    """DOME Table 2 with seeds: ``model``'s robust accuracy minus the baseline's at ``eps`` (default the
+    result's Table 2 budget, 8/255), paired over the seeds both arms share, t-interval
+    (:func:`symact.evaluation.verdict`).
+
+    ``result``: a stored ``dome/robust-<network>-<dataset>`` result (:mod:`symact.experiments.dome_robust`).
+    ``attack``: ``"worst_case"`` (per image over PGD and AutoAttack; default), ``"autoattack"`` or ``"pgd"``.
+    ``paper``, ``paper_baseline``: the paper's (benign, PGD, AA) accuracies in % (``dome.PAPER_TABLE2``);
+    the published effect is their difference in the AA column (PGD for ``attack="pgd"``), and it is only
+    compared at the paper's budget, 8/255. At a saturated budget (:func:`saturated`) no verdict is given:
+    "inconclusive" with :data:`SATURATED` as the note. Returns None where a seed's curve did not reach ``eps``
+    (the smoke profile's curve has one large epsilon only).
+    """
+    d = _data(result)
+    eps = d["eps"] if eps is None else float(eps)
+    a, b = _seed_values(d, model, eps, attack), _seed_values(d, "baseline", eps, attack)
+    if not a or not b:
+        raise ValueError(f"the stored result needs {model!r} and 'baseline' networks")
+    seeds = sorted(set(a) & set(b))
+    va, vb = [a[s] for s in seeds], [b[s] for s in seeds]
+    if not seeds or not all(math.isfinite(v) for v in va + vb):
+        return None
+    published = paper_text = None
+    at_paper_eps = abs(eps - 8 / 255) < 1e-9
+    col = 1 if attack == "pgd" else 2
+    if paper is not None and paper_baseline is not None and at_paper_eps:
+        diff = (paper[col] - paper_baseline[col]) / 100
+        published = diff if diff != 0 else None
+        paper_text = (f"{100 * diff:+.2f} points ({paper[col]:.2f} % against the baseline's {paper_baseline[col]:.2f} %, "
+                      "ResNet-18, one network each)")
+    is_conv = converged(result)
+    sat, gap = saturated(result, eps)
+    k = len(seeds)
+    design = f"{k} seed(s) per arm, paired over seeds"
+    if k < 2:
+        v = _untested(float(np.mean(va) - np.mean(vb)), k, design, is_conv,
+                      f"underpowered: {k} seed(s) per arm, a verdict needs at least 3")
+    elif sat and is_conv:
+        v = verdict(va, vb, converged=True, published=published, paired=True, level=level)
+        v = Verdict("inconclusive", v.effect, v.interval, v.p, v.n, v.design, v.mde, SATURATED.format(gap=100 * gap))
+    else:
+        v = verdict(va, vb, converged=is_conv, published=published, paired=True, level=level)
+    what_attack = {"worst_case": "the worst case over PGD and AutoAttack", "autoattack": "AutoAttack",
+                   "pgd": "PGD"}.get(attack, attack)
+    what = f"{name or model}'s robust accuracy minus the baseline's under {what_attack} at eps = {eps:.4g}"
+    return Judgement(v, what, profile(result), published, paper_text)
 
 
 # --------------------------------------------------------------------------- S-APL, Tables 1 and 7
