@@ -368,7 +368,7 @@ def _gradients_units(cfg: GradientsConfig) -> list[Unit]:
     "smoke": GradientsConfig(depths=(8, 14), nets=(("relu", "-"), ("kaf", "kafnets"), ("kaf-fix", "kafnets")),
                              batch_size=8, iterations=1),
     "quick": GradientsConfig(nets=(("relu", "-"), ("kaf", "kafnets"), ("kaf", "thesis"), ("kaf-elu", "kafnets"),
-                                   ("kaf-fix", "kafnets"), ("kaf-fix", "thesis")), batch_size=32, iterations=3),
+                                   ("kaf-fix", "kafnets"), ("kaf-fix", "thesis")), batch_size=32, iterations=10),
     "paper": GradientsConfig(batch_size=128, iterations=50),
 }, units=_gradients_units, converged=("quick", "paper"))
 def kaf_depth_gradients(cfg: GradientsConfig, outputs: dict) -> dict:
