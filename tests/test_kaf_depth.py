@@ -203,3 +203,12 @@ def test_smoke_end_to_end(needs_data):
     assert set(curves.columns) >= {"iteration", "loss", "acc", "grad_first"}
     net = next(iter(t["networks"].values()))
     assert len(kd.decode_outcome(net)) == net["n_test"]
+
+
+def test_gradient_profile_of_a_diverged_network_has_no_prediction():
+    model = _tiny(lambda c: create("kaf", channels=c))
+    with torch.no_grad():
+        model.layers[0].bn1.weight.fill_(float("nan"))
+    prof = kd.gradient_profile(model, *_batch())
+    assert prof["loss"] is None
+    assert prof["blocks"][0]["predicted"] is None and prof["activations"][1]["predicted_gain"] is None

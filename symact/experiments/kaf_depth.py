@@ -141,7 +141,10 @@ def _channel_moments(s: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _predicted(act: nn.Module, mean: np.ndarray, var: np.ndarray) -> dict | None:
-    """Gaussian-theory gain, mean and second moment per channel of ``act`` (ReLU or a per-channel KAF), or None."""
+    """Gaussian-theory gain, mean and second moment per channel of ``act`` (ReLU or a per-channel KAF), or None
+    (another activation, or a layer whose inputs are no longer finite: a diverged network)."""
+    if not (np.isfinite(mean).all() and np.isfinite(var).all()):
+        return None
     var = np.maximum(var, 1e-12)
     if isinstance(act, nn.ReLU) or type(act).__name__ == "ReLU":
         return theory_kaf.relu_gaussian_moments(mean, var)
