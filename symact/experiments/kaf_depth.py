@@ -50,8 +50,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from symact import data, theory_kaf
+from symact.attacks import progress_enabled
 from symact.activations import factory
 from symact.activations.kaf import KAF, dictionary
 from symact.claims import claim
@@ -463,6 +465,7 @@ def _train_unit(cfg: TrainingConfig, arm: str, depth: int, seed: int, checkpoint
     first_conv = model.stem[1].weight
     start = time.perf_counter()
     outcome = None
+    bar = tqdm(total=total, initial=it, desc=f"train {arm}-{depth}", disable=not progress_enabled(None), leave=False)
     while it < total and diverged is None:
         for x, yb in train_set.batches(cfg.batch_size, True, gen, dev, random_crop_flip if cfg.augment else None):
             lr = _lr(cfg, it, total)
@@ -476,6 +479,7 @@ def _train_unit(cfg: TrainingConfig, arm: str, depth: int, seed: int, checkpoint
             window.append((lv, float((out.argmax(1) == yb).float().mean()),
                            float(first_conv.grad.norm()) if first_conv.grad is not None else float("nan")))
             it += 1
+            bar.update(1)
             if not math.isfinite(lv):
                 diverged = it
             else:
@@ -500,6 +504,7 @@ def _train_unit(cfg: TrainingConfig, arm: str, depth: int, seed: int, checkpoint
             ckpt.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
                         "torch_rng": torch.get_rng_state(), "iteration": it, "history": hist}, ckpt)
+    bar.close()
     if outcome is None:
         outcome = _test(model, test_set, dev)
     model.eval()
