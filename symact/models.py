@@ -16,6 +16,7 @@ default layout unless asked otherwise.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Sequence
 
 import torch
@@ -414,6 +415,14 @@ class CifarResNet(nn.Module):
     normalisation there. The thesis (Keras) does not say which it used. Convolutions get He et al.'s (2015)
     normal initialisation (fan-out mode, as torchvision's ResNets); the dense layer, batch normalisation and
     the activations keep PyTorch's defaults. ``width`` scales the stages (16 is the paper's).
+
+    ``branch_scale`` (default None: PyTorch's BN initialisation, the network above): initialise the scale
+    (``weight``) of every block's last batch normalisation to this number ``beta >= 0``, so that at
+    initialisation each residual branch adds ``beta`` times a normalised signal to the shortcut (``0`` is the
+    zero-init of Goyal et al. 2017). The architecture and the parameters are the same; only their starting
+    values change. The KAF chapter's depth section derives ``beta = 1/sqrt(blocks)`` from the backward gain
+    of a block (:func:`symact.experiments.kaf_depth.block_factor`). :attr:`blocks` is the number of basic
+    blocks, ``3 (depth - 2)/6``.
     """
 
     supports_channels_last = True  # see channels_last_default
@@ -429,6 +438,7 @@ class CifarResNet(nn.Module):
         out_act: Act = None,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        branch_scale: float | None = None,
     ):
         super().__init__()
         if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
@@ -437,8 +447,11 @@ class CifarResNet(nn.Module):
             raise ValueError(f"shortcut must be 'A' (zero-padded identity) or 'B' (projection), got {shortcut!r}")
         if num_classes < 1 or width < 1:
             raise ValueError(f"num_classes and width must be >= 1, got {num_classes} and {width}")
+        if branch_scale is not None and (isinstance(branch_scale, bool) or not isinstance(branch_scale, (int, float))
+                                         or not math.isfinite(branch_scale) or branch_scale < 0):
+            raise ValueError(f"branch_scale must be None or a finite number >= 0, got {branch_scale!r}")
         make = as_factory(act)
-        self.depth, self.shortcut_type = depth, shortcut
+        self.depth, self.shortcut_type, self.branch_scale = depth, shortcut, branch_scale
         mean, std = _cifar_stats(in_channels, mean, std)
         conv, stem_act = _unit(lambda c: nn.Conv2d(in_channels, c, 3, 1, 1, bias=False), make, width)
         self.stem = nn.Sequential(Normalize(mean, std), conv, nn.BatchNorm2d(conv.out_channels), stem_act)
@@ -454,6 +467,14 @@ class CifarResNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if branch_scale is not None:
+            for block in blocks:
+                nn.init.constant_(block.bn2.weight, float(branch_scale))
+
+    @property
+    def blocks(self) -> int:
+        """The number of basic blocks, ``3 (depth - 2)/6`` (27 for ResNet-56)."""
+        return len(self.layers)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.layers(self.stem(x)))

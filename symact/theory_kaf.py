@@ -53,7 +53,7 @@ import numpy as np
 from scipy import optimize, special
 
 __all__ = ["H3_SUP", "KafLipschitz", "kaf_derivative", "kaf_expected_gain", "kaf_expected_gain_monte_carlo",
-           "kaf_gain", "kaf_gain_matrix", "kaf_gain_monte_carlo", "kaf_gain_spread", "kaf_expected_variance", "kaf_output_moments", "kaf_lipschitz", "kaf_lipschitz_bounds",
+           "kaf_gain", "kaf_gain_matrix", "kaf_gaussian_moments", "relu_gaussian_moments", "kaf_gain_monte_carlo", "kaf_gain_spread", "kaf_expected_variance", "kaf_output_moments", "kaf_lipschitz", "kaf_lipschitz_bounds",
            "kaf_value", "kernel_condition", "kernel_condition_limit", "kernel_matrix", "lipschitz", "ridge_decomposition", "ridge_study",
            "target_gain", "target_moments", "theta_symbol"]
 
@@ -404,6 +404,65 @@ def kaf_output_moments(alpha, points, gamma):
     x, y = d[:, None], d[None, :]
     M0 = np.exp(-(g * (x * x + y * y) + 2 * g * g * (x - y) ** 2) / p) / math.sqrt(p)
     return _out(a @ m, single), _out(np.einsum("ci,ij,cj->c", a, M0, a), single)
+
+
+def kaf_gaussian_moments(alpha, points, gamma, mean=0.0, var=1.0) -> dict:
+    """Gain ``E[f'(s)^2]``, ``E[f(s)]`` and ``E[f(s)^2]`` of each channel's KAF for ``s ~ N(mean_c, var_c)``.
+
+    The pre-activations of a network are not always standard normal (after a residual addition, or during
+    training); a change of variable brings them back to :func:`kaf_gain` and :func:`kaf_output_moments`.
+    With ``s = m + sqrt(v) t``, ``f(s) = sum_i alpha_i exp(-gamma v (t - (d_i - m)/sqrt(v))^2) = h(t)``, a KAF
+    of ``t ~ N(0, 1)`` with points ``(d_i - m)/sqrt(v)`` and bandwidth ``gamma v``, and ``h'(t) = sqrt(v)
+    f'(s)``, so ``E[f'(s)^2] = E[h'(t)^2]/v`` (the chapter's gain proposition, ``book/kaf.md``, applied to
+    ``h``).
+
+    Args:
+        alpha: ``(D,)`` or ``(C, D)`` coefficients.
+        mean, var: a number (every channel) or one per channel (``(C,)``); ``var > 0``.
+
+    Returns ``{"gain", "mean", "second"}``: floats for ``(D,)`` coefficients, else ``(C,)`` arrays.
+    """
+    a, d, g, single = _setup(alpha, points, gamma)
+    C = a.shape[0]
+    try:
+        m = np.broadcast_to(np.asarray(mean, dtype=np.float64), (C,))
+        v = np.broadcast_to(np.asarray(var, dtype=np.float64), (C,))
+    except ValueError as err:
+        raise ValueError(f"mean and var must be numbers or one per channel ({C}), got shapes "
+                         f"{np.shape(mean)} and {np.shape(var)}") from err
+    if not (np.isfinite(m).all() and np.isfinite(v).all() and (v > 0).all()):
+        raise ValueError("mean must be finite and var finite and > 0")
+    # vectorised over channels: the closed forms of kaf_gain_matrix and kaf_output_moments at the points
+    # (d - m_c)/sqrt(v_c) and bandwidth gamma v_c
+    pts = (d[None, :] - m[:, None]) / np.sqrt(v)[:, None]            # (C, D)
+    gv = g * v[:, None, None]                                       # (C, 1, 1)
+    p, q = 1 + 4 * gv, 1 + 2 * gv
+    x, y = pts[:, :, None], pts[:, None, :]
+    E = np.exp(-(gv * (x * x + y * y) + 2 * gv * gv * (x - y) ** 2) / p) / np.sqrt(p)
+    mu_ij = 2 * gv * (x + y) / p
+    M = 4 * gv * gv * E * ((mu_ij - x) * (mu_ij - y) + 1 / p)
+    gain = np.einsum("ci,cij,cj->c", a, M, a) / v
+    mvec = np.exp(-gv[:, :, 0] * pts * pts / q[:, :, 0]) / np.sqrt(q[:, :, 0])
+    mu = (a * mvec).sum(axis=1)
+    second = np.einsum("ci,cij,cj->c", a, E, a)
+    return {"gain": _out(gain, single), "mean": _out(mu, single), "second": _out(second, single)}
+
+
+def relu_gaussian_moments(mean=0.0, var=1.0) -> dict:
+    """Gain ``E[relu'(s)^2] = Phi(m/sigma)``, ``E[relu(s)] = m Phi(m/sigma) + sigma phi(m/sigma)`` and
+    ``E[relu(s)^2] = (m^2 + sigma^2) Phi(m/sigma) + m sigma phi(m/sigma)`` for ``s ~ N(m, sigma^2)``, elementwise
+    over ``mean`` and ``var`` (``var > 0``); at ``N(0, 1)``: ``1/2``, ``1/sqrt(2 pi)``, ``1/2``.
+
+    Returns ``{"gain", "mean", "second"}`` of the broadcast shape (floats for scalars).
+    """
+    m, v = np.asarray(mean, dtype=np.float64), np.asarray(var, dtype=np.float64)
+    if not (np.isfinite(m).all() and np.isfinite(v).all() and (v > 0).all()):
+        raise ValueError("mean must be finite and var finite and > 0")
+    sd = np.sqrt(v)
+    z = m / sd
+    cdf, pdf = special.ndtr(z), np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    out = {"gain": cdf, "mean": m * cdf + sd * pdf, "second": (m * m + v) * cdf + m * sd * pdf}
+    return {k: (float(x) if np.ndim(x) == 0 else x) for k, x in out.items()}
 
 
 def kaf_expected_variance(sigma: float, points, gamma) -> float:

@@ -55,7 +55,7 @@ def test_readme_names_the_two_commands():
 
 
 def test_device_scripts_run_registered_experiments_with_the_pinned_torchattacks():
-    """tools/device_sapl.sh and tools/device_benchmark.sh name experiments that exist; tools/device.sh fetches
+    """tools/device_sapl.sh, tools/device_kaf.sh and tools/device_benchmark.sh name experiments that exist; tools/device.sh fetches
     the torchattacks that pyproject pins."""
     from symact import benchmark  # noqa: F401  (registers the leaderboard's rows)
     from symact.experiments import sapl
@@ -70,6 +70,11 @@ def test_device_scripts_run_registered_experiments_with_the_pinned_torchattacks(
     for dataset in ("mnist", "cifar10"):
         missing = [r for r in rows if ("benchmark", f"{dataset}-{r}") not in REGISTRY]
         assert not missing, f"tools/device_benchmark.sh names rows that are not registered: {missing}"
+    import symact.experiments  # noqa: F401  (registers the chapters' experiments)
+
+    script = (REPO_ROOT / "tools" / "device_kaf.sh").read_text()
+    exps = re.search(r"^\s*exps=\((.*?)\);", script, re.M).group(1).split()
+    assert exps and all(("kaf", e) in REGISTRY for e in exps), f"tools/device_kaf.sh names unregistered {exps}"
     pin = re.search(r"torchattacks==[\d.]+", (REPO_ROOT / "tools" / "device.sh").read_text()).group(0)
     assert pin in _pyproject_requirements(), f"tools/device.sh fetches {pin}, pyproject pins another"
 

@@ -362,3 +362,14 @@ def test_dome_seeds_few_seeds_saturation_and_missing_eps():
     assert vd.dome_seeds(sat, "mdome", eps=0.05) is None  # the curve never reached 0.05
     with pytest.raises(ValueError, match="networks"):
         vd.dome_seeds(sat, "pdome")
+
+
+def test_paired_seeds_verdicts():
+    paper = {"provenance": {"profile": "paper"}, "result": {}}
+    quick = {"provenance": {"profile": "quick"}, "result": {}}
+    a, b = {0: 0.10, 1: 0.11, 2: 0.09}, {0: 0.90, 1: 0.91, 2: 0.895}
+    j = vd.paired_seeds(paper, a, b, what="A minus B", published=-0.80)
+    assert j.word == "reproduced" and j.verdict.effect == pytest.approx(-0.805 / 3 - 1.6 / 3, abs=1e-9)
+    assert vd.paired_seeds(quick, a, b, what="A minus B", published=-0.80).word == "not run at a converged protocol"
+    assert vd.paired_seeds(paper, {0: 0.1}, {0: 0.9}, what="x", published=-0.8).word == "inconclusive"
+    assert vd.paired_seeds(paper, {0: 0.1, 1: 0.1}, {0: 0.9, 1: 0.9}, what="x").word == "inconclusive"
