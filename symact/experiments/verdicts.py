@@ -32,7 +32,7 @@ from symact.evaluation import Verdict, _as_outcome, cascade_label, verdict
 
 __all__ = ["Judgement", "NO_OUTCOMES", "ONE_NETWORK", "NOT_CONVERGED", "profile", "converged", "dome_table2",
            "sapl_table1", "sapl_robustness", "sapl_paper_rate", "saf_robust", "saf_masking", "single_network",
-           "count_words"]
+           "count_words", "benchmark_rows"]
 
 #: the note of a one-network-per-arm comparison whose stored result has rates but no per-image outcomes
 NO_OUTCOMES = ("one network per arm and no per-image outcomes stored (computed before outcomes were kept): "
@@ -458,3 +458,37 @@ def single_network(*stored, effect: float, what: str, paper: str | None = None, 
     is_conv = all(converged(s) for s in stored)
     v = _untested(effect, 1, "one trained network per arm (one seed)", is_conv, ONE_NETWORK)
     return Judgement(v, what, _profiles(*stored), None, paper, scale=scale, unit=unit, digits=digits)
+
+
+# --------------------------------------------------------------------------- benchmark rows (the KAF chapter's FAT tables)
+
+
+def benchmark_rows(arm_a, arm_b, *, what: str, metric: str = "robust_acc", published: float | None = None,
+                   paper: str | None = None, margin: float | None = None, level: float = 0.95) -> Judgement:
+    """Two arms of stored leaderboard rows (:mod:`symact.benchmark` results, complete or partial), per seed.
+
+    ``arm_a``, ``arm_b``: a result or a sequence of results; an arm of several rows (the KAF variants) is
+    their mean per seed, over the seeds every row of both arms finished. ``metric``: ``"robust_acc"`` (the
+    worst case over every attack) or ``"clean_acc"``. Rows of one protocol are paired over seeds (seed ``k``
+    of A with seed ``k`` of B, as :func:`symact.benchmark.compare_to_relu`); rows of two protocols (two
+    networks) are compared unpaired (Welch). Converged only when every row is stored at the ``paper`` profile
+    and complete; then ``published`` (the paper's A - B as a fraction; a thesis number of one seed, PGD with
+    predicted labels) or ``margin`` (a claim of no difference) go to :func:`symact.evaluation.verdict`.
+    Raises ValueError when the arms share no finished seed.
+    """
+    from symact.benchmark import _complete, _per_seed
+
+    arms = [list(arm) if isinstance(arm, (list, tuple)) else [arm] for arm in (arm_a, arm_b)]
+    if not arms[0] or not arms[1]:
+        raise ValueError("each arm needs at least one stored row")
+    per = [[_per_seed(r, metric) for r in arm] for arm in arms]
+    shared = sorted(set.intersection(*(set(p) for arm in per for p in arm)))
+    if not shared:
+        raise ValueError("the rows of the two arms share no finished seed")
+    a, b = ([float(np.mean([p[k] for p in arm])) for k in shared] for arm in per)
+    rows = [r for arm in arms for r in arm]
+    protocols = {repr(sorted(_data(r)["protocol"].items())) for r in rows}
+    is_conv = all(converged(r) and _complete(r) for r in rows)
+    v = verdict(a, b, converged=is_conv, paired=len(protocols) == 1, published=published, margin=margin,
+                level=level)
+    return Judgement(v, what, _profiles(*rows), published, paper)
