@@ -27,3 +27,152 @@ def test_existing_row_hashes_never_change(key):
 
     exp = bm.experiment_for(*key)
     assert tuple(config_hash(exp.configs[p]) for p in ("smoke", "quick", "paper")) == PINNED[key]
+
+
+# --------------------------------------------------------------------------- the KAF variants
+
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from symact.activations import create  # noqa: E402
+from symact.activations.kaf import KAF, KAFFree, kaf_free, kaf_naive, kernel_ridge_init  # noqa: E402
+
+
+def test_kaf_swish_init_fits_swish():
+    s = torch.linspace(-3, 3, 601, dtype=torch.float64)
+    act = KAF(channels=3, init="swish").double()
+    y = act(s.view(1, 1, -1).expand(2, 3, -1))
+    swish = s * torch.sigmoid(s)
+    assert (y - swish).abs().max() < 0.02  # a smooth target: the fit is as close as ELU's
+    # the coefficients are the kernel ridge solution (K + ridge I) alpha = swish(d)
+    d = np.linspace(-3, 3, 20)
+    gamma = 1 / (8 * (6 / 19) ** 2)
+    K = np.exp(-gamma * (d[:, None] - d[None, :]) ** 2)
+    np.testing.assert_allclose((K + 1e-4 * np.eye(20)) @ kernel_ridge_init("swish"), d / (1 + np.exp(-d)), atol=1e-9)
+    with pytest.raises(ValueError, match="'swish'"):
+        KAF(init="gelu")
+
+
+def test_kaf_free_is_the_kaf_formula_with_free_points_and_bandwidth():
+    torch.manual_seed(0)
+    act = KAFFree(channels=4).double()
+    x = torch.randn(3, 4, 5, 5, dtype=torch.float64)
+    # at initialisation: the KAF with the same coefficients
+    torch.testing.assert_close(act(x), kaf_naive(x, act.alpha.detach()))
+    # moved points and bandwidth: the formula sum_i alpha_i exp(-gamma (s - d_i)^2), per channel
+    with torch.no_grad():
+        act.dictionary.add_(0.1 * torch.randn_like(act.dictionary))
+        act.log_gamma.add_(torch.tensor([0.1, -0.2, 0.3, 0.0], dtype=torch.float64))
+    g = act.log_gamma.exp().view(1, 4, 1, 1, 1)
+    want = (act.alpha.view(1, 4, 1, 1, 20) * torch.exp(-g * (x.unsqueeze(-1) - act.dictionary.view(1, 4, 1, 1, 20)) ** 2)).sum(-1)
+    torch.testing.assert_close(act(x), want)
+    # parameters: 2 D + 1 per channel, about twice a KAF's
+    assert sum(p.numel() for p in act.parameters()) == 4 * (2 * 20 + 1)
+    assert create("kaf_free", channels=4).dictionary.shape == (4, 20)
+    shared = create("kaf_free")
+    assert shared.log_gamma.shape == (1,) and shared(torch.randn(2, 7)).shape == (2, 7)
+
+
+def test_kaf_free_gradcheck_and_every_parameter_learns():
+    torch.manual_seed(1)
+    x = torch.randn(3, 2, 2, 2, dtype=torch.float64, requires_grad=True)
+    a = torch.randn(2, 6, dtype=torch.float64, requires_grad=True)
+    d = torch.linspace(-2, 2, 6, dtype=torch.float64).repeat(2, 1).requires_grad_()
+    lg = torch.tensor([0.0, -0.5], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(kaf_free, (x, a, d, lg))
+    a1, d1, lg1 = (t.detach()[0].clone().requires_grad_() for t in (a, d, lg))
+    lg1 = lg1.reshape(1).detach().requires_grad_()
+    assert torch.autograd.gradcheck(kaf_free, (x.detach().requires_grad_(), a1, d1, lg1))  # shared
+    act = KAFFree(channels=4)
+    act(torch.randn(8, 4, 3, 3)).square().sum().backward()
+    for name in ("alpha", "dictionary", "log_gamma"):
+        grad = getattr(act, name).grad
+        assert grad is not None and grad.isfinite().all() and grad.abs().sum() > 0, name
+
+
+def test_kaf_free_bad_input():
+    with pytest.raises(ValueError, match="channels"):
+        KAFFree(channels=4)(torch.randn(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="share one shape"):
+        kaf_free(torch.randn(2, 3), torch.randn(3, 5), torch.randn(3, 4), torch.zeros(3))
+    with pytest.raises(ValueError, match="log_gamma must have shape"):
+        kaf_free(torch.randn(2, 3), torch.randn(3, 5), torch.randn(3, 5), torch.zeros(1))
+    with pytest.raises(ValueError, match="init must be"):
+        KAFFree(init="tanh")
+    with pytest.raises(ValueError, match="D >= 2"):
+        KAFFree(D=1)
+
+
+# --------------------------------------------------------------------------- the rows
+
+from symact.experiments import kaf_fat  # noqa: E402
+
+
+def test_rows_are_the_thesis_s_tables_under_the_leaderboard_s_protocol():
+    assert list(kaf_fat.FAT_ROWS["vgg"]) == list(kaf_fat.THESIS["vgg"])
+    assert len(kaf_fat.FAT_ROWS["resnet20"]) == 8 and kaf_fat.FAT_ROWS["resnet20"]["KAF_ReLU"] == "resnet20-kaf-relu"
+    for prof in ("smoke", "quick", "paper"):
+        base, res = bm.protocol("cifar10", prof), kaf_fat.resnet20_protocol(prof)
+        assert res.network == "CifarResNet" and dict(res.network_kwargs) == {"depth": 20}
+        assert {f: getattr(res, f) for f in ("epochs", "augment", "eps", "alpha", "seeds", "n_eval")} == \
+            {f: getattr(base, f) for f in ("epochs", "augment", "eps", "alpha", "seeds", "n_eval")}
+        assert bm._RELU_ROWS[res] == "cifar10-resnet20-relu"  # the ResNet rows' transfer surrogate
+        assert bm._RELU_ROWS.get(base, "cifar10-relu") == "cifar10-relu"
+    for ds in bm.DATASETS:
+        exp = bm.experiment_for(ds, "kaf-swish")
+        assert exp.configs["paper"].activation_kwargs == (("init", "swish"),)
+        assert bm.experiment_for(ds, "kaf-free").configs["paper"].activation == "kaf_free"
+    exp = bm.experiment_for("cifar10", "resnet20-kaf-relu")
+    assert exp.configs["paper"].protocol == kaf_fat.resnet20_protocol("paper")
+    # the ResNet-20 rows are a leaderboard of their own: the VGG table does not list them
+    assert not any(r.startswith("resnet20-") for r in bm.stored_rows("cifar10", "smoke"))
+    assert len(kaf_fat.fat_experiments()) == 15
+    with pytest.raises(ValueError, match="protocols must map every profile"):
+        bm.register_row("cifar10", "bad", "relu", protocols={"paper": bm.protocol("cifar10", "paper")})
+
+
+def test_fat_table_says_which_rows_are_stored():
+    t = kaf_fat.fat_table("resnet20")
+    assert list(t["activation"]) == list(kaf_fat.THESIS["resnet20"]) and not t["stored"].any()
+    assert t.loc[t.activation == "Swish", "thesis_pgd"].item() == 53.88
+    with pytest.raises(ValueError, match="network must be"):
+        kaf_fat.fat_table("vgg16")
+
+
+def test_claims_are_registered_and_not_run_yet():
+    from symact.claims import CLAIMS, conclusions
+
+    keys = [k for k in CLAIMS if k.startswith("kaf/fat-")]
+    assert len(keys) == 7
+    df = conclusions(chapters=("kaf",))
+    assert set(df[df.key.isin(keys)]["verdict"]) == {"not run yet"}  # nothing stored in the test's results
+
+
+def test_resnet20_row_and_kaf_free_row_run_at_smoke(needs_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMACT_CHECKPOINTS", str(tmp_path / "ckpt"))
+    res = bm.experiment_for("cifar10", "resnet20-kaf-swish")(profile="smoke")
+    (seed,) = res["seeds"]
+    assert res["network"] == "CifarResNet" and seed["train"]["params_added"] > 0
+    assert seed["eval"]["transfer"].startswith("trained")  # no ResNet-20 ReLU network in this zoo
+    row = bm.leaderboard_row(res, "KAF_Swish")
+    assert 0 <= row["robust_mean"] <= row["clean_mean"] <= 1
+    # KAF_Free on the MNIST row (LeNet-5: seconds; on the CIFAR-10 networks it is the slowest row)
+    res = bm.experiment_for("mnist", "kaf-free")(profile="smoke")
+    assert res["activation"] == "kaf_free" and res["seeds"][0]["train"]["params_added"] > 0
+
+
+def test_predicted_labels_experiment_at_smoke(needs_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMACT_CHECKPOINTS", str(tmp_path / "ckpt"))
+    res = kaf_fat.fat_predicted_labels(profile="smoke")
+    cfg = kaf_fat.fat_predicted_labels.configs["smoke"]
+    assert set(res["networks"]) == {f"{r}-seed0" for r in cfg.rows} and res["missing"] == []
+    t = kaf_fat.labels_table(res)
+    assert set(t["network"]) == {"vgg", "resnet20"} and (t["true"] <= t["clean"]).all()
+    # the predicted-label count differs from the robust accuracy only by the rescued images
+    assert np.allclose(t["thesis"] - t["predicted_robust"], t["rescued"] / cfg.n_test)
+    assert (t["predicted_robust"] <= t["clean"]).all()
+    # at quick and paper it reads the zoo, and says so when the zoo holds none of the networks
+    with pytest.raises(ValueError, match="the zoo holds none"):
+        kaf_fat.fat_predicted_labels.units(kaf_fat.fat_predicted_labels.configs["paper"])
