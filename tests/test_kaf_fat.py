@@ -150,17 +150,31 @@ def test_claims_are_registered_and_not_run_yet():
     assert set(df[df.key.isin(keys)]["verdict"]) == {"not run yet"}  # nothing stored in the test's results
 
 
-def test_resnet20_row_and_kaf_free_row_run_at_smoke(needs_data, tmp_path, monkeypatch):
+def test_resnet20_row_runs_at_smoke_with_its_own_relu_surrogate(needs_data, tmp_path, monkeypatch):
+    from symact import zoo
+
     monkeypatch.setenv("SYMACT_CHECKPOINTS", str(tmp_path / "ckpt"))
+    # the ResNet-20 ReLU row's network in the zoo: the ResNet-20 rows take their transfer surrogate from it
+    p = kaf_fat.resnet20_protocol("smoke")
+    torch.manual_seed(3)
+    net = bm.build_network(p.network, "relu", **dict(p.network_kwargs))
+    zoo.save("benchmark/cifar10-resnet20-relu", net, key="train-seed0", config=bm.RowConfig(p, "relu"))
     res = bm.experiment_for("cifar10", "resnet20-kaf-swish")(profile="smoke")
     (seed,) = res["seeds"]
     assert res["network"] == "CifarResNet" and seed["train"]["params_added"] > 0
-    assert seed["eval"]["transfer"].startswith("trained")  # no ResNet-20 ReLU network in this zoo
+    assert seed["eval"]["transfer"] == "zoo benchmark/cifar10-resnet20-relu/train-seed0"
     row = bm.leaderboard_row(res, "KAF_Swish")
-    assert 0 <= row["robust_mean"] <= row["clean_mean"] <= 1
-    # KAF_Free on the MNIST row (LeNet-5: seconds; on the CIFAR-10 networks it is the slowest row)
-    res = bm.experiment_for("mnist", "kaf-free")(profile="smoke")
-    assert res["activation"] == "kaf_free" and res["seeds"][0]["train"]["params_added"] > 0
+    assert 0 <= row["robust_mean"] <= row["clean_mean"] <= 1 and row["profile"] == "smoke"
+    assert kaf_fat.fat_table("resnet20")["stored"].sum() == 0  # smoke rows never enter the chapter's tables
+
+
+def test_kaf_free_row_trains_at_smoke(needs_data):
+    # KAF_Free's range test and training units on the MNIST row (LeNet-5); its evaluation is the leaderboard's
+    cfg = bm.experiment_for("mnist", "kaf-free").configs["smoke"]
+    lr = bm._lr_unit(cfg)
+    trained = bm._train_unit(cfg, None, 0, lr)
+    assert trained["lr_max"] > 0 and len(trained["history"]["seconds"]) == 1
+    assert any(k.endswith("dictionary") for k in trained["weights"]) and trained["params_added"] > 0
 
 
 def test_predicted_labels_experiment_at_smoke(needs_data, tmp_path, monkeypatch):
@@ -176,3 +190,15 @@ def test_predicted_labels_experiment_at_smoke(needs_data, tmp_path, monkeypatch)
     # at quick and paper it reads the zoo, and says so when the zoo holds none of the networks
     with pytest.raises(ValueError, match="the zoo holds none"):
         kaf_fat.fat_predicted_labels.units(kaf_fat.fat_predicted_labels.configs["paper"])
+
+
+def test_device_script_lists_every_fat_row_relu_first():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "tools" / "device_kaf.sh").read_text()
+    listed = [line.strip() for line in text.splitlines() if line.strip().startswith(("benchmark/", "kaf/"))]
+    assert set(kaf_fat.fat_experiments()) | {"kaf/fat-predicted-labels"} <= set(listed)
+    for net in ("cifar10-", "cifar10-resnet20-"):  # each network's ReLU row before its other rows
+        rows = [x for x in listed if x.startswith(f"benchmark/{net}") and (net != "cifar10-" or "resnet20" not in x)]
+        assert rows[0] == f"benchmark/{net}relu"
+    assert listed.index("kaf/fat-predicted-labels") > max(listed.index(e) for e in kaf_fat.fat_experiments())

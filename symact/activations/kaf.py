@@ -478,7 +478,63 @@ def kaf_free(x: torch.Tensor, alpha: torch.Tensor, dictionary: torch.Tensor, log
         return fn(x, alpha, dictionary, log_gamma)
     per_row = max(1, x[0].numel() * alpha.shape[-1])
     rows = max(1, (1 << 22) // per_row)
-    return _Blockwise.apply(fn, rows, x, alpha, dictionary, log_gamma)
+    return _KAFFreeFn.apply(x, alpha, dictionary, log_gamma, rows, compute)
+
+
+class _KAFFreeFn(torch.autograd.Function):
+    """:func:`kaf_free` by blocks of rows, its gradients written out (``k_i = exp(-gamma (s - d_i)^2)``):
+
+        df/ds = -2 gamma sum_i alpha_i k_i (s - d_i),    df/dalpha_i = k_i,
+        df/dd_i = 2 gamma alpha_i k_i (s - d_i),         df/dlg = -gamma sum_i alpha_i k_i (s - d_i)^2.
+
+    Only ``x`` and the parameters are kept; backward recomputes the kernel values block by block."""
+
+    @staticmethod
+    def _views(x, alpha, d, lg):
+        if alpha.dim() == 2:
+            return _alpha_view(alpha, x), _alpha_view(d, x), _alpha_view(lg.exp()[:, None], x)
+        return alpha, d, lg.exp()
+
+    @staticmethod
+    def forward(ctx, x, alpha, d, lg, rows, compute):
+        ctx.rows, ctx.compute = rows, compute
+        ctx.save_for_backward(x, alpha, d, lg)
+        a, dd, lgc = alpha.to(compute), d.to(compute), lg.to(compute)
+        out = torch.empty_like(x)
+        for i in range(0, x.shape[0], rows):
+            xb = x[i:i + rows].to(compute)
+            A, Dv, G = _KAFFreeFn._views(xb, a, dd, lgc)
+            k = (xb.unsqueeze(-1) - Dv).square_().mul_(-G).exp_()
+            out[i:i + rows] = k.mul_(A).sum(-1).to(x.dtype)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        x, alpha, d, lg = ctx.saved_tensors
+        compute = ctx.compute
+        need_x, need_a, need_d, need_g = ctx.needs_input_grad[:4]
+        a, dc, lgc = alpha.to(compute), d.to(compute), lg.to(compute)
+        dx = torch.empty_like(x) if need_x else None
+        da, ddict, dlg = (torch.zeros(t.shape, dtype=compute, device=t.device) for t in (alpha, d, lg))
+        for i in range(0, x.shape[0], ctx.rows):
+            xb, gb = x[i:i + ctx.rows].to(compute), g[i:i + ctx.rows].to(compute)
+            A, Dv, G = _KAFFreeFn._views(xb, a, dc, lgc)
+            diff = xb.unsqueeze(-1) - Dv
+            k = diff.square().mul_(-G).exp_()
+            g1 = gb.unsqueeze(-1)
+            if need_a:
+                da += sum_to(g1 * k, A).reshape(alpha.shape)
+            t = k.mul_(A).mul_(diff)  # alpha_i k_i (s - d_i)
+            if need_x:
+                dx[i:i + ctx.rows] = (t.sum(-1, keepdim=True).mul_(-2 * G).squeeze(-1) * gb).to(x.dtype)
+            t.mul_(g1)
+            if need_d:
+                ddict += (sum_to(t, Dv) * (2 * G)).reshape(d.shape)
+            if need_g:
+                dlg += (-G * sum_to(t.mul_(diff).sum(-1, keepdim=True), G)).reshape(lg.shape)
+        return (dx, da.to(alpha.dtype) if need_a else None, ddict.to(d.dtype) if need_d else None,
+                dlg.to(lg.dtype) if need_g else None, None, None)
 
 
 class KAFFree(nn.Module):

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Paper-profile runs of the KAF chapter on a lent GPU machine, through tools/device.sh (read it: prepare here,
+# run there, unpack here). A plain list of experiments: add yours on its own line.
+#
+#   bash tools/device_kaf.sh prepare | run [SECONDS] [EXPERIMENT ...] | unpack DIR
+#   (carry [".carry", "results/benchmark", "zoo/benchmark", "results/kaf", "zoo/kaf"])
+# The fast-adversarial-training tables (kaf_fat.fat_experiments()): each ReLU row first, the transfer
+# surrogate its network's other rows take from the zoo; then kaf/fat-predicted-labels, which reads their
+# networks from the zoo.
+set -euo pipefail
+here=$(dirname "$0")
+EXPERIMENTS=(
+    benchmark/cifar10-relu
+    benchmark/cifar10-elu
+    benchmark/cifar10-kaf
+    benchmark/cifar10-kaf-elu
+    benchmark/cifar10-silu
+    benchmark/cifar10-kaf-swish
+    benchmark/cifar10-kaf-free
+    benchmark/cifar10-resnet20-relu
+    benchmark/cifar10-resnet20-elu
+    benchmark/cifar10-resnet20-kaf
+    benchmark/cifar10-resnet20-kaf-relu
+    benchmark/cifar10-resnet20-kaf-elu
+    benchmark/cifar10-resnet20-silu
+    benchmark/cifar10-resnet20-kaf-swish
+    benchmark/cifar10-resnet20-kaf-free
+    kaf/fat-predicted-labels
+)
+case "${1:-}" in
+run)
+    seconds=${2:-480}
+    shift; if [ $# -gt 0 ]; then shift; fi
+    if [ $# -gt 0 ]; then EXPERIMENTS=("$@"); fi
+    exec bash "$here/device.sh" run "$seconds" "${EXPERIMENTS[@]}"
+    ;;
+*)
+    exec bash "$here/device.sh" "$@"
+    ;;
+esac
