@@ -66,7 +66,8 @@ def test_kaf_free_is_the_kaf_formula_with_free_points_and_bandwidth():
         act.dictionary.add_(0.1 * torch.randn_like(act.dictionary))
         act.log_gamma.add_(torch.tensor([0.1, -0.2, 0.3, 0.0], dtype=torch.float64))
     g = act.log_gamma.exp().view(1, 4, 1, 1, 1)
-    want = (act.alpha.view(1, 4, 1, 1, 20) * torch.exp(-g * (x.unsqueeze(-1) - act.dictionary.view(1, 4, 1, 1, 20)) ** 2)).sum(-1)
+    d = act.dictionary.view(1, 4, 1, 1, 20)
+    want = (act.alpha.view(1, 4, 1, 1, 20) * torch.exp(-g * (x.unsqueeze(-1) - d) ** 2)).sum(-1)
     torch.testing.assert_close(act(x), want)
     # parameters: 2 D + 1 per channel, about twice a KAF's
     assert sum(p.numel() for p in act.parameters()) == 4 * (2 * 20 + 1)

@@ -460,7 +460,7 @@ def single_network(*stored, effect: float, what: str, paper: str | None = None, 
     return Judgement(v, what, _profiles(*stored), None, paper, scale=scale, unit=unit, digits=digits)
 
 
-# --------------------------------------------------------------------------- benchmark rows (the KAF chapter's FAT tables)
+# --------------------------------------------------------------------------- benchmark rows (KAF chapter's FAT tables)
 
 
 def benchmark_rows(arm_a, arm_b, *, what: str, metric: str = "robust_acc", published: float | None = None,
