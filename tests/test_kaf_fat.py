@@ -203,3 +203,39 @@ def test_device_script_lists_every_fat_row_relu_first():
         rows = [x for x in listed if x.startswith(f"benchmark/{net}") and (net != "cifar10-" or "resnet20" not in x)]
         assert rows[0] == f"benchmark/{net}relu"
     assert listed.index("kaf/fat-predicted-labels") > max(listed.index(e) for e in kaf_fat.fat_experiments())
+
+
+def _fake_row(robust, clean, network="VGGInspired", profile="paper"):
+    import dataclasses
+
+    from symact.results import Result
+
+    p = dataclasses.replace(bm.protocol("cifar10", "paper"), network=network)
+    data = {"dataset": "cifar10", "protocol": bm._jsonable(p),
+            "seeds": [{"seed": k, "eval": {"clean_acc": c, "worst_case": {"robust_acc": r}}}
+                      for k, (r, c) in enumerate(zip(robust, clean))]}
+    return Result(data, {"profile": profile})
+
+
+def test_claims_judge_stored_rows_through_the_verdict_rule(monkeypatch):
+    from symact.claims import CLAIMS
+
+    acc = {"relu": 0.40, "kaf": 0.45, "silu": 0.47, "elu": 0.41, "kaf-elu": 0.42, "kaf-swish": 0.43, "kaf-free": 0.44,
+           "kaf-relu": 0.42}
+    rows = {f"{pre}{r}": _fake_row([v + pre.count("r") * 0.05 + 0.002 * k for k in range(3)], [0.78, 0.79, 0.80],
+                                   network="CifarResNet" if pre else "VGGInspired")
+            for pre in ("", "resnet20-") for r, v in acc.items()}
+    monkeypatch.setattr(bm, "stored_rows", lambda ds, prof, names: {n: rows.get(n) if prof == "paper" else None
+                                                                      for n in names})
+    j = CLAIMS["kaf/fat-kaf-more-robust-vgg"].judge("paper")
+    assert abs(j.verdict.effect - 0.05) < 1e-9 and j.word == "reproduced in sign only"  # thesis +1.39 points
+    assert "+1.39 points" in j.theirs
+    j = CLAIMS["kaf/fat-swish-most-robust-resnet20"].judge("paper")
+    assert "(KAF)" in j.what and abs(j.verdict.effect - 0.02) < 1e-9 and j.word == "reproduced in sign only"
+    assert "Swish / " not in j.theirs and "53.88" in j.theirs  # the thesis: Swish 53.88 % against KAF 52.23 %
+    j = CLAIMS["kaf/fat-resnet-more-robust-than-vgg"].judge("paper")
+    assert "welch" in j.design.lower() and abs(j.verdict.effect - 0.05) < 1e-9
+    assert CLAIMS["kaf/fat-kaf-clean-accuracy"].judge("paper").word == "not reproduced"  # equal clean accuracies
+    j = CLAIMS["kaf/fat-flexibility-no-gain"].judge("paper")
+    assert j.word == "not reproduced" and abs(j.verdict.effect + 0.01) < 1e-9  # KAF_Free 1 point below KAF
+    assert CLAIMS["kaf/fat-kaf-more-robust-vgg"].judge("quick") is None
