@@ -391,14 +391,16 @@ def _importable(spec: str) -> bool:
     return True
 
 
-def _surrogate_unit(p: Protocol, seed: int, checkpoint: Path | None = None) -> dict:
+def _surrogate_unit(p: Protocol, seed: int, relu_row: str | None = None, checkpoint: Path | None = None) -> dict:
     """Unit ``relu-seed<k>``: the ReLU row's network of seed ``k`` under protocol ``p``, the transfer
-    surrogate: from the zoo when it holds it for this protocol (``benchmark/<dataset>-relu``, the ReLU row's
-    config hash), else trained here exactly as the ReLU row's own units train it."""
+    surrogate: from the zoo when it holds it for this protocol (``benchmark/<relu_row>``, default
+    ``<dataset>-relu``, with the ReLU row's config hash), else trained here exactly as the ReLU row's own units
+    train it. ``relu_row`` is resolved where the units are declared (:data:`_RELU_ROWS`), so a worker that
+    never imported the module registering another protocol's rows still finds its ReLU row."""
     from symact import zoo
 
     relu = RowConfig(p, "relu")
-    name, key = f"{CHAPTER}/{_RELU_ROWS.get(p, _exp_name(p.dataset, 'relu'))}", f"train-seed{seed}"
+    name, key = f"{CHAPTER}/{relu_row or _exp_name(p.dataset, 'relu')}", f"train-seed{seed}"
     if zoo.exists(name, key, config_hash=config_hash(relu)):
         return {"source": f"zoo {name}/{key}", "weights": dict(zoo.load_state_dict(name, key))}
     trained = _train_unit(relu, None, seed, _lr_unit(relu), checkpoint)
@@ -484,7 +486,8 @@ def _units(cfg: RowConfig, act: Any = None) -> list[Unit]:
         if cfg.is_relu:  # transfer from ReLU is not defined for the ReLU row itself
             units.append(Unit(f"eval-seed{k}", _eval_unit, (cfg, act, k), needs=(f"train-seed{k}",)))
         else:
-            units.append(Unit(f"relu-seed{k}", _surrogate_unit, (cfg.protocol, k), checkpoint=True))
+            units.append(Unit(f"relu-seed{k}", _surrogate_unit,
+                              (cfg.protocol, k, _RELU_ROWS.get(cfg.protocol)), checkpoint=True))
             units.append(Unit(f"eval-seed{k}", _eval_unit, (cfg, act, k),
                               needs=(f"train-seed{k}", f"relu-seed{k}")))
     return units

@@ -130,6 +130,11 @@ def test_rows_are_the_thesis_s_tables_under_the_leaderboard_s_protocol():
     # the ResNet-20 rows are a leaderboard of their own: the VGG table does not list them
     assert not any(r.startswith("resnet20-") for r in bm.stored_rows("cifar10", "smoke"))
     assert len(kaf_fat.fat_experiments()) == 15
+    # the surrogate's row travels with the unit (a Dask worker need not have imported this module)
+    units = {u.key: u for u in exp.units(exp.configs["paper"])}
+    assert units["relu-seed1"].args[2] == "cifar10-resnet20-relu"
+    vgg = bm.experiment_for("cifar10", "kaf-swish")
+    assert {u.key: u for u in vgg.units(vgg.configs["paper"])}["relu-seed0"].args[2] in (None, "cifar10-relu")
     with pytest.raises(ValueError, match="protocols must map every profile"):
         bm.register_row("cifar10", "bad", "relu", protocols={"paper": bm.protocol("cifar10", "paper")})
 
