@@ -598,14 +598,16 @@ def _importable(spec: str) -> bool:
     return True
 
 
-def _surrogate_unit(p: Protocol, seed: int, checkpoint: Path | None = None) -> dict:
+def _surrogate_unit(p: Protocol, seed: int, relu_row: str | None = None, checkpoint: Path | None = None) -> dict:
     """Unit ``relu-seed<k>``: the ReLU row's network of seed ``k`` under protocol ``p``, the transfer
-    surrogate: from the zoo when it holds it for this protocol (``benchmark/<dataset>-relu``, the ReLU row's
-    config hash), else trained here exactly as the ReLU row's own units train it."""
+    surrogate: from the zoo when it holds it for this protocol (``benchmark/<relu_row>``, default
+    ``<dataset>-relu``, with the ReLU row's config hash), else trained here exactly as the ReLU row's own units
+    train it. ``relu_row`` is resolved where the units are declared (:data:`_RELU_ROWS`), so a worker that
+    never imported the module registering another protocol's rows still finds its ReLU row."""
     from symact import zoo
 
     relu = RowConfig(p, "relu")
-    name, key = f"{CHAPTER}/{_exp_name(p.dataset, 'relu')}", f"train-seed{seed}"
+    name, key = f"{CHAPTER}/{relu_row or _exp_name(p.dataset, 'relu')}", f"train-seed{seed}"
     if zoo.exists(name, key, config_hash=config_hash(relu)):
         return {"source": f"zoo {name}/{key}", "weights": dict(zoo.load_state_dict(name, key))}
     trained = _train_unit(relu, None, seed, _lr_unit(relu), checkpoint)
@@ -771,7 +773,8 @@ def _units(cfg: RowConfig, act: Any = None) -> list[Unit]:
         if cfg.is_relu:  # transfer from ReLU is not defined for the ReLU row itself
             units.append(Unit(f"eval-seed{k}", _eval_unit, (cfg, act, k), needs=(f"train-seed{k}",)))
         else:
-            units.append(Unit(f"relu-seed{k}", _surrogate_unit, (cfg.protocol, k), checkpoint=True))
+            units.append(Unit(f"relu-seed{k}", _surrogate_unit,
+                              (cfg.protocol, k, _RELU_ROWS.get(cfg.protocol)), checkpoint=True))
             units.append(Unit(f"eval-seed{k}", _eval_unit, (cfg, act, k),
                               needs=(f"train-seed{k}", f"relu-seed{k}")))
     return units
@@ -797,15 +800,30 @@ def _combine(cfg: RowConfig, outputs: dict) -> dict:
             "seeds": [_seed_entry(cfg, k, outputs) for k in p.seeds]}
 
 
+#: the ReLU row (experiment name) of each protocol registered with one, the transfer surrogate of that
+#: protocol's other rows; the data set's own protocol falls back to ``<dataset>-relu``
+_RELU_ROWS: dict[Protocol, str] = {}
+
+
 def register_row(dataset: str, row: str, activation: Any, activation_kwargs: Mapping | Iterable = (),
-                 source: str = "", act_object: Any = None):
+                 source: str = "", act_object: Any = None, protocols: Mapping[str, Protocol] | None = None):
     """Register the experiment ``benchmark/<dataset>-<row>`` (one config per profile, :func:`protocol`) and
     return it. ``activation``: a registered name or ``"module:callable"``; ``act_object``: the reader's object
-    itself (passed to the units, so that an activation defined in a notebook runs too)."""
+    itself (passed to the units, so that an activation defined in a notebook runs too). ``protocols``: a
+    :class:`Protocol` per profile other than the data set's own (a second network under the same recipe, the
+    KAF chapter's ResNet-20); a plain ReLU row registered with them is their rows' transfer surrogate."""
     if dataset not in DATASETS:
         raise ValueError(f"unknown data set {dataset!r}; the benchmark is defined for {', '.join(DATASETS)}")
+    if protocols is not None:
+        if set(protocols) != set(PROFILES) or any(not isinstance(p, Protocol) or p.dataset != dataset
+                                                  for p in protocols.values()):
+            raise ValueError(f"protocols must map every profile {PROFILES} to a Protocol of {dataset!r}")
     kw = tuple(sorted(dict(activation_kwargs).items()))
-    configs = {prof: RowConfig(protocol(dataset, prof), activation, kw, source) for prof in PROFILES}
+    configs = {prof: RowConfig(protocols[prof] if protocols is not None else protocol(dataset, prof), activation,
+                               kw, source) for prof in PROFILES}
+    if activation == "relu" and not kw:
+        for cfg in configs.values():
+            _RELU_ROWS.setdefault(cfg.protocol, _exp_name(dataset, row))
     units = functools.partial(_units, act=act_object)
     return experiment(CHAPTER, _exp_name(dataset, row), configs, units=units)(_combine)
 
@@ -865,9 +883,12 @@ def _partial(exp, prof: str) -> Result | None:
 def stored_rows(dataset: str, profile: str, rows: Iterable[str] | None = None) -> dict:
     """Row name -> the stored result of each registered row of ``dataset`` at ``profile``: the fresh stored
     result, else the finished seeds of an unfinished run (``provenance["partial"]``), else None. Runs
-    nothing."""
-    names = rows if rows is not None else [n.split("-", 1)[1] for c, n in REGISTRY
-                                           if c == CHAPTER and n.startswith(f"{dataset}-")]
+    nothing. Without ``rows``: every row of the data set's own network (rows of another protocol's network,
+    the KAF chapter's ResNet-20, are a leaderboard of their own: name them)."""
+    own = protocol(dataset, profile).network
+    names = rows if rows is not None else [n.split("-", 1)[1] for (c, n), e in REGISTRY.items()
+                                           if c == CHAPTER and n.startswith(f"{dataset}-")
+                                           and e.configs[profile].protocol.network == own]
     out = {}
     for row in names:
         exp = experiment_for(dataset, row)
@@ -1014,7 +1035,8 @@ def leaderboard(results: Mapping[str, Any] | Iterable, relu: str | None = "relu"
 #: from one fast-adversarial-training epoch (two per training image: the FGSM step and the update): LeNet-5
 #: on MNIST about 22 s (11 s for a standard epoch, twice that with FGSM) over 60,000 images; the VGG-inspired
 #: network on CIFAR-10 about 180 s (2.5 to 3.5 minutes) over 50,000 images
-GRAD_SECONDS = {"LeNet5": 22 / (2 * 60000), "VGGInspired": 180 / (2 * 50000)}
+GRAD_SECONDS = {"LeNet5": 22 / (2 * 60000), "VGGInspired": 180 / (2 * 50000),
+                "CifarResNet": 1.5 * 180 / (2 * 50000)}  # ResNet-20: 1.5 times the VGG network (measured ratio)
 #: the robust fraction assumed for the attacks' early stopping (AutoAttack's later components, Square and the
 #: PGD restarts attack only the images still robust): fast adversarial training's usual range
 ROBUST_GUESS = {"mnist": 0.85, "cifar10": 0.45}

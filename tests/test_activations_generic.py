@@ -129,7 +129,7 @@ def test_parameters_are_registered_and_state_dict_round_trips(name):
     expected = act(x)
     base, kwargs = VARIANTS.get(name, (name, KWARGS.get(name, {})))
     learnable = [n for n, p in act.named_parameters()]
-    if base in ("dome", "dome1", "dome2", "pdome", "mdome", "apl", "sapl", "sapl_positive", "sapl_negative", "kaf",
+    if base in ("dome", "dome1", "dome2", "pdome", "mdome", "apl", "sapl", "sapl_positive", "sapl_negative", "kaf", "kaf_free",
                 "kaf2d", "prelu", "pssilu") and kwargs.get("learnable", True):
         assert learnable, name
     state = act.state_dict()
@@ -175,7 +175,7 @@ LIMITS = {
     "selu": (-1.0507009873554805 * 1.6732632423543772, INF), "tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0),
     "softplus": (0.0, INF), "gelu": (math.nan, None), "silu": (math.nan, INF), "swish": (0.0, INF),
     "dome": (0.5, 0.5), "dome1": (0.5, 0.5), "dome2": (0.5, 0.5), "pdome": (0.0, 0.0), "rbf": (0.0, 0.0),
-    "mrelu": (0.0, 0.0), "kaf": (0.0, 0.0), "sapl": (0.0, INF), "sapl_positive": (0.0, INF),
+    "mrelu": (0.0, 0.0), "kaf": (0.0, 0.0), "kaf_free": (0.0, 0.0), "sapl": (0.0, INF), "sapl_positive": (0.0, INF),
     "sapl_negative": (0.0, INF), "apl": (0.0, INF),  # at initialisation: ReLU
     "pssilu": (INF, INF),  # beta = 0.1 > 0: the negative side tends to -beta x / (1 - beta)
     "groupsort": (-INF, INF), "maxmin": (-INF, INF),  # a group of equal infinities sorts to itself

@@ -73,8 +73,8 @@ def test_device_scripts_run_registered_experiments_with_the_pinned_torchattacks(
     import symact.experiments  # noqa: F401  (registers the chapters' experiments)
 
     script = (REPO_ROOT / "tools" / "device_kaf.sh").read_text()
-    exps = re.search(r"^\s*exps=\((.*?)\);", script, re.M).group(1).split()
-    assert exps and all(("kaf", e) in REGISTRY for e in exps), f"tools/device_kaf.sh names unregistered {exps}"
+    exps = re.search(r"^EXPERIMENTS=\((.*?)^\)", script, re.M | re.S).group(1).split()
+    assert exps and all(tuple(e.split("/")) in REGISTRY for e in exps), f"tools/device_kaf.sh names unregistered {exps}"
     pin = re.search(r"torchattacks==[\d.]+", (REPO_ROOT / "tools" / "device.sh").read_text()).group(0)
     assert pin in _pyproject_requirements(), f"tools/device.sh fetches {pin}, pyproject pins another"
 

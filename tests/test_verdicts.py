@@ -373,3 +373,49 @@ def test_paired_seeds_verdicts():
     assert vd.paired_seeds(quick, a, b, what="A minus B", published=-0.80).word == "not run at a converged protocol"
     assert vd.paired_seeds(paper, {0: 0.1}, {0: 0.9}, what="x", published=-0.8).word == "inconclusive"
     assert vd.paired_seeds(paper, {0: 0.1, 1: 0.1}, {0: 0.9, 1: 0.9}, what="x").word == "inconclusive"
+
+
+# --------------------------------------------------------------------------- benchmark rows (KAF chapter)
+
+
+def _row(robust, clean, profile="paper", network="VGGInspired", partial=False):
+    """A stored leaderboard row (symact.benchmark's layout) with per-seed accuracies."""
+    import dataclasses
+
+    from symact import benchmark as bm
+
+    p = dataclasses.replace(bm.protocol("cifar10", "paper"), network=network, seeds=tuple(range(len(robust))) or (0,))
+    data = {"dataset": "cifar10", "protocol": bm._jsonable(p),
+            "seeds": [{"seed": k, "eval": {"clean_acc": c, "worst_case": {"robust_acc": r}}}
+                      for k, (r, c) in enumerate(zip(robust, clean))]}
+    return Result(data, {"profile": profile, **({"partial": True} if partial else {})})
+
+
+def test_benchmark_rows_pairs_one_protocol_and_averages_an_arm():
+    relu = _row([0.40, 0.41, 0.42], [0.78, 0.79, 0.78])
+    kaf = _row([0.45, 0.46, 0.47], [0.80, 0.80, 0.81])
+    j = vd.benchmark_rows(kaf, relu, what="KAF minus ReLU")
+    assert j.word == "better" and j.verdict.n == 3 and abs(j.verdict.effect - 0.05) < 1e-12
+    # published effect: the interval around +5 points contains +1.39 -> not that; sign only or reproduced
+    j = vd.benchmark_rows(kaf, relu, what="x", published=0.0139)
+    assert j.word == "reproduced in sign only" and j.theirs == "+1.39 points"
+    # an arm of two rows is their mean per seed
+    other = _row([0.41, 0.42, 0.43], [0.80, 0.80, 0.81])
+    j = vd.benchmark_rows([kaf, other], relu, what="x", metric="clean_acc")
+    assert abs(j.verdict.effect - (0.8033333333 - 0.7833333333)) < 1e-6  # both KAF arms' clean mean 80.33 %
+    # a claim of no difference within a margin
+    same = _row([0.401, 0.409, 0.421], [0.78] * 3)
+    assert vd.benchmark_rows(same, relu, what="x", margin=0.01).word == "reproduced"
+
+
+def test_benchmark_rows_never_judges_quick_partial_or_too_few_seeds():
+    relu = _row([0.40, 0.41, 0.42], [0.78] * 3)
+    for a in (_row([0.5] * 3, [0.8] * 3, profile="quick"), _row([0.5] * 3, [0.8] * 3, partial=True)):
+        assert vd.benchmark_rows(a, relu, what="x").word == vd.NOT_CONVERGED
+    assert vd.benchmark_rows(_row([0.5], [0.8]), relu, what="x").word == "inconclusive"  # one seed, complete
+    # two networks: unpaired (Welch), still a verdict with 3 seeds each
+    res = _row([0.50, 0.51, 0.52], [0.8] * 3, network="CifarResNet")
+    j = vd.benchmark_rows(res, relu, what="x")
+    assert j.word == "better" and "welch" in j.design.lower()
+    with pytest.raises(ValueError, match="share no finished seed"):
+        vd.benchmark_rows(_row([], []), relu, what="x")

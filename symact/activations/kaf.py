@@ -74,8 +74,8 @@ from torch.autograd.function import once_differentiable
 from symact.activations import _fused, _native, register
 from symact.activations._fused import LOG2E, sum_to
 
-__all__ = ["BANDWIDTHS", "KAF", "KAF2D", "bandwidth_gamma", "dictionary", "kaf", "kaf2d", "kaf2d_naive", "kaf_naive",
-           "kernel_ridge_init"]
+__all__ = ["BANDWIDTHS", "KAF", "KAF2D", "KAFFree", "RIDGE_TARGETS", "bandwidth_gamma", "dictionary", "kaf", "kaf2d",
+           "kaf2d_naive", "kaf_free", "kaf_naive", "kernel_ridge_init"]
 
 _GROUP = 21  # dictionary points per Horner anchor for the kafnets bandwidth: |k| <= 10
 
@@ -141,22 +141,29 @@ def dictionary(D: int = 20, boundary: float = 3.0, bandwidth: Bandwidth = "kafne
     return d, bandwidth_gamma(D, boundary, bandwidth)
 
 
+#: the named targets of :func:`kernel_ridge_init` (NumPy functions of the dictionary points)
+RIDGE_TARGETS = {"elu": lambda t: np.where(t > 0, t, np.expm1(np.minimum(t, 0))),
+                 "relu": lambda t: np.maximum(t, 0),
+                 "swish": lambda t: t / (1.0 + np.exp(-t))}
+
+
 def kernel_ridge_init(target: Union[str, Callable], D: int = 20, boundary: float = 3.0, ridge: float = 1e-4,
                       bandwidth: Bandwidth = "kafnets") -> np.ndarray:
     """Coefficients ``alpha = (K + ridge I)^-1 t`` making the KAF approximate ``target`` (Kafnets, kernel ridge regression).
 
     ``K`` is the dictionary's kernel matrix and ``t = target(d)``; ``target``
-    is ``"elu"``, ``"relu"`` or a NumPy-vectorised callable. ``ridge``
-    (default 1e-4) keeps ``|alpha|`` moderate (about 30 for ELU with D = 20;
-    the fit error on ``[-L, L]`` is about 0.01 for ELU, 0.05 for ReLU's kink);
-    :func:`symact.theory.kernel_condition` explains the size. ``bandwidth``:
-    see :func:`bandwidth_gamma`.
+    is a name of :data:`RIDGE_TARGETS` (``"elu"``, ``"relu"``, ``"swish"``:
+    ``s sigmoid(s)``, the finished thesis's KAF_ELU, KAF_ReLU and KAF_Swish,
+    ``kaf-thesis-results.md``, "Setting used throughout") or a NumPy-vectorised
+    callable. ``ridge`` (default 1e-4) keeps ``|alpha|`` moderate (about 30 for
+    ELU with D = 20; the fit error on ``[-L, L]`` is about 0.01 for ELU and
+    Swish, 0.05 for ReLU's kink); :func:`symact.theory.kernel_condition`
+    explains the size. ``bandwidth``: see :func:`bandwidth_gamma`.
     """
-    functions = {"elu": lambda t: np.where(t > 0, t, np.expm1(np.minimum(t, 0))), "relu": lambda t: np.maximum(t, 0)}
     if isinstance(target, str):
-        if target not in functions:
-            raise ValueError(f"kernel ridge target must be one of {sorted(functions)} or a callable, got {target!r}")
-        target = functions[target]
+        if target not in RIDGE_TARGETS:
+            raise ValueError(f"kernel ridge target must be one of {sorted(RIDGE_TARGETS)} or a callable, got {target!r}")
+        target = RIDGE_TARGETS[target]
     if not (isinstance(ridge, (int, float, np.integer, np.floating)) and math.isfinite(ridge) and ridge >= 0):
         raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
     d, gamma = dictionary(D, boundary, bandwidth)
@@ -363,9 +370,10 @@ class KAF(nn.Module):
             set shared by the layer.
         D: dictionary size (default 20), >= 2.
         boundary: ``L`` (default 3.0).
-        init: ``"normal"`` (default: ``alpha ~ N(0, 0.3^2)``), ``"elu"`` or
-            ``"relu"`` (kernel ridge regression onto that function, the same
-            coefficients for every channel), or a NumPy callable.
+        init: ``"normal"`` (default: ``alpha ~ N(0, 0.3^2)``), ``"elu"``,
+            ``"relu"`` or ``"swish"`` (kernel ridge regression onto that
+            function, the same coefficients for every channel; the thesis's
+            KAF_ELU, KAF_ReLU, KAF_Swish), or a NumPy callable.
         ridge: the kernel ridge regularisation (default 1e-4).
         fused: the fused implementation (default, keeps only the input for
             backward); ``False`` uses :func:`kaf_naive` (keeps a ``D``-fold
@@ -398,8 +406,8 @@ class KAF(nn.Module):
         self.bandwidth = bandwidth
         if channels is not None and (int(channels) != channels or channels < 1):
             raise ValueError(f"channels must be a positive integer or None (shared), got {channels}")
-        if not (init == "normal" or init in ("elu", "relu") or callable(init)):
-            raise ValueError(f"init must be 'normal', 'elu', 'relu' or a callable, got {init!r}")
+        if not (init == "normal" or (isinstance(init, str) and init in RIDGE_TARGETS) or callable(init)):
+            raise ValueError(f"init must be 'normal', {', '.join(map(repr, RIDGE_TARGETS))} or a callable, got {init!r}")
         self.channels, self.D, self.boundary, self.init, self.ridge, self.fused = channels, int(D), float(boundary), init, ridge, fused
         shape = (self.D,) if channels is None else (int(channels), self.D)
         self.alpha = nn.Parameter(torch.empty(shape))
@@ -430,6 +438,159 @@ class KAF(nn.Module):
     def extra_repr(self) -> str:
         bw = "" if self.bandwidth == "kafnets" else f", bandwidth={self.bandwidth!r}"
         return f"channels={self.channels}, D={self.D}, boundary={self.boundary}, init={self.init!r}, fused={self.fused}{bw}"
+
+
+# --------------------------------------------------------------------------- KAF with a trainable dictionary
+
+
+def kaf_free(x: torch.Tensor, alpha: torch.Tensor, dictionary: torch.Tensor, log_gamma: torch.Tensor) -> torch.Tensor:
+    """KAF whose dictionary and bandwidth are parameters too (the finished thesis's KAF_Free):
+
+        f(s) = sum_{i=1..D} alpha_i exp(-exp(lg) (s - d_i)^2),
+
+    the KAF formula (Scardapane et al. 2019, "Kafnets", Eq. of the KAF; ``kaf-thesis-results.md``, "Setting
+    used throughout": "dictionary points and bandwidth trainable as well as the coefficients") with
+    ``gamma = exp(lg)`` (a log parametrisation keeps it positive under gradient steps) and free points ``d_i``.
+
+    ``alpha`` and ``dictionary``: ``(D,)`` shared or ``(C, D)`` per channel (dim 1 of ``x``); ``log_gamma``:
+    ``(1,)`` shared or ``(C,)``. Memory-light: evaluated in blocks of rows, each recomputed for backward, so
+    only ``x`` and the parameters are kept (the ``D``-fold tensor of kernel values never is); first-order
+    gradients only.
+    """
+    if alpha.shape != dictionary.shape or alpha.dim() not in (1, 2):
+        raise ValueError(f"alpha and dictionary must share one shape, (D,) or (C, D); got {tuple(alpha.shape)} and "
+                         f"{tuple(dictionary.shape)}")
+    want = (alpha.shape[0],) if alpha.dim() == 2 else (1,)
+    if tuple(log_gamma.shape) != want:
+        raise ValueError(f"log_gamma must have shape {want} for alpha of shape {tuple(alpha.shape)}, got "
+                         f"{tuple(log_gamma.shape)}")
+    if alpha.dim() == 2:
+        _check_kaf_channels(x, alpha.shape[0])
+    compute = torch.promote_types(torch.promote_types(x.dtype, torch.float32), alpha.dtype)
+
+    def fn(xb, a, d, lg):
+        xb, a, d, lg = xb.to(compute), a.to(compute), d.to(compute), lg.to(compute)
+        gamma = _alpha_view(lg.exp()[:, None], xb) if a.dim() == 2 else lg.exp()
+        k = torch.exp(-gamma * (xb.unsqueeze(-1) - _alpha_view(d, xb)) ** 2)
+        return (k * _alpha_view(a, xb)).sum(-1).to(x.dtype)
+
+    if x.dim() == 0 or x.shape[0] == 0:
+        return fn(x, alpha, dictionary, log_gamma)
+    per_row = max(1, x[0].numel() * alpha.shape[-1])
+    rows = max(1, (1 << 22) // per_row)
+    return _KAFFreeFn.apply(x, alpha, dictionary, log_gamma, rows, compute)
+
+
+class _KAFFreeFn(torch.autograd.Function):
+    """:func:`kaf_free` by blocks of rows, its gradients written out (``k_i = exp(-gamma (s - d_i)^2)``):
+
+        df/ds = -2 gamma sum_i alpha_i k_i (s - d_i),    df/dalpha_i = k_i,
+        df/dd_i = 2 gamma alpha_i k_i (s - d_i),         df/dlg = -gamma sum_i alpha_i k_i (s - d_i)^2.
+
+    Only ``x`` and the parameters are kept; backward recomputes the kernel values block by block."""
+
+    @staticmethod
+    def _views(x, alpha, d, lg):
+        if alpha.dim() == 2:
+            return _alpha_view(alpha, x), _alpha_view(d, x), _alpha_view(lg.exp()[:, None], x)
+        return alpha, d, lg.exp()
+
+    @staticmethod
+    def forward(ctx, x, alpha, d, lg, rows, compute):
+        ctx.rows, ctx.compute = rows, compute
+        ctx.save_for_backward(x, alpha, d, lg)
+        a, dd, lgc = alpha.to(compute), d.to(compute), lg.to(compute)
+        out = torch.empty_like(x)
+        for i in range(0, x.shape[0], rows):
+            xb = x[i:i + rows].to(compute)
+            A, Dv, G = _KAFFreeFn._views(xb, a, dd, lgc)
+            k = (xb.unsqueeze(-1) - Dv).square_().mul_(-G).exp_()
+            out[i:i + rows] = k.mul_(A).sum(-1).to(x.dtype)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        x, alpha, d, lg = ctx.saved_tensors
+        compute = ctx.compute
+        need_x, need_a, need_d, need_g = ctx.needs_input_grad[:4]
+        a, dc, lgc = alpha.to(compute), d.to(compute), lg.to(compute)
+        dx = torch.empty_like(x) if need_x else None
+        da, ddict, dlg = (torch.zeros(t.shape, dtype=compute, device=t.device) for t in (alpha, d, lg))
+        for i in range(0, x.shape[0], ctx.rows):
+            xb, gb = x[i:i + ctx.rows].to(compute), g[i:i + ctx.rows].to(compute)
+            A, Dv, G = _KAFFreeFn._views(xb, a, dc, lgc)
+            diff = xb.unsqueeze(-1) - Dv
+            k = diff.square().mul_(-G).exp_()
+            g1 = gb.unsqueeze(-1)
+            if need_a:
+                da += sum_to(g1 * k, A).reshape(alpha.shape)
+            t = k.mul_(A).mul_(diff)  # alpha_i k_i (s - d_i)
+            if need_x:
+                dx[i:i + ctx.rows] = (t.sum(-1, keepdim=True).mul_(-2 * G).squeeze(-1) * gb).to(x.dtype)
+            t.mul_(g1)
+            if need_d:
+                ddict += (sum_to(t, Dv) * (2 * G)).reshape(d.shape)
+            if need_g:
+                dlg += (-G * sum_to(t.mul_(diff).sum(-1, keepdim=True), G)).reshape(lg.shape)
+        return (dx, da.to(alpha.dtype) if need_a else None, ddict.to(d.dtype) if need_d else None,
+                dlg.to(lg.dtype) if need_g else None, None, None)
+
+
+class KAFFree(nn.Module):
+    """KAF with trainable dictionary points and bandwidth as well as coefficients: the finished thesis's
+    KAF_Free (``kaf-thesis-results.md``, "Setting used throughout"), :func:`kaf_free`.
+
+    At initialisation it is a :class:`KAF`: ``D`` points evenly spaced on ``[-L, L]``, ``gamma`` by
+    ``bandwidth`` (:func:`bandwidth_gamma`), ``alpha`` by ``init`` (as :class:`KAF`: ``"normal"``, a name of
+    :data:`RIDGE_TARGETS` or a callable); then the points and ``log gamma`` train with ``alpha``. The thesis does
+    not record KAF_Free's initialisation; random coefficients are chosen here, as its learning-rate range
+    (0.01 to 2, the same as KAF's and not KAF_ELU's) suggests.
+
+    Parameters: ``alpha`` and ``dictionary``, ``(channels, D)`` (``(D,)`` when shared); ``log_gamma``,
+    ``(channels,)`` (``(1,)`` when shared): ``2 D + 1`` per channel, about twice a KAF's ``D`` (the thesis:
+    "twice the KAF parameters").
+
+    Example:
+        >>> act = KAFFree(channels=16)
+        >>> act(torch.randn(8, 16, 4, 4)).shape
+        torch.Size([8, 16, 4, 4])
+    """
+
+    def __init__(self, channels: int | None = None, D: int = 20, boundary: float = 3.0,
+                 init: Union[str, Callable] = "normal", ridge: float = 1e-4, bandwidth: Bandwidth = "kafnets"):
+        super().__init__()
+        _check_dictionary(D, boundary)
+        gamma = bandwidth_gamma(D, boundary, bandwidth)  # checks the rule
+        if channels is not None and (int(channels) != channels or channels < 1):
+            raise ValueError(f"channels must be a positive integer or None (shared), got {channels}")
+        if not (init == "normal" or (isinstance(init, str) and init in RIDGE_TARGETS) or callable(init)):
+            raise ValueError(f"init must be 'normal', {', '.join(map(repr, RIDGE_TARGETS))} or a callable, got {init!r}")
+        self.channels, self.D, self.boundary, self.init, self.ridge = channels, int(D), float(boundary), init, ridge
+        self.bandwidth, self.gamma0 = bandwidth, gamma
+        shape = (self.D,) if channels is None else (int(channels), self.D)
+        self.alpha = nn.Parameter(torch.empty(shape))
+        self.dictionary = nn.Parameter(torch.empty(shape))
+        self.log_gamma = nn.Parameter(torch.empty(shape[:-1] or (1,)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            d = torch.as_tensor(np.linspace(-self.boundary, self.boundary, self.D), dtype=self.dictionary.dtype)
+            self.dictionary.copy_(d.expand_as(self.dictionary))
+            self.log_gamma.fill_(math.log(self.gamma0))
+            if isinstance(self.init, str) and self.init == "normal":
+                self.alpha.normal_(0.0, 0.3)
+            else:
+                coef = kernel_ridge_init(self.init, self.D, self.boundary, self.ridge, self.bandwidth)
+                self.alpha.copy_(torch.as_tensor(coef, dtype=self.alpha.dtype).expand_as(self.alpha))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return kaf_free(x, self.alpha, self.dictionary, self.log_gamma)
+
+    def extra_repr(self) -> str:
+        bw = "" if self.bandwidth == "kafnets" else f", bandwidth={self.bandwidth!r}"
+        return f"channels={self.channels}, D={self.D}, boundary={self.boundary}, init={self.init!r}{bw}, trainable dictionary and bandwidth"
 
 
 # --------------------------------------------------------------------------- 2-D KAF
@@ -616,5 +777,10 @@ def _kaf2d(channels: int | None = None, per_channel: bool = True, **kwargs) -> K
     return KAF2D(channels=channels if per_channel and even else None, **kwargs)
 
 
+def _kaf_free(channels: int | None = None, per_channel: bool = True, **kwargs) -> KAFFree:
+    return KAFFree(channels=channels if per_channel else None, **kwargs)
+
+
 register("kaf", KAF, _kaf, per_channel=True)
+register("kaf_free", KAFFree, _kaf_free, per_channel=True)
 register("kaf2d", KAF2D, _kaf2d, per_channel=True)

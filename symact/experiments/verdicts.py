@@ -33,8 +33,7 @@ from symact.evaluation import Verdict, _as_outcome, cascade_label, verdict
 __all__ = ["Judgement", "NO_OUTCOMES", "ONE_NETWORK", "NOT_CONVERGED", "SATURATED", "profile", "converged",
            "dome_table2", "dome_seeds", "saturated", "sapl_table1", "sapl_robustness", "sapl_paper_rate",
            "sapl_strong", "sapl_strong_values", "saf_robust", "saf_masking", "saf_first_strong", "saf_seeds",
-           "saf_strong_masking", "single_network", "paired_seeds",
-           "count_words"]
+           "saf_strong_masking", "single_network", "paired_seeds", "count_words", "benchmark_rows",
 
 #: the note of a one-network-per-arm comparison whose stored result has rates but no per-image outcomes
 NO_OUTCOMES = ("one network per arm and no per-image outcomes stored (computed before outcomes were kept): "
@@ -677,28 +676,4 @@ def single_network(*stored, effect: float, what: str, paper: str | None = None, 
     return Judgement(v, what, _profiles(*stored), None, paper, scale=scale, unit=unit, digits=digits)
 
 
-# --------------------------------------------------------------------------- per-seed values, paired over seeds
-
-
-def paired_seeds(stored, a: Mapping, b: Mapping, *, what: str, published: float | None = None,
-                 paper: str | None = None, higher_is_better: bool = True, level: float = 0.95) -> Judgement:
-    """Arm A minus arm B of a per-seed metric (``a``, ``b``: ``{seed: value}``, e.g. test accuracies as
-    fractions), paired over the seeds both arms have (the KAF chapter's depth section). Fewer than two shared
-    seeds: no interval, the underpowered word (or "not run at a converged protocol"); else
-    :func:`symact.evaluation.verdict` (fewer than 3 seeds: "inconclusive"). ``stored``: the stored result the
-    values come from (its profile decides convergence)."""
-    if not isinstance(a, Mapping) or not isinstance(b, Mapping) or not a or not b:
-        raise ValueError("paired_seeds needs each arm's values as a non-empty {seed: value} mapping")
-    prof = profile(stored)
-    shared = sorted(set(a) & set(b))
-    if not shared:
-        raise ValueError(f"the arms share no seed (A: {sorted(a)}, B: {sorted(b)})")
-    x = [float(a[s]) for s in shared]
-    y = [float(b[s]) for s in shared]
-    if len(shared) < 2:
-        v = _untested(x[0] - y[0], 1, "1 seed per arm", prof == "paper",
-                      "underpowered: 1 seed per arm, a verdict needs at least 3")
-    else:
-        v = verdict(x, y, converged=prof == "paper", published=published, higher_is_better=higher_is_better,
-                    level=level)
-    return Judgement(v, what, prof, published, paper, digits=2)
+__all__ = ["inconclusive", "paper", "robust_acc", "clean_acc", "protocol",
