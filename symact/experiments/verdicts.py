@@ -33,7 +33,8 @@ from symact.evaluation import Verdict, _as_outcome, cascade_label, verdict
 __all__ = ["Judgement", "NO_OUTCOMES", "ONE_NETWORK", "NOT_CONVERGED", "SATURATED", "profile", "converged",
            "dome_table2", "dome_seeds", "saturated", "sapl_table1", "sapl_robustness", "sapl_paper_rate",
            "sapl_strong", "sapl_strong_values", "saf_robust", "saf_masking", "saf_first_strong", "saf_seeds",
-           "saf_strong_masking", "single_network", "paired_seeds", "count_words", "benchmark_rows",
+           "saf_strong_masking", "single_network", "paired_seeds", "benchmark_rows",
+           "count_words"]
 
 #: the note of a one-network-per-arm comparison whose stored result has rates but no per-image outcomes
 NO_OUTCOMES = ("one network per arm and no per-image outcomes stored (computed before outcomes were kept): "
@@ -676,4 +677,62 @@ def single_network(*stored, effect: float, what: str, paper: str | None = None, 
     return Judgement(v, what, _profiles(*stored), None, paper, scale=scale, unit=unit, digits=digits)
 
 
-__all__ = ["inconclusive", "paper", "robust_acc", "clean_acc", "protocol",
+# --------------------------------------------------------------------------- per-seed values, paired over seeds
+
+
+def paired_seeds(stored, a: Mapping, b: Mapping, *, what: str, published: float | None = None,
+                 paper: str | None = None, higher_is_better: bool = True, level: float = 0.95) -> Judgement:
+    """Arm A minus arm B of a per-seed metric (``a``, ``b``: ``{seed: value}``, e.g. test accuracies as
+    fractions), paired over the seeds both arms have (the KAF chapter's depth section). Fewer than two shared
+    seeds: no interval, the underpowered word (or "not run at a converged protocol"); else
+    :func:`symact.evaluation.verdict` (fewer than 3 seeds: "inconclusive"). ``stored``: the stored result the
+    values come from (its profile decides convergence)."""
+    if not isinstance(a, Mapping) or not isinstance(b, Mapping) or not a or not b:
+        raise ValueError("paired_seeds needs each arm's values as a non-empty {seed: value} mapping")
+    prof = profile(stored)
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        raise ValueError(f"the arms share no seed (A: {sorted(a)}, B: {sorted(b)})")
+    x = [float(a[s]) for s in shared]
+    y = [float(b[s]) for s in shared]
+    if len(shared) < 2:
+        v = _untested(x[0] - y[0], 1, "1 seed per arm", prof == "paper",
+                      "underpowered: 1 seed per arm, a verdict needs at least 3")
+    else:
+        v = verdict(x, y, converged=prof == "paper", published=published, higher_is_better=higher_is_better,
+                    level=level)
+    return Judgement(v, what, prof, published, paper, digits=2)
+
+
+# --------------------------------------------------------------------------- benchmark rows (KAF chapter's FAT tables)
+
+
+def benchmark_rows(arm_a, arm_b, *, what: str, metric: str = "robust_acc", published: float | None = None,
+                   paper: str | None = None, margin: float | None = None, level: float = 0.95) -> Judgement:
+    """Two arms of stored leaderboard rows (:mod:`symact.benchmark` results, complete or partial), per seed.
+
+    ``arm_a``, ``arm_b``: a result or a sequence of results; an arm of several rows (the KAF variants) is
+    their mean per seed, over the seeds every row of both arms finished. ``metric``: ``"robust_acc"`` (the
+    worst case over every attack) or ``"clean_acc"``. Rows of one protocol are paired over seeds (seed ``k``
+    of A with seed ``k`` of B, as :func:`symact.benchmark.compare_to_relu`); rows of two protocols (two
+    networks) are compared unpaired (Welch). Converged only when every row is stored at the ``paper`` profile
+    and complete; then ``published`` (the paper's A - B as a fraction; a thesis number of one seed, PGD with
+    predicted labels) or ``margin`` (a claim of no difference) go to :func:`symact.evaluation.verdict`.
+    Raises ValueError when the arms share no finished seed.
+    """
+    from symact.benchmark import _complete, _per_seed
+
+    arms = [list(arm) if isinstance(arm, (list, tuple)) else [arm] for arm in (arm_a, arm_b)]
+    if not arms[0] or not arms[1]:
+        raise ValueError("each arm needs at least one stored row")
+    per = [[_per_seed(r, metric) for r in arm] for arm in arms]
+    shared = sorted(set.intersection(*(set(p) for arm in per for p in arm)))
+    if not shared:
+        raise ValueError("the rows of the two arms share no finished seed")
+    a, b = ([float(np.mean([p[k] for p in arm])) for k in shared] for arm in per)
+    rows = [r for arm in arms for r in arm]
+    protocols = {repr(sorted(_data(r)["protocol"].items())) for r in rows}
+    is_conv = all(converged(r) and _complete(r) for r in rows)
+    v = verdict(a, b, converged=is_conv, paired=len(protocols) == 1, published=published, margin=margin,
+                level=level)
+    return Judgement(v, what, _profiles(*rows), published, paper)
