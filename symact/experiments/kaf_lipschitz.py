@@ -113,7 +113,7 @@ class LipschitzConfig:
     kaf_boundary: float = 3.0
     kaf_bandwidth: str = "thesis"
     kaf_init: str = "normal"
-    penalty: float = 0.1
+    penalty: float = 1.0
     penalty_target: float = 1.0
     eps: float = 36 / 255
     aa_trainings: tuple[str, ...] = ("lipschitz",)
