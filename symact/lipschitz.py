@@ -99,7 +99,9 @@ def operator_norm(layer: nn.Module, input_shape, method: str = "lanczos", iters:
     - ``"lanczos"`` (default): :func:`scipy.sparse.linalg.svds` (ARPACK's implicitly restarted Lanczos
       bidiagonalisation, a Krylov refinement of power iteration) on a :class:`scipy.sparse.linalg.LinearOperator`
       made of those two products: the largest singular value to ``tol``, in tens of products where plain power
-      iteration needs thousands when the top singular values are close (a convolution's often are);
+      iteration needs thousands when the top singular values are close (a convolution's often are); a layer with
+      at most 64 inputs or outputs is written out as its matrix (one product per unit vector) and its norm taken
+      exactly;
     - ``"power"``: plain power iteration ``v <- J^T J v / ||J^T J v||`` from a seeded Gaussian start, until
       ``||J v||`` changes by less than ``tol`` (relative) or after ``iters`` steps; ``||J v||`` approaches the
       norm from below (Golub and Van Loan, Sec. 8.2).
@@ -143,7 +145,11 @@ def operator_norm(layer: nn.Module, input_shape, method: str = "lanczos", iters:
         return g.detach().flatten().numpy()
 
     rng = np.random.default_rng(seed)
-    if method == "lanczos" and min(n_in, n_out) > 1:
+    if method == "lanczos" and min(n_in, n_out) <= 64:  # too small for ARPACK: the matrix itself, by unit vectors
+        eye = np.eye(min(n_in, n_out))
+        mat = np.stack([mv(e) for e in eye], 1) if n_in <= n_out else np.stack([rmv(e) for e in eye], 1)
+        return float(np.linalg.norm(mat, ord=2))
+    if method == "lanczos":
         op = LinearOperator((n_out, n_in), matvec=mv, rmatvec=rmv, dtype=np.float64)
         v0 = rng.standard_normal(n_in) if start is None else start.detach().double().flatten().cpu().numpy()
         if n_out < n_in:  # svds iterates on A A^T: start from the image of the input start
