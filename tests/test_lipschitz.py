@@ -292,3 +292,12 @@ def test_experiment_config_and_builder_bad_input():
     assert not any(isinstance(x, nn.BatchNorm2d) for x in m.modules())
     b = L.lipschitz_bound(m.eval(), (3, 32, 32), layers=kl.model_layers(m), conv="fft")
     assert b.product("activation") == 1.0
+
+
+def test_claim_is_registered_and_reads_only_stored_results():
+    import symact.experiments  # noqa: F401
+    from symact.claims import CLAIMS
+
+    c = CLAIMS["kaf/lipschitz-certified"]
+    assert c.chapter == "kaf" and c.section == "kaf-lipschitz"
+    assert c.judge("paper") is None and c.judge("quick") is None  # nothing stored in the test's results folder
