@@ -126,7 +126,7 @@ def operator_norm(layer: nn.Module, input_shape, method: str = "lanczos", iters:
         raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}")
     if int(iters) != iters or iters < 1 or not tol > 0:
         raise ValueError(f"need iters >= 1 (an integer) and tol > 0, got {iters!r} and {tol!r}")
-    lay = copy.deepcopy(layer).double().eval()
+    lay = copy.deepcopy(layer).cpu().double().eval()  # on the CPU in float64, wherever the network is
     for p in lay.parameters():
         p.requires_grad_(False)
     x0 = torch.zeros((1, *shape), dtype=torch.float64)
@@ -195,7 +195,7 @@ def conv_norm_bound(conv: nn.Module, input_shape) -> float:
         raise ValueError("conv_norm_bound supports zero padding given as numbers, dilation 1 and groups 1 only, got "
                          f"padding_mode={conv.padding_mode!r}, padding={conv.padding!r}, dilation={conv.dilation}, "
                          f"groups={conv.groups}")
-    weight = conv.weight.detach().double()
+    weight = conv.weight.detach().cpu().double()
     kh, kw = weight.shape[-2:]
     m = (max(h + 2 * conv.padding[0], kh), max(w + 2 * conv.padding[1], kw))
     spec = torch.fft.fft2(weight, s=m)  # (out, in, M_h, M_w)
@@ -208,7 +208,7 @@ def _fft_start(conv: nn.Conv2d, input_shape) -> torch.Tensor:
     that matrix's top right singular vector: a start for :func:`operator_norm` near the top singular vector. (The
     real part holds the wave at ``f`` and at ``-f``, so the convolution-or-correlation sign does not matter.)"""
     c, h, w = input_shape
-    weight = conv.weight.detach().double()
+    weight = conv.weight.detach().cpu().double()
     m = (max(h + 2 * conv.padding[0], weight.shape[-2]), max(w + 2 * conv.padding[1], weight.shape[-1]))
     spec = torch.fft.fft2(weight, s=m).permute(2, 3, 0, 1)  # (M_h, M_w, out, in)
     top = torch.linalg.matrix_norm(spec, ord=2)
