@@ -240,10 +240,12 @@ def _units(cfg: LipschitzConfig) -> list[Unit]:
     return units
 
 
-# Cost on one CPU thread (the kaf-candidates measurements: an epoch costs about 2.2 ms per image with ReLU and 8 ms
-# with the thesis-bandwidth KAF; MaxMin about as ReLU): quick trains 6 networks on 4,000 images for 2 epochs (about
-# 200 s), bounds them (about 30 s each) and runs AutoAttack on the 3 Lipschitz-trained networks (200 images);
-# paper is about 40 CPU-hours: a GPU run (tools/device_kaf.sh).
+# Cost, measured at quick on this project's 2-core machine while other sessions loaded it (load average 12 to 27),
+# one thread per unit, two workers: training 4,000 images x 2 epochs took 299 s (ReLU), 274 s (MaxMin) and 941 s
+# (KAF, thesis bandwidth) standard, 89 s (ReLU) and 577 s (KAF, with the penalty) certification-trained; a bound
+# and the certificates 12 to 15 s per network; AutoAttack L2 on the certification-trained networks dominates (its
+# images are robust, so every component runs on them). Paper is about 40 CPU-hours: a GPU run
+# (tools/device_kaf.sh).
 @experiment(
     "kaf",
     "kaf-lipschitz",
