@@ -419,3 +419,22 @@ def test_benchmark_rows_never_judges_quick_partial_or_too_few_seeds():
     assert j.word == "better" and "welch" in j.design.lower()
     with pytest.raises(ValueError, match="share no finished seed"):
         vd.benchmark_rows(_row([], []), relu, what="x")
+
+
+# --------------------------------------------------------------------------- per-seed rates (KAF, Lipschitz)
+
+
+def test_per_seed_rates_words():
+    a = {0: 0.30, 1: 0.32, 2: 0.31, 3: 0.33}
+    b = {0: 0.20, 1: 0.21, 2: 0.22, 3: 0.20}
+    j = vd.per_seed_rates(stored({}), a, b, what="KAF minus ReLU")
+    assert j.word == "better" and j.verdict.effect == pytest.approx(0.1075)
+    assert vd.per_seed_rates(stored({}), b, a, what="x").word == "worse"
+    assert vd.per_seed_rates(stored({}, "quick"), a, b, what="x").word == "not run at a converged protocol"
+    two = vd.per_seed_rates(stored({}), {0: 0.3, 1: 0.31}, {0: 0.2, 1: 0.2}, what="x")
+    assert two.word == "inconclusive"
+    one = vd.per_seed_rates(stored({}), {0: 0.3}, {0: 0.2, 5: 0.1}, what="x")
+    assert one.word == "inconclusive" and "underpowered" in one.note and one.word in WORDS
+    assert vd.per_seed_rates(stored({}, "quick"), {0: 0.3}, {0: 0.2}, what="x").word == "not run at a converged protocol"
+    with pytest.raises(ValueError, match="share no seed"):
+        vd.per_seed_rates(stored({}), {0: 0.3}, {1: 0.2}, what="x")

@@ -5,6 +5,7 @@
 #   bash tools/device_kaf.sh prepare | run [SECONDS] [EXPERIMENT ...] | unpack DIR
 #   (carry [".carry", "results/benchmark", "zoo/benchmark", "results/kaf", "zoo/kaf"]; timeout_s above SECONDS + 60)
 # - kaf/kaf-depth-gradients: per-layer gradients at initialisation and over the first 50 iterations (minutes);
+# - kaf/kaf-lipschitz: Lipschitz bounds and certified accuracy of ReLU, KAF and MaxMin networks;
 # - the fast-adversarial-training tables (kaf_fat.fat_experiments()): each ReLU row first, the transfer
 #   surrogate its network's other rows take from the zoo; then kaf/fat-predicted-labels, which reads their
 #   networks from the zoo;
@@ -15,6 +16,7 @@ set -euo pipefail
 here=$(dirname "$0")
 EXPERIMENTS=(
     kaf/kaf-depth-gradients
+    kaf/kaf-lipschitz
     benchmark/cifar10-relu
     benchmark/cifar10-elu
     benchmark/cifar10-kaf

@@ -33,8 +33,8 @@ from symact.evaluation import Verdict, _as_outcome, cascade_label, verdict
 __all__ = ["Judgement", "NO_OUTCOMES", "ONE_NETWORK", "NOT_CONVERGED", "SATURATED", "profile", "converged",
            "dome_table2", "dome_seeds", "saturated", "sapl_table1", "sapl_robustness", "sapl_paper_rate",
            "sapl_strong", "sapl_strong_values", "saf_robust", "saf_masking", "saf_first_strong", "saf_seeds",
-           "saf_strong_masking", "single_network", "paired_seeds", "benchmark_rows",
-           "count_words"]
+           "saf_strong_masking", "single_network", "paired_seeds", "benchmark_rows", "count_words",
+           "per_seed_rates"]
 
 #: the note of a one-network-per-arm comparison whose stored result has rates but no per-image outcomes
 NO_OUTCOMES = ("one network per arm and no per-image outcomes stored (computed before outcomes were kept): "
@@ -736,3 +736,26 @@ def benchmark_rows(arm_a, arm_b, *, what: str, metric: str = "robust_acc", publi
     v = verdict(a, b, converged=is_conv, paired=len(protocols) == 1, published=published, margin=margin,
                 level=level)
     return Judgement(v, what, _profiles(*rows), published, paper)
+
+
+# --------------------------------------------------------------------------- per-seed rates (KAF, Lipschitz)
+
+
+def per_seed_rates(result, a: Mapping[int, float], b: Mapping[int, float], *, what: str,
+                   paper: str | None = None, level: float = 0.95) -> Judgement:
+    """Two arms with one rate per seed (``a``, ``b``: seed -> fraction, e.g. the certified accuracy of the KAF
+    and the ReLU network of each seed), paired over their shared seeds; ``result``: the stored result they come
+    from (its profile decides convergence). Fewer than 2 shared seeds: no interval ("inconclusive", or "not run
+    at a converged protocol" below ``paper``); otherwise :func:`symact.evaluation.verdict` (fewer than 3 seeds
+    is "inconclusive" there). No published effect: "better" / "worse" / "no detectable difference" for A."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        raise ValueError(f"the arms share no seed (A has {sorted(a)}, B has {sorted(b)})")
+    xa, xb = [float(a[s]) for s in seeds], [float(b[s]) for s in seeds]
+    is_conv = converged(result)
+    if len(seeds) < 2:
+        v = _untested(xa[0] - xb[0], len(seeds), f"{len(seeds)} seed per arm", is_conv,
+                      f"underpowered: {len(seeds)} seed per arm, a verdict needs at least 3")
+    else:
+        v = verdict(xa, xb, converged=is_conv, paired=True, level=level)
+    return Judgement(v, what, profile(result), None, paper)
