@@ -303,6 +303,8 @@ def plot_leaderboard(ax, table, title: str = "") -> int:
     deviation as error bars in both directions, ReLU's row drawn as a reference cross. Returns the number of
     rows drawn (0: the axes say that nothing is stored)."""
     done = table[table["clean_mean"].notna()] if "clean_mean" in table else table.iloc[0:0]
+    if title:
+        ax.set_title(title)
     if done.empty:
         ax.text(0.5, 0.5, "no row stored yet", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
@@ -316,8 +318,6 @@ def plot_leaderboard(ax, table, title: str = "") -> int:
                     xytext=(4, 3), fontsize=7)
     ax.set_xlabel("clean accuracy (%)")
     ax.set_ylabel("worst-case robust accuracy (%)")
-    if title:
-        ax.set_title(title)
     return len(done)
 
 
