@@ -357,6 +357,18 @@ def kaf(x: torch.Tensor, alpha: torch.Tensor, boundary: float = 3.0, bandwidth: 
     return _fused.apply(kernel, x, [alpha.reshape(-1, 1, 1, 1)])
 
 
+
+def _init_coefficients(m: nn.Module) -> None:
+    """``m.alpha`` (a KAF's or a KAFFree's coefficients) from ``m.init``: N(0, 0.3^2) for ``"normal"``, else the
+    kernel ridge fit of that function on the module's dictionary and bandwidth, in every channel."""
+    with torch.no_grad():
+        if isinstance(m.init, str) and m.init == "normal":
+            m.alpha.normal_(0.0, 0.3)
+        else:
+            coef = kernel_ridge_init(m.init, m.D, m.boundary, m.ridge, m.bandwidth)
+            m.alpha.copy_(torch.as_tensor(coef, dtype=m.alpha.dtype).expand_as(m.alpha))
+
+
 class KAF(nn.Module):
     """Kernel activation function (Scardapane et al. 2019, "Kafnets").
 
@@ -414,12 +426,7 @@ class KAF(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        with torch.no_grad():
-            if isinstance(self.init, str) and self.init == "normal":
-                self.alpha.normal_(0.0, 0.3)
-            else:
-                coef = kernel_ridge_init(self.init, self.D, self.boundary, self.ridge, self.bandwidth)
-                self.alpha.copy_(torch.as_tensor(coef, dtype=self.alpha.dtype).expand_as(self.alpha))
+        _init_coefficients(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels is not None:
@@ -579,11 +586,7 @@ class KAFFree(nn.Module):
             d = torch.as_tensor(np.linspace(-self.boundary, self.boundary, self.D), dtype=self.dictionary.dtype)
             self.dictionary.copy_(d.expand_as(self.dictionary))
             self.log_gamma.fill_(math.log(self.gamma0))
-            if isinstance(self.init, str) and self.init == "normal":
-                self.alpha.normal_(0.0, 0.3)
-            else:
-                coef = kernel_ridge_init(self.init, self.D, self.boundary, self.ridge, self.bandwidth)
-                self.alpha.copy_(torch.as_tensor(coef, dtype=self.alpha.dtype).expand_as(self.alpha))
+        _init_coefficients(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return kaf_free(x, self.alpha, self.dictionary, self.log_gamma)
