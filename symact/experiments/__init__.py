@@ -2,6 +2,6 @@
 
 Importing this package registers every experiment in :data:`symact.results.REGISTRY`.
 """
-from symact.experiments import dome, evaluation, fundamentals, kaf, saf, sapl  # noqa: F401
+from symact.experiments import dome, evaluation, fundamentals, kaf, kaf_adaptive, saf, sapl  # noqa: F401
 
-__all__ = ["dome", "evaluation", "fundamentals", "kaf", "saf", "sapl"]
+__all__ = ["dome", "evaluation", "fundamentals", "kaf", "kaf_adaptive", "saf", "sapl"]
