@@ -276,3 +276,18 @@ def test_smooth_at_table_says_which_rows_are_not_stored(monkeypatch):
     monkeypatch.setattr(benchmark, "stored_rows", lambda ds, p, rows: {r: None for r in rows})
     t = ka.smooth_at_table()
     assert list(t["row"]) == list(ka.SMOOTH_ROWS) and not t["stored"].any()
+
+
+def test_claims_are_registered_with_sections_of_the_chapter_and_judge_nothing_unstored():
+    from pathlib import Path
+
+    from symact.claims import CLAIMS
+
+    book = (Path(__file__).resolve().parents[1] / "book" / "kaf.md").read_text()
+    keys = ["kaf/kwta-robust-under-pgd-only", "kaf/kaf-advantage-survives-adaptive",
+            "kaf/kaf-fat-advantage-survives-adaptive", "kaf/smooth-at-helps", "kaf/smooth-backward-helps"]
+    for key in keys:
+        c = CLAIMS[key]
+        assert f"({c.section})=" in book, key
+        for prof in ("paper", "quick"):
+            assert c.judge(prof) is None  # the tests' results folder is empty: nothing stored, nothing judged
