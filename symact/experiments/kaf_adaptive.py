@@ -282,9 +282,13 @@ def _cand(profile: str) -> kexp.CandidatesConfig:
     return kexp.kaf_candidates.configs[profile]
 
 
-# Cost (one CPU thread): at quick, the three networks are retrained as kaf/kaf-candidates trains them (about
-# 120 s, 420 s and 550 s for ReLU, k-WTA and KAF) and attacked on 200 images (a few minutes); two workers take
-# about 12 to 15 minutes. paper: on the zoo's networks (kaf/kaf-candidates at paper), a GPU run.
+# Cost (one CPU thread of a free core): at quick, the three networks are retrained as kaf/kaf-candidates trains
+# them (its stored quick units took 118 s, 418 s and 545 s for ReLU, k-WTA and KAF) and attacked on 200 images
+# (estimated from the candidates' evaluation units: about 100 s, 550 s and 250 s), about 2,000 CPU-seconds, so
+# 15 to 20 minutes on two free workers: the training inherited from kaf/kaf-candidates is half of it. On a
+# shared machine (load average about 25 on 2 cores) one k-WTA epoch took 930 s instead of 140 s. paper: on the
+# zoo's networks (kaf/kaf-candidates at paper, else retrained), a GPU run: `bash tools/device.sh run 540
+# kaf/kaf-adaptive` (tools/device.sh), after kaf/kaf-candidates.
 @experiment(
     "kaf",
     "kaf-adaptive",
