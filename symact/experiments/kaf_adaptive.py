@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
@@ -56,7 +56,7 @@ from torch import nn
 from symact import attacks, benchmark, data
 from symact.claims import claim
 from symact.device import get_device
-from symact.evaluation import Transfer, decode_outcomes, evaluate, verdict, worst_case
+from symact.evaluation import Transfer, decode_outcomes, evaluate, worst_case
 from symact.experiments import kaf as kexp
 from symact.experiments import verdicts
 from symact.results import Unit, config_hash, experiment, gpu_resources
@@ -539,45 +539,32 @@ def smooth_at_table(dataset: str = "cifar10", profiles: tuple[str, ...] = ("pape
 # --------------------------------------------------------------------------------------------------- claims
 
 
-def _paired_judgement(res, a_rates: dict, b_rates: dict, a_out: dict, b_out: dict, what: str) -> verdicts.Judgement:
-    """A minus B: paired over seeds with at least two seeds, else on the images of the one seed (McNemar)."""
-    prof = verdicts.profile(res)
-    seeds = sorted(set(a_rates) & set(b_rates))
-    if len(seeds) >= 2:
-        v = verdict([a_rates[s] for s in seeds], [b_rates[s] for s in seeds], converged=prof == "paper",
-                    paired=True)
-    else:
-        s = seeds[0]
-        v = verdict(a_out[s], b_out[s], converged=prof == "paper", images=True)
-    return verdicts.Judgement(v, what, prof)
-
-
-def _per_seed(res, name: str, attacks_of: callable):
-    """Per seed of network ``name``: (robust rate, per-image outcome) over the attacks ``attacks_of(names)``."""
-    rates, outs = {}, {}
+def _per_seed(res, name: str, attacks_of: callable) -> dict:
+    """Per seed of network ``name``: (robust rate, per-image outcome) in the worst case over the attacks
+    ``attacks_of(names)`` (the arms of :func:`symact.experiments.verdicts.seeds_or_images`)."""
+    out = {}
     for net in _nets(res).values():
         if net["name"] != name:
             continue
         n, o = _outcomes(net)
         w = worst_case([o[k] for k in attacks_of(list(o))], n)
-        rates[net["seed"]], outs[net["seed"]] = float(w.mean()), w
-    return rates, outs
+        out[net["seed"]] = (float(w.mean()), w)
+    return out
 
 
 def _kwta_judge(res) -> verdicts.Judgement:
-    ada = _per_seed(res, "kwta", lambda ks: [k for k in ks if k in ("noise-pgd", "bpda-st")])
-    pgd = _per_seed(res, "kwta", lambda ks: ["pgd"])
-    return _paired_judgement(res, ada[0], pgd[0], ada[1], pgd[1],
-                             "k-WTA's robust accuracy under the adaptive attacks (noise-averaged and straight-through "
-                             "PGD, worst case) minus under PGD")
+    return verdicts.seeds_or_images(
+        res, _per_seed(res, "kwta", lambda ks: [k for k in ks if k in ("noise-pgd", "bpda-st")]),
+        _per_seed(res, "kwta", lambda ks: ["pgd"]),
+        what="k-WTA's robust accuracy under the adaptive attacks (noise-averaged and straight-through PGD, worst "
+             "case) minus under PGD")
 
 
 def _survives_judge(res) -> verdicts.Judgement:
-    kaf = _per_seed(res, "kaf", lambda ks: ks)
-    relu = _per_seed(res, "relu", lambda ks: ks)
-    return _paired_judgement(res, kaf[0], relu[0], kaf[1], relu[1],
-                             "the KAF network's robust accuracy minus its ReLU twin's, worst case per image over "
-                             "PGD, AutoAttack, Square and (KAF) the adaptive and transfer attacks")
+    return verdicts.seeds_or_images(
+        res, _per_seed(res, "kaf", lambda ks: ks), _per_seed(res, "relu", lambda ks: ks),
+        what="the KAF network's robust accuracy minus its ReLU twin's, worst case per image over PGD, AutoAttack, "
+             "Square and (KAF) the adaptive and transfer attacks")
 
 
 @claim("kaf/kwta-robust-under-pgd-only", chapter="kaf", section="kaf-related",
@@ -613,9 +600,7 @@ def _smooth_judge(row: str, profile: str, dataset: str = "cifar10") -> verdicts.
     relu = benchmark.experiment_for(dataset, "relu").stored(profile)
     if res is None or relu is None:
         return None
-    v = benchmark.compare_to_relu(res, relu)["robust_acc"]
-    return verdicts.Judgement(v, f"the {row} row's worst-case robust accuracy minus ReLU's ({dataset}, the "
-                                 "leaderboard's fast adversarial training, paired over seeds)", profile)
+    return verdicts.leaderboard_vs_relu(res, relu, row=row, dataset=dataset)
 
 
 @claim("kaf/smooth-at-helps", chapter="kaf", section="kaf-related",
