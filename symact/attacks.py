@@ -52,9 +52,11 @@ from symact.device import get_device
 from symact.models import inference_copy
 
 __all__ = ["AUTOATTACK_LABELS", "attack_label", "ATTACKS", "AUTOATTACK_COMPONENTS", "MISCLASSIFIED", "ROBUST", "AutoAttack", "FGSMaxGrad", "FirstSuccess",
-           "LossPGD", "NoiseAveragedPGD", "NoiseToClassPGD", "NonsenseMarginPGD", "PixelDE", "PredictedLabelPGD", "margin_loss", "nonsense_margin_loss", "confident_class_loss", "accuracy", "argmax_rule", "de_population", "eq10_direction", 
+           "LossPGD", "NoiseAveragedPGD", "NoiseToClassPGD", "NonsenseMarginPGD", "PixelDE", "PredictedLabelPGD",
+           "margin_loss", "nonsense_margin_loss", "confident_class_loss", "accuracy", "argmax_rule",
+           "de_population", "eq10_direction", "BPDAPGD", "backward_surrogate",
            "fgs_max_grad", "make_attack", "perturb_linf", "predict", "progress_bar",
-           "progress_enabled"]
+           "progress_enabled", "smoothed_kaf", "smoothed_kaf_function", "straight_through_kwta"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: a prediction rule: model outputs (N, K) -> labels (N,); a label that is no class (e.g. -1) means "rejected"
@@ -877,3 +879,164 @@ class NoiseToClassPGD(LossPGD):
         super().__init__(model, eps, alpha, steps, restarts=restarts, seed=seed, predict=predict,
                          loss_fn=confident_class_loss(num_classes, nonsense, threshold, outputs))
         self.attack = "NoiseToClassPGD"
+
+
+# --------------------------------------------------------------------------------------------------- BPDA
+
+
+class _SurrogateBackward(torch.autograd.Function):
+    """Forward: the activation's own output ``out`` (a copy, bit for bit); backward: the vector-Jacobian product
+    of the surrogate ``g`` at the activation's input ``x``. Only ``x`` receives a gradient."""
+
+    @staticmethod
+    def forward(ctx, x, out, g):
+        ctx.save_for_backward(x)
+        ctx.g = g
+        return out.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        with torch.enable_grad():
+            xx = x.detach().requires_grad_(True)
+            (gx,) = torch.autograd.grad(ctx.g(xx), xx, grad)
+        return gx, None, None
+
+
+#: a surrogate rule: an activation module -> the function whose derivative replaces the module's in the
+#: backward pass, or None to leave the module as it is
+Surrogate = Callable[[nn.Module], "Callable[[torch.Tensor], torch.Tensor] | None"]
+
+
+@contextlib.contextmanager
+def backward_surrogate(model: nn.Module, surrogate: Surrogate):
+    """Inside the block, every module ``m`` of ``model`` for which ``surrogate(m)`` returns a function ``g`` keeps
+    its forward output but back-propagates through ``g`` instead: the backward pass differentiable approximation
+    (BPDA) of Athalye, Carlini and Wagner (2018, "Obfuscated gradients give a false sense of security", Sec.
+    4.1), used against k-WTA by Tramer et al. (2020, "On adaptive attacks to adversarial example defenses").
+
+    For a module ``y = f(x)``: forward ``y`` unchanged (the same tensor values, bit for bit); backward
+    ``dL/dx = (dg/dx)^T dL/dy`` evaluated at the same ``x``. The module's parameters get no gradient through it.
+    Implemented with forward hooks, removed on exit (also on an exception). Raises ValueError if no module of
+    ``model`` has a surrogate (an attack that silently differs from nothing would be a silent fallback).
+
+    Example:
+        >>> with backward_surrogate(model, straight_through_kwta):          # doctest: +SKIP
+        ...     loss = F.cross_entropy(model(x), y); loss.backward()        # k-WTA's backward is the identity
+    """
+    if not callable(surrogate):
+        raise TypeError(f"surrogate must be a callable module -> function or None, got {type(surrogate).__name__}")
+    handles = []
+    for m in model.modules():
+        g = surrogate(m)
+        if g is None:
+            continue
+        if not callable(g):
+            raise TypeError(f"the surrogate of {type(m).__name__} must be a function x -> g(x), got {type(g).__name__}")
+        handles.append(m.register_forward_hook(
+            lambda _m, inputs, out, g=g: _SurrogateBackward.apply(inputs[0], out, g)))
+    if not handles:
+        raise ValueError("the surrogate matches no module of the model: nothing would change in the backward pass")
+    try:
+        yield len(handles)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def straight_through_kwta(module: nn.Module):
+    """The straight-through surrogate of k-WTA: the identity (``g(x) = x``) in the backward pass of every
+    :class:`symact.activations.KWTA`, so the gradient reaches every unit, not only the winners (Tramer et al.
+    2020, Sec. on k-WTA: "a straight-through backward pass"). Other modules: None (unchanged)."""
+    from symact.activations import KWTA
+
+    return _identity if isinstance(module, KWTA) else None
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def smoothed_kaf_function(module: nn.Module, tau: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The Gaussian smoothing of a KAF ``f(s) = sum_i alpha_i exp(-gamma (s - d_i)^2)`` (one dimension):
+
+        f_tau(s) = E_{z ~ N(0, 1)} f(s + tau z)
+                 = sum_i alpha_i (1 + 2 gamma tau^2)^{-1/2} exp(-gamma / (1 + 2 gamma tau^2) (s - d_i)^2),
+
+    the convolution of each Gaussian kernel with the density of ``N(0, tau^2)`` (a Gaussian integral: the
+    variances ``1/(2 gamma)`` and ``tau^2`` add). So smoothing is the same KAF with its bandwidth widened,
+    ``gamma' = gamma / (1 + 2 gamma tau^2)``, and its coefficients shrunk by ``(1 + 2 gamma tau^2)^{-1/2}``;
+    ``tau = 0`` is the KAF itself. Its derivative is the smoothed derivative ``E f'(s + tau z)``, the expected
+    slope that EOT over noise at the activation's input would estimate, exactly and without sampling.
+    Evaluated by the direct formula (:func:`symact.activations.kaf.kaf_naive`) with the module's current
+    coefficients; ``module`` must be a 1-D :class:`symact.activations.KAF`.
+    """
+    from symact.activations import KAF
+    from symact.activations.kaf import kaf_naive
+
+    if not isinstance(module, KAF):
+        raise TypeError(f"smoothed_kaf_function needs a KAF module, got {type(module).__name__}")
+    if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau >= 0):
+        raise ValueError(f"tau (the smoothing's standard deviation) must be a finite number >= 0, got {tau!r}")
+    widen = 1.0 + 2.0 * module.gamma * float(tau) ** 2
+    gamma = module.gamma / widen
+    alpha = module.alpha.detach() / math.sqrt(widen)
+    boundary = module.boundary
+
+    def g(x: torch.Tensor) -> torch.Tensor:
+        return kaf_naive(x, alpha.to(x.dtype), boundary, gamma)
+
+    return g
+
+
+def smoothed_kaf(tau: float) -> Surrogate:
+    """The surrogate rule that back-propagates every :class:`symact.activations.KAF` through its Gaussian
+    smoothing of standard deviation ``tau`` (:func:`smoothed_kaf_function`); other modules unchanged."""
+    if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau >= 0):
+        raise ValueError(f"tau (the smoothing's standard deviation) must be a finite number >= 0, got {tau!r}")
+    from symact.activations import KAF
+
+    def rule(module: nn.Module):
+        return smoothed_kaf_function(module, tau) if isinstance(module, KAF) else None
+
+    rule.__name__ = rule.__qualname__ = f"smoothed_kaf({tau:g})"
+    return rule
+
+
+def _margin_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return margin_loss(logits, labels).sum()
+
+
+class BPDAPGD(LossPGD):
+    """L-infinity PGD (:class:`LossPGD`: seeded random restarts, each attacking the images still correct)
+    through a backward-pass surrogate (:func:`backward_surrogate`): the network's forward pass is its own,
+    bit for bit; only the gradient the attack follows goes through ``surrogate``'s functions. The adaptive
+    attacks of Athalye et al. (2018, BPDA) and Tramer et al. (2020) on non-smooth or masked activations.
+
+    Args:
+        model: maps images in [0, 1] to logits.
+        eps, alpha, steps, restarts, seed: as :class:`LossPGD`.
+        surrogate: a rule module -> function or None (:func:`straight_through_kwta`, :func:`smoothed_kaf`).
+        loss: ``"margin"`` (default: :func:`margin_loss`, as Tramer et al. ascend) or ``"ce"`` (cross-entropy).
+        predict: the prediction rule deciding which images later restarts attack.
+
+    Success is judged on the true network (its forward pass), so an image counts as broken only if the real
+    network misclassifies it.
+    """
+
+    def __init__(self, model: nn.Module, eps: float, alpha: float, steps: int, restarts: int = 1,
+                 surrogate: Surrogate = straight_through_kwta, loss: str = "margin", seed: int = 0,
+                 predict: Rule | None = None):
+        _check_pgd_args(eps, alpha, steps, restarts)
+        if loss not in ("margin", "ce"):
+            raise ValueError(f"loss must be 'margin' or 'ce', got {loss!r}")
+        if not callable(surrogate):
+            raise TypeError(f"surrogate must be a callable module -> function or None, got {surrogate!r}")
+        super().__init__(model, eps, alpha, steps, restarts, _margin_sum if loss == "margin" else None, seed,
+                         predict=predict)
+        self.attack = "BPDAPGD"
+        self.surrogate, self.loss = surrogate, loss
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with backward_surrogate(self.model, self.surrogate):
+            return super().forward(images, labels)

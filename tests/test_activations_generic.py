@@ -33,6 +33,9 @@ ALL = sorted(names()) + sorted(VARIANTS)
 PIECEWISE = {"relu", "leaky_relu", "prelu", "mrelu", "apl", "sapl", "sapl_positive", "sapl_negative",
              "sapl_learnable_hinges", "apl_shared_learnable", "maxout", "maxout_halving", "kwta", "groupsort",
              "groupsort_3", "groupsort_6", "maxmin"}
+#: activations whose backward is by design not the forward's derivative (a surrogate gradient); each is checked
+#: against its surrogate's derivative in its own test (relu_softplus_grad: tests/test_kaf_adaptive.py)
+SURROGATE_GRAD = {"relu_softplus_grad"}
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -70,6 +73,8 @@ def away_from_kinks(x: torch.Tensor, act: torch.nn.Module) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", ALL)
 def test_gradcheck_input_and_every_parameter(name):
+    if name in SURROGATE_GRAD:
+        pytest.skip("a surrogate gradient by design: checked against the surrogate's derivative elsewhere")
     act = make(name, torch.float64)
     gen = torch.Generator().manual_seed(2)
     x = away_from_kinks(1.5 * torch.randn(3, CHANNELS, 2, 2, dtype=torch.float64, generator=gen), act)

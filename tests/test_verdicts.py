@@ -438,3 +438,45 @@ def test_per_seed_rates_words():
     assert vd.per_seed_rates(stored({}, "quick"), {0: 0.3}, {0: 0.2}, what="x").word == "not run at a converged protocol"
     with pytest.raises(ValueError, match="share no seed"):
         vd.per_seed_rates(stored({}), {0: 0.3}, {1: 0.2}, what="x")
+
+
+# --------------------------------------------------------------------------- seeds or images (KAF chapter)
+
+
+def test_seeds_or_images_pairs_seeds_or_falls_back_to_the_images():
+    n = 400
+    a_out = np.zeros(n, bool); a_out[:60] = True      # A robust on 60 images
+    b_out = np.zeros(n, bool); b_out[:200] = True     # B on 200, those 60 among them
+    one = vd.seeds_or_images(stored({}), {0: (0.15, a_out)}, {0: (0.5, b_out)}, what="A minus B")
+    assert one.word == "worse" and "McNemar" in one.design
+    assert one.verdict.effect == pytest.approx(-0.35)
+    assert vd.seeds_or_images(stored({}, "quick"), {0: (0.15, a_out)}, {0: (0.5, b_out)},
+                              what="x").word == "not run at a converged protocol"
+    seeds_a = {s: (0.30 + 0.01 * s, None) for s in range(3)}
+    seeds_b = {s: (0.20 + 0.012 * s, None) for s in range(3)}
+    three = vd.seeds_or_images(stored({}), seeds_a, seeds_b, what="x")
+    assert three.word == "better" and three.verdict.n == 3
+    two = vd.seeds_or_images(stored({}), {0: (0.3, None), 1: (0.31, None)}, {0: (0.2, None), 1: (0.2, None)},
+                             what="x")
+    assert two.word == "inconclusive"
+    with pytest.raises(ValueError, match="share no seed"):
+        vd.seeds_or_images(stored({}), {0: (0.3, a_out)}, {1: (0.3, b_out)}, what="x")
+    with pytest.raises(ValueError, match="same images"):
+        vd.seeds_or_images(stored({}), {0: (0.3, a_out)}, {0: (0.3, b_out[:10])}, what="x")
+
+
+def _row(profile, robust, proto=None):
+    from symact import benchmark
+
+    seeds = [{"seed": k, "eval": {"clean_acc": 0.8, "worst_case": {"robust_acc": r}}} for k, r in enumerate(robust)]
+    p = proto or benchmark._jsonable(benchmark.protocol("cifar10", "paper"))
+    return Result({"protocol": p, "seeds": seeds}, {"profile": profile})
+
+
+def test_leaderboard_vs_relu_is_compare_to_relu():
+    j = vd.leaderboard_vs_relu(_row("paper", [0.45, 0.46, 0.47]), _row("paper", [0.40, 0.405, 0.41]), row="silu",
+                               dataset="cifar10")
+    assert j.word == "better" and j.profile == "paper" and "silu" in j.what
+    assert j.verdict.effect == pytest.approx(0.055)
+    q = vd.leaderboard_vs_relu(_row("quick", [0.45]), _row("quick", [0.40]), row="silu", dataset="cifar10")
+    assert q.word == "not run at a converged protocol"

@@ -26,7 +26,7 @@ __all__ = [
     "ActivationFactory", "as_factory", "create", "factory", "is_activation", "names", "register",
     # the source papers' activations and further baselines (modules; functional forms live in the submodules)
     "APL", "DOME", "DOME1", "DOME2", "GroupSort", "KAF", "KAF2D", "KAFFree", "KWTA", "MDOME", "MReLU", "MaxMin", "Maxout", "PDOME",
-    "PSSiLU", "RBF", "SAPL", "Swish",
+    "PSSiLU", "RBF", "ReLUSoftplusGrad", "SAPL", "Swish",
 ]
 
 ActivationFactory = Callable[[int], nn.Module]
@@ -127,6 +127,6 @@ from symact.activations.dome import DOME, DOME1, DOME2, MDOME, PDOME  # noqa: E4
 from symact.activations.saf import RBF, MReLU  # noqa: E402
 from symact.activations.apl import APL, SAPL  # noqa: E402
 from symact.activations.kaf import KAF, KAF2D, KAFFree  # noqa: E402
-from symact.activations.baselines import KWTA, Maxout, Swish  # noqa: E402
+from symact.activations.baselines import KWTA, Maxout, ReLUSoftplusGrad, Swish  # noqa: E402
 from symact.activations.pssilu import PSSiLU  # noqa: E402
 from symact.activations.groupsort import GroupSort, MaxMin  # noqa: E402

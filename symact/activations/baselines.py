@@ -7,7 +7,10 @@
 - :func:`kwta` / :class:`KWTA`: k-Winners-Take-All (Xiao, Zhong and Zheng,
   "Enhancing adversarial defense by k-winners-take-all", ICLR 2020):
   per sample, keep the ``k`` largest activations across all channels and
-  positions and set the rest to 0.
+  positions and set the rest to 0;
+- :func:`relu_softplus_grad` / :class:`ReLUSoftplusGrad`: ReLU in the forward
+  pass, the derivative of the parametric softplus in the backward pass (the
+  ablation of Xie et al. 2020, "Smooth adversarial training").
 
 The torch.nn baselines keep torch's own behaviour at infinite inputs, where
 it differs from the formula's limit: ``GELU`` gives NaN at +-inf and ``SiLU``
@@ -24,7 +27,7 @@ from torch import nn
 from symact.activations import _fused, register
 from symact.activations._fused import as_param, dot_to
 
-__all__ = ["KWTA", "Maxout", "Swish", "kwta", "maxout", "swish"]
+__all__ = ["KWTA", "Maxout", "ReLUSoftplusGrad", "Swish", "kwta", "maxout", "relu_softplus_grad", "swish"]
 
 
 class _SwishKernel:
@@ -208,6 +211,74 @@ class KWTA(nn.Module):
         return f"ratio={self.ratio}"
 
 
+class _ReLUSoftplusGradFn(torch.autograd.Function):
+    """Forward ``relu(x)``; backward ``grad * sigmoid(beta x)``, the derivative of ``softplus_beta``."""
+
+    @staticmethod
+    def forward(ctx, x, beta):
+        ctx.save_for_backward(x)
+        ctx.beta = beta
+        return torch.relu(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * torch.sigmoid(ctx.beta * x), None
+
+
+def relu_softplus_grad(x: torch.Tensor, beta: float = 10.0) -> torch.Tensor:
+    """ReLU forward, parametric-softplus gradient backward (Xie, Tan, Gong, Yuille and Le 2020, "Smooth
+    adversarial training", arXiv 2006.14536, Sec. 3, the ablation "ReLU forward, parametric softplus
+    backward"; cited as recalled: the paper is not in ``../shared/papers``, whose ``anchors.md`` records only
+    its SiLU result):
+
+        forward   y = max(x, 0)                                       (bit for bit ``torch.relu``)
+        backward  dL/dx = dL/dy * d/dx softplus_beta(x) = dL/dy * sigmoid(beta x),
+        softplus_beta(x) = (1/beta) log(1 + exp(beta x)),
+
+    so the network computes exactly ReLU's function, while every gradient (the attack's in adversarial training
+    and the weights') is the one of its smooth approximation ``softplus_beta``, which tends to ReLU as
+    ``beta -> inf``. ``beta = 10`` is the value Xie et al. use (as recalled). The backward is not ReLU's
+    derivative, so ``torch.autograd.gradcheck`` against the forward fails by design; the test checks the
+    backward against the softplus derivative. No double backward (the backward is not differentiated).
+
+    Example:
+        >>> x = torch.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+        >>> relu_softplus_grad(x).sum().backward(); x.grad
+        tensor([4.5398e-05, 5.0000e-01, 1.0000e+00])
+    """
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (math.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta (the softplus sharpness) must be a finite number > 0, got {beta!r}")
+    return _ReLUSoftplusGradFn.apply(x, float(beta))
+
+
+class ReLUSoftplusGrad(nn.Module):
+    """ReLU forward, parametric-softplus derivative backward (Xie et al. 2020's ablation), see
+    :func:`relu_softplus_grad`.
+
+    Args:
+        beta: the softplus's sharpness (default 10), > 0.
+
+    Shape: any; output has the input's shape.
+
+    Example:
+        >>> ReLUSoftplusGrad()(torch.tensor([-1.0, 2.0]))
+        tensor([0., 2.])
+    """
+
+    def __init__(self, beta: float = 10.0):
+        super().__init__()
+        relu_softplus_grad(torch.zeros(1), beta)  # checks beta
+        self.beta = float(beta)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return relu_softplus_grad(x, self.beta)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta:g}"
+
+
 register("swish", Swish)
 register("maxout", Maxout)
 register("kwta", KWTA)
+register("relu_softplus_grad", ReLUSoftplusGrad)

@@ -34,7 +34,7 @@ __all__ = ["Judgement", "NO_OUTCOMES", "ONE_NETWORK", "NOT_CONVERGED", "SATURATE
            "dome_table2", "dome_seeds", "saturated", "sapl_table1", "sapl_robustness", "sapl_paper_rate",
            "sapl_strong", "sapl_strong_values", "saf_robust", "saf_masking", "saf_first_strong", "saf_seeds",
            "saf_strong_masking", "single_network", "paired_seeds", "benchmark_rows", "count_words",
-           "per_seed_rates"]
+           "per_seed_rates", "seeds_or_images", "leaderboard_vs_relu"]
 
 #: the note of a one-network-per-arm comparison whose stored result has rates but no per-image outcomes
 NO_OUTCOMES = ("one network per arm and no per-image outcomes stored (computed before outcomes were kept): "
@@ -759,3 +759,40 @@ def per_seed_rates(result, a: Mapping[int, float], b: Mapping[int, float], *, wh
     else:
         v = verdict(xa, xb, converged=is_conv, paired=True, level=level)
     return Judgement(v, what, profile(result), None, paper)
+
+
+# --------------------------------------------------------------------------- per seed, or per image of one seed
+
+
+def seeds_or_images(stored, a: Mapping, b: Mapping, *, what: str, level: float = 0.95) -> Judgement:
+    """Arm A minus arm B of one stored result, where each arm maps a seed to ``(robust rate, per-image outcome)``
+    (the worst case over the attacks the claim counts, on the same images for both arms; the KAF chapter's
+    adaptive attacks). With at least two shared seeds, the per-seed rates paired over seeds (the rule's seed
+    design; fewer than 3 seeds: "inconclusive"); with one, the two networks' outcomes on the same images (exact
+    McNemar). Converged only at the ``paper`` profile. Higher is better for arm A.
+    """
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        raise ValueError("the two arms share no seed")
+    is_conv = converged(stored)
+    if len(seeds) >= 2:
+        v = verdict([float(a[s][0]) for s in seeds], [float(b[s][0]) for s in seeds], converged=is_conv,
+                    paired=True, level=level)
+    else:
+        s = seeds[0]
+        oa, ob = _as_outcome(a[s][1]), _as_outcome(b[s][1])
+        if len(oa) != len(ob):
+            raise ValueError(f"the arms' outcomes cover {len(oa)} and {len(ob)} images: not the same images")
+        v = verdict(oa, ob, converged=is_conv, images=True, level=level)
+    return Judgement(v, what, profile(stored))
+
+
+def leaderboard_vs_relu(row_result, relu_result, *, row: str, dataset: str, level: float = 0.95) -> Judgement:
+    """A leaderboard row's worst-case robust accuracy minus the ReLU row's, paired over their shared seeds:
+    :func:`symact.benchmark.compare_to_relu`'s ``robust_acc`` verdict (converged only when both are complete
+    ``paper`` results) as a Judgement."""
+    from symact.benchmark import compare_to_relu
+
+    v = compare_to_relu(row_result, relu_result, level=level)["robust_acc"]
+    return Judgement(v, f"the {row} row's worst-case robust accuracy minus ReLU's ({dataset}, the leaderboard's fast "
+                        "adversarial training, paired over seeds)", _profiles(row_result, relu_result))
