@@ -465,7 +465,7 @@ def test_seeds_or_images_pairs_seeds_or_falls_back_to_the_images():
         vd.seeds_or_images(stored({}), {0: (0.3, a_out)}, {0: (0.3, b_out[:10])}, what="x")
 
 
-def _row(profile, robust, proto=None):
+def _lb_row(profile, robust, proto=None):
     from symact import benchmark
 
     seeds = [{"seed": k, "eval": {"clean_acc": 0.8, "worst_case": {"robust_acc": r}}} for k, r in enumerate(robust)]
@@ -474,9 +474,9 @@ def _row(profile, robust, proto=None):
 
 
 def test_leaderboard_vs_relu_is_compare_to_relu():
-    j = vd.leaderboard_vs_relu(_row("paper", [0.45, 0.46, 0.47]), _row("paper", [0.40, 0.405, 0.41]), row="silu",
+    j = vd.leaderboard_vs_relu(_lb_row("paper", [0.45, 0.46, 0.47]), _lb_row("paper", [0.40, 0.405, 0.41]), row="silu",
                                dataset="cifar10")
     assert j.word == "better" and j.profile == "paper" and "silu" in j.what
     assert j.verdict.effect == pytest.approx(0.055)
-    q = vd.leaderboard_vs_relu(_row("quick", [0.45]), _row("quick", [0.40]), row="silu", dataset="cifar10")
+    q = vd.leaderboard_vs_relu(_lb_row("quick", [0.45]), _lb_row("quick", [0.40]), row="silu", dataset="cifar10")
     assert q.word == "not run at a converged protocol"
