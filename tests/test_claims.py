@@ -70,3 +70,20 @@ def test_the_books_claims_read_only_stored_results(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMACT_RESULTS", str(tmp_path))
     df = claims.conclusions()
     assert set(df["verdict"]) <= {claims.NOT_STORED}
+
+
+def test_fundamentals_wong_claim_is_an_equivalence_test(monkeypatch):
+    """Our unclamped FAT networks' AutoAttack accuracy against the AutoAttack authors' 82.93 %, within 3 points."""
+    import pandas as pd
+
+    from symact.experiments import fundamentals as fu
+
+    exp = fu.fat_mnist_wong_robustness
+    judge = claims.CLAIMS["fundamentals/wong-fat-mnist-autoattack"].judge
+    monkeypatch.setattr(type(exp), "stored", lambda self, prof: {"data": "MNIST"} if prof == "quick" else None)
+    for values, word in (([0.83, 0.825, 0.835], "reproduced"), ([0.70, 0.71, 0.69], "not reproduced"),
+                         ([0.60, 0.83, 0.95], "inconclusive")):
+        monkeypatch.setattr(fu, "fat_robustness_summary", lambda res, v=values: pd.DataFrame(
+            {"start": ["unclamped"] * 3 + ["clamped"], "autoattack": [*v, 0.0]}))
+        assert judge("quick").word == word  # quick is the whole recipe for this experiment: a verdict
+    assert judge("paper") is None
