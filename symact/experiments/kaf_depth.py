@@ -694,6 +694,12 @@ def _per_seed(res, arm: str, depth: int) -> dict:
 # --------------------------------------------------------------------------------------------------- claims
 
 
+def _thesis_gap(a, b, prefix: str = "") -> str:
+    """The thesis's difference between two networks of :data:`THESIS_ACCURACY`, in words (one network each)."""
+    va, vb = THESIS_ACCURACY[a], THESIS_ACCURACY[b]
+    return f"{100 * (va - vb):+.2f} points ({prefix}{100 * va:.2f} % against {100 * vb:.2f} %; one network each)"
+
+
 @claim("kaf/depth-causes-explosion", chapter="kaf", section="kaf-depth",
        source="kaf-thesis-results.md, 'Exploding gradients in deep KAF ResNets'",
        text=("A KAF ResNet-56 does not learn (chance accuracy) while the KAF ResNet-20 trains to 90.07 %: depth "
@@ -707,7 +713,7 @@ def _depth_causes_explosion(profile: str):
         return None
     return verdicts.paired_seeds(res, deep, shallow, what="test accuracy, KAF ResNet-56 minus KAF ResNet-20",
                                  published=THESIS_ACCURACY[("kaf", 56)] - THESIS_ACCURACY[("kaf", 20)],
-                                 paper="-80.07 points (chance, 10 %, against 90.07 %; one network each)")
+                                 paper=_thesis_gap(("kaf", 56), ("kaf", 20), "chance, "))
 
 
 @claim("kaf/resnet20-kaf-close-to-relu", chapter="kaf", section="kaf-depth",
@@ -722,7 +728,7 @@ def _resnet20_close(profile: str):
         return None
     return verdicts.paired_seeds(res, kaf, relu, what="test accuracy, KAF ResNet-20 minus ReLU ResNet-20",
                                  published=THESIS_ACCURACY[("kaf", 20)] - THESIS_ACCURACY[("relu", 20)],
-                                 paper="-1.73 points (90.07 % against 91.8 %; one network each)")
+                                 paper=_thesis_gap(("kaf", 20), ("relu", 20)))
 
 
 def decode_outcome(net: Mapping) -> np.ndarray:
