@@ -241,7 +241,8 @@ def _load_unit(exp, prof: str, chash: str, key: str, weights: bool = True) -> di
     prov, value = d["provenance"], d["result"]
     if "weights" in prov and weights:
         if not wpath.exists():
-            _log.warning("stored unit %s lost its weights (%s): computing it again", path, wpath.name)
+            _log.warning("stored unit %s lost its weights (%s): taken from the zoo if it holds them, else computed "
+                         "again", path, wpath.name)
             return None
         from safetensors.torch import load_file
 
