@@ -38,7 +38,10 @@ def _status(exp: results.Experiment, prof: str) -> str:
     status = results.stored_status(exp, prof)
     if exp.units is None or status == "fresh":
         return status
-    done, total = results.unit_counts(exp, prof)
+    try:
+        done, total = results.unit_counts(exp, prof)
+    except ValueError:  # its units need other runs' networks first (the message says which): none can run yet
+        return f"{status} (waits on other runs)"
     return f"{status} ({done}/{total} units)" if done else status
 
 

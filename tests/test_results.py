@@ -181,6 +181,14 @@ def test_command_line_runs_and_lists_experiments(capsys):
     main(["list", "testchapter"])
     out = capsys.readouterr().out.splitlines()
     assert "testchapter/cli: smoke missing, quick fresh, paper missing" in out
+    def waiting_units(cfg):
+        raise ValueError("the zoo holds none of the networks it needs")
+
+    experiment("testchapter", "waits", {"smoke": Cfg(1), "quick": Cfg(2), "paper": Cfg(3)},
+               units=waiting_units)(lambda cfg, outputs: {})
+    main(["list", "testchapter"])
+    assert "testchapter/waits: smoke missing (waits on other runs), quick missing (waits on other runs), " \
+           "paper missing (waits on other runs)" in capsys.readouterr().out.splitlines()
     with pytest.raises(SystemExit, match="unknown experiment 'testchapter/nope'"):
         main(["run", "testchapter/nope"])
     with pytest.raises(SystemExit, match="unknown chapter"):
