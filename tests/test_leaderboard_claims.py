@@ -28,3 +28,17 @@ def test_judged_from_stored_rows(monkeypatch):
     assert judge("paper").word == "not run at a converged protocol"
     monkeypatch.setattr(benchmark, "stored_rows", lambda ds, prof, rows: {"kaf": None, "relu": RELU})
     assert judge("paper") is None
+
+
+def test_question_table_and_summary(monkeypatch):
+    t = lc.question_table()
+    assert len(t) == 2 * len(lc.LEADERBOARD_CLAIMS) and set(t["verdict"]) == {claims.NOT_STORED}
+    assert "0 rest on complete runs" in lc.question_summary(t) and "KAF against ReLU on MNIST: not run yet" \
+        in lc.question_summary(t)
+    monkeypatch.setattr(benchmark, "stored_rows", lambda ds, prof, rows: {rows[0]: BETTER, "relu": RELU})
+    t = lc.question_table()
+    judged = t[t["verdict"] == "better"]
+    assert len(judged) == 2 * len(lc.LEADERBOARD_CLAIMS) - 1  # SiLU on CIFAR-10 is the KAF chapter's claim
+    s = lc.question_summary(t)
+    assert f"{len(judged)} better, 0 worse, 0 no detectable difference" in s
+    assert "The KAF against ReLU on MNIST: **better**, +5.20 points" in s

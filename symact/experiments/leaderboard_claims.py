@@ -14,7 +14,7 @@ from symact import benchmark
 from symact.claims import claim
 from symact.experiments import verdicts
 
-__all__ = ["LEADERBOARD_CLAIMS", "judge_row"]
+__all__ = ["LEADERBOARD_CLAIMS", "judge_row", "question_summary", "question_table"]
 
 #: row -> (source, the claim as its source makes it); every row is tested on both data sets
 LEADERBOARD_CLAIMS = {
@@ -64,3 +64,47 @@ for _row in LEADERBOARD_CLAIMS:
     for _ds in _DATASETS:
         if (_row, _ds) not in _TESTED_ELSEWHERE:
             _register(_row, _ds)
+
+
+def question_table(profiles: tuple[str, ...] = ("paper", "quick")):
+    """The book's question, one line per activation and data set of :data:`LEADERBOARD_CLAIMS` (SiLU on
+    CIFAR-10 from the KAF chapter's claim): ``row``, ``dataset``, ``verdict`` (the verdict function's word, or
+    :data:`symact.claims.NOT_STORED`), ``ours`` (the effect on worst-case robust accuracy and its interval),
+    ``evidence`` and ``profile``. Reads stored results only."""
+    import pandas as pd
+
+    from symact.claims import CLAIMS, NOT_STORED, judge
+
+    lines = []
+    for row in LEADERBOARD_CLAIMS:
+        for ds, name in _DATASETS.items():
+            key = ("kaf/smooth-at-helps" if (row, ds) in _TESTED_ELSEWHERE
+                   else f"adversarial-evaluation/{row}-vs-relu-{ds}")
+            j, prof = judge(CLAIMS[key], profiles)
+            lines.append({"row": row, "dataset": name, "verdict": j.word if j else NOT_STORED,
+                          "ours": j.ours if j else "", "evidence": j.design if j else "", "profile": prof or ""})
+    return pd.DataFrame(lines, columns=["row", "dataset", "verdict", "ours", "evidence", "profile"])
+
+
+def question_summary(table) -> str:
+    """Sentences for the Conclusions from :func:`question_table`: how many comparisons with ReLU have a word
+    (complete ``paper`` rows), and how they came out, then the KAF rows' own answer."""
+    from symact.claims import NOT_STORED
+
+    judged = table[table["verdict"].isin(("better", "worse", "no detectable difference"))]
+    counts = judged["verdict"].value_counts()
+    waiting = int((table["verdict"] != NOT_STORED).sum()) - len(judged)
+    parts = [f"Of the {len(table)} comparisons with ReLU the leaderboard makes ({table['row'].nunique()} "
+             f"activations on {table['dataset'].nunique()} data sets), {len(judged)} rest on complete runs at the "
+             "converged protocol"]
+    if len(judged):
+        parts[-1] += ": " + ", ".join(f"{int(counts.get(w, 0))} {w}" for w in ("better", "worse",
+                                                                               "no detectable difference"))
+    parts[-1] += (f"; {waiting} have partial or reduced runs stored (numbers shown, no verdict) and "
+                  f"{int((table['verdict'] == NOT_STORED).sum())} have nothing stored yet.")
+    for ds in table["dataset"].unique():
+        kaf = table[(table["row"] == "kaf") & (table["dataset"] == ds)].iloc[0]
+        parts.append(f"The KAF against ReLU on {ds}: " + (
+            "not run yet." if kaf["verdict"] == NOT_STORED else
+            f"**{kaf['verdict']}**, {kaf['ours']} ({kaf['evidence']}; {kaf['profile']} profile)."))
+    return " ".join(parts)
