@@ -234,7 +234,8 @@ def test_hinges_cifar10_frame_markdown_and_findings():
     assert "Both of ours show the pattern" in f["four"]
     assert f["per"].startswith("One set per channel gives a lower error than one shared set for 1 of the 5 values "
                                "of S (S = 3); in the paper one set per neuron is lower for 3 of 5.")
-    assert "takes 1.20 to 1.20 times tanh's time per epoch (one set per channel: 2.00 to 2.00) and maxout 3.00" in f["time"]
+    assert ("takes 1.20 to 1.20 times tanh's time per epoch (one set per channel: 2.00 to 2.00) and maxout 3.00"
+            in f["time"])
     assert "does not hold in its own CIFAR-10 row for 4 and 6 and 10 hinges"  # 6: 21 s = tanh's in f["time"]
     short = R.hinges_cifar10_frame(_hc([40, 39], [41, 38]), P5, P6)
     assert R.hinges_cifar10_findings(short, _hc([40, 39], [41, 38]), P5, P6)["four"].startswith(
@@ -307,7 +308,8 @@ def test_rows_by_attack_keys_lowest_tally():
     assert list(rows) == ["1-pixel DE", "3-pixel DE", "5-pixel DE", "FGSM at 0.02", "FGSM at 0.04", "CW-L2", "PGD-50",
                           "AutoAttack"]
     keys = R.attack_keys(CFG, "AutoAttack")
-    assert keys["3-pixel DE"] == "onepixel/3" and keys["FGSM at 0.04"] == "fgsm/0.04" and keys["AutoAttack"] == "autoattack"
+    assert keys["3-pixel DE"] == "onepixel/3" and keys["FGSM at 0.04"] == "fgsm/0.04"
+    assert keys["AutoAttack"] == "autoattack"
     by_act = {"relu": R.rows_by_attack(_set(), CFG, "AA"), "sapl": R.rows_by_attack(_set(0.5), CFG, "AA"),
               "apl": R.rows_by_attack(_set(0.5), CFG, "AA")}
     assert R.lowest(by_act, "1-pixel DE") == ("sapl", "apl")
@@ -341,7 +343,8 @@ def test_underfit_sentence():
 
 def test_one_pixel_counted_and_counting_sentence():
     # 20 % of the 50 % correct images fooled; counting the other 50 % as fooled gives 60 %
-    assert R.one_pixel_counted({"onepixel": {"1": {"success_rate": 0.2}}, "clean_acc": 0.5}) == pytest.approx((20.0, 60.0))
+    counted = R.one_pixel_counted({"onepixel": {"1": {"success_rate": 0.2}}, "clean_acc": 0.5})
+    assert counted == pytest.approx((20.0, 60.0))
     sets = {"relu": {"n": 100, "clean_acc": 0.5, "onepixel": {"1": {"success_rate": 0.4}}},
             "sapl": {"n": 100, "clean_acc": 0.5, "onepixel": {"1": {"success_rate": 0.2}}}}
     text = R.counting_sentence(sets, {"relu": 61, "sapl": 39})

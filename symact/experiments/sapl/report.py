@@ -194,7 +194,8 @@ def table1_markdown(df: pd.DataFrame, headers: Mapping, extra_rows: Sequence[tup
         raise ValueError(f"no header for Table 1 row(s) {missing}")
     rows = []
     for act, g in df.groupby("activation", sort=False):
-        cells = {r.row: MISSING if is_missing(r.mean) else f"{number(r.mean)} ± {number(r.std)}" for r in g.itertuples()}
+        cells = {r.row: MISSING if is_missing(r.mean) else f"{number(r.mean)} ± {number(r.std)}"
+                 for r in g.itertuples()}
         rows.append([act] + [cells.get(k, MISSING) for k in keys])
     rows += [[label, *cells] for label, cells in extra_rows]
     return markdown_table(["activation"] + [headers[k] for k in keys], rows, align="l" * (len(keys) + 1))
@@ -589,7 +590,8 @@ def strong_cells(s: Mapping) -> list[str]:
 def strong_header(cfg, aa_short: str) -> list[str]:
     """The strong-attack table's header for a robustness config (``pgd_steps``, ``pgd_restarts``) and the
     cascade's short name."""
-    return ["activation", "images", "images attacked", "FGSM eps 0.04", f"PGD-{cfg.pgd_steps} x{cfg.pgd_restarts}, 8/255",
+    return ["activation", "images", "images attacked", "FGSM eps 0.04",
+            f"PGD-{cfg.pgd_steps} x{cfg.pgd_restarts}, 8/255",
             f"{aa_short}, 8/255", f"robust accuracy under {aa_short} (%)"]
 
 
@@ -751,7 +753,9 @@ def tsne_markdown(activations: Mapping, n_all: int) -> str:
     rows = []
     for act, r in activations.items():
         draws = r["draws"]
-        cell = lambda space, metric, scale=1, digits=3: mean_sd([d[space][metric] for d in draws], digits, scale)  # noqa: E731
+
+        def cell(space, metric, scale=1, digits=3):
+            return mean_sd([d[space][metric] for d in draws], digits, scale)
         rows.append([ACT_NAMES.get(act, act), number(df.loc[act, "test_acc"]), cell("tsne", "silhouette"),
                      cell("tsne", "knn", 100, 1), cell("logits", "silhouette"), cell("logits", "knn", 100, 1),
                      number(df.loc[act, "all_silhouette"], 3), number(df.loc[act, "all_knn"], 1)])
