@@ -1,8 +1,9 @@
 """Experiments of the S-APL chapter (../shared/papers/symmetric-apl.txt), one module per family:
 :mod:`.training` (``dynamics``, ``dynamics-lenet``), :mod:`.hinge_tables` (``hinges``, ``hinges-cifar10``),
 :mod:`.table1` (``table1-*``), :mod:`.robustness` (``robustness-lenet-cifar10-*``, ``strong-lenet-cifar10``),
-:mod:`.embedding` (``tsne-lenet-cifar10``), on :mod:`.common` (the training recipes); :mod:`.analysis` turns
-their stored results into the chapter's tables (pandas DataFrames); :mod:`.claims` registers the paper's claims
+:mod:`.embedding` (``tsne-lenet-cifar10``), on :mod:`.common` (the training recipes); :mod:`.report` turns
+their stored results into the chapter's tables (pandas DataFrames) and sentences, :mod:`.plots` draws them;
+:mod:`.claims` registers the paper's claims
 the chapter tests. Everything is re-exported here, so ``from symact.experiments import sapl`` is the one import.
 
 
@@ -46,6 +47,7 @@ from symact.experiments.sapl.robustness import *  # noqa: F401,F403
 from symact.experiments.sapl.robustness import _robustness_units, _section6_act  # noqa: F401
 from symact.experiments.sapl.embedding import *  # noqa: F401,F403
 from symact.experiments.sapl import common, embedding, hinge_tables, robustness, table1, training
+from symact.experiments.sapl import plots, report  # noqa: F401  (the chapter's tables and plots: sexp.report.*)
 
 __all__ = [*common.__all__, *training.__all__, *hinge_tables.__all__, *table1.__all__, *robustness.__all__,
            *embedding.__all__]
