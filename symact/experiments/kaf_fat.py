@@ -323,7 +323,8 @@ def fat_display(table):
     """A :func:`fat_table` as the chapter shows it, one string per cell (columns :data:`FAT_COLUMNS`): the
     thesis's clean and PGD accuracy (%, two decimals), our clean, worst-case and AutoAttack accuracy (%, mean
     ± sd over seeds, one decimal; :data:`symact.report.MISSING` where not stored), the seeds (``not stored``),
-    the profile and the verdict's word against ReLU (blank where there is none)."""
+    the profile and the verdict's word against ReLU (blank where there is none). The seeds are written as an
+    integer (a column with unstored rows holds them as floats)."""
     import pandas as pd
 
     _check_columns(table, ("activation", "row", "thesis_clean", "thesis_pgd", "clean_mean", "clean_sd",
@@ -331,7 +332,7 @@ def fat_display(table):
                            "vs_relu_robust"), "fat_table")
     rows = [[r.activation, f"`{r.row}`", report.number(r.thesis_clean, 2), report.number(r.thesis_pgd, 2),
              _points(r.clean_mean, r.clean_sd), _points(r.robust_mean, r.robust_sd), _points(r.autoattack_mean),
-             str(r.seeds) if r.stored else "not stored", str(r.profile) if r.stored else "",
+             f"{int(r.seeds)}" if r.stored else "not stored", str(r.profile) if r.stored else "",
              r.vs_relu_robust if isinstance(r.vs_relu_robust, str) else ""] for r in table.itertuples()]
     return pd.DataFrame(rows, columns=list(FAT_COLUMNS))
 
