@@ -38,8 +38,9 @@ Smooth adversarial training (Xie, Tan, Gong, Yuille and Le 2020): the leaderboar
 :func:`smooth_at_table` reads the rows that are stored.
 
 The analysis reads stored results and returns pandas DataFrames: :func:`accuracy_table`,
-:func:`adaptive_gain`, :func:`advantage_table`, :func:`smooth_at_table`; the claims the chapter tests are
-registered at the end of the module.
+:func:`adaptive_gain`, :func:`advantage_table`, :func:`smooth_at_table`; the chapter's tables built from them
+(:func:`kwta_display`, :func:`adaptive_display`, :func:`smooth_display`, each with a ``*_markdown``); the claims
+the chapter tests are registered at the end of the module.
 """
 from __future__ import annotations
 

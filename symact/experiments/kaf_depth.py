@@ -37,7 +37,9 @@ Experiments (chapter ``kaf``):
   test accuracy with per-image outcomes.
 
 Analysis from stored results, as pandas DataFrames: :func:`layer_table`, :func:`block_table`,
-:func:`depth_summary`, :func:`iteration_table`, :func:`training_curves`, :func:`training_summary`.
+:func:`depth_summary`, :func:`iteration_table`, :func:`training_curves`, :func:`training_summary`; the chapter's
+words and tables built from them: :func:`net_label`, :func:`gradient_glue`, :func:`first_nonfinite`,
+:func:`training_glue`, :func:`training_display` and :func:`training_markdown`.
 """
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ own networks, and the eight ResNet-20 rows.
 :func:`fat_predicted_labels` (``kaf/fat-predicted-labels``) reads those rows' trained networks from the zoo and
 runs PGD-50x10 at 8/255 once with the true labels and once with the predicted labels
 (:class:`symact.attacks.PredictedLabelPGD`, the thesis's protocol) on the same images. :func:`fat_table` and
-:func:`labels_table` are the chapter's tables; the claims of the thesis these rows test are registered at the
+:func:`labels_table` are the chapter's tables (shown by :func:`fat_markdown`, :func:`labels_markdown`, with
+:func:`stored_words` and :func:`labels_words` for its sentences); the claims of the thesis these rows test are registered at the
 end (:mod:`symact.claims`).
 """
 from __future__ import annotations
