@@ -29,7 +29,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["CLAIMS", "Claim", "NOT_STORED", "claim", "conclusions", "judge", "markdown_table"]
+__all__ = ["CLAIMS", "Claim", "NOT_STORED", "NOT_STORED_SENTENCE", "claim", "claim_list", "claim_sentence", "conclusions", "judge",
+           "markdown_table"]
 
 #: the word of a claim whose results are stored at no profile yet
 NOT_STORED = "not run yet"
@@ -84,6 +85,42 @@ def judge(c: Claim | str, profiles: tuple[str, ...] = ("paper", "quick")) -> tup
         if j is not None:
             return j, prof
     return None, None
+
+
+#: what :func:`claim_sentence` says of a claim whose results are stored at no profile
+NOT_STORED_SENTENCE = "**not run yet**: the results this claim is judged on are stored at no profile."
+
+
+def claim_sentence(c: Claim | str, profiles: tuple[str, ...] = ("paper", "quick"), label: str | None = None,
+                   missing: str | None = None) -> str:
+    """The sentence a chapter shows for one claim: its judgement's
+    :meth:`~symact.experiments.verdicts.Judgement.sentence` (headed by ``label`` when given) at the first of
+    ``profiles`` whose results are stored, else ``missing`` (default :data:`NOT_STORED_SENTENCE`, or
+    ``"<label>: **not run yet**."`` when a label is given). Raises KeyError naming the key for an unknown claim."""
+    if isinstance(c, str):
+        if c not in CLAIMS:
+            raise KeyError(f"no claim {c!r} is registered (import symact.experiments to register the chapters')")
+        c = CLAIMS[c]
+    if not isinstance(c, Claim):
+        raise TypeError(f"expected a Claim or a claim key, got {type(c).__name__}")
+    j, _ = judge(c, profiles)
+    if j is not None:
+        return j.sentence(label) if label else j.sentence()
+    if missing is not None:
+        return missing
+    return f"{label}: **{NOT_STORED}**." if label else NOT_STORED_SENTENCE
+
+
+def claim_list(keys, profiles: tuple[str, ...] = ("paper", "quick"), missing: str | None = None) -> str:
+    """A Markdown list, one item per claim of ``keys``: ``- <the claim's text>: <its claim_sentence>``."""
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    lines = []
+    for key in keys:
+        c = CLAIMS.get(key) if isinstance(key, str) else key
+        if c is None:
+            raise KeyError(f"no claim {key!r} is registered (import symact.experiments to register the chapters')")
+        lines.append(f"- {c.text}: " + claim_sentence(c, profiles, missing=missing))
+    return "\n".join(lines)
 
 
 def conclusions(chapters: tuple[str, ...] | None = None, profiles: tuple[str, ...] = ("paper", "quick")):

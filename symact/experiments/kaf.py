@@ -41,13 +41,22 @@ from symact.models import Normalize
 from symact.results import Unit, experiment, gpu_resources
 from symact.train import TrainConfig, train
 
-__all__ = ["CANDIDATE_ACTS", "CandidatesConfig", "NoiseAveragedPGD", "PredictedLabelPGD", "ThesisSmallCNN",
+__all__ = ["ACT_NAMES", "CANDIDATE_ACTS", "CandidatesConfig", "KAF_CANDIDATES_REPORTED", "candidates_display",
+           "candidates_markdown", "NoiseAveragedPGD", "PredictedLabelPGD", "ThesisSmallCNN",
            "accuracy_table", "activation_distances", "autoattack_label", "autoattack_name", "distance_table",
            "kaf_candidates", "layer_activations", "margin_loss", "preactivation_histograms", "preactivation_quantiles",
            "smallest_distance", "thesis_small_cnn"]
 
 #: the activations of the experiment, by the name its units and tables use
 CANDIDATE_ACTS = ("relu", "kwta", "kaf")
+#: the chapter's name of each activation
+ACT_NAMES = {"relu": "ReLU", "kwta": "k-WTA", "kaf": "KAF"}
+#: the published numbers, cited as theirs: the finished thesis (peconi2020robustness), exploratory experiment,
+#: kaf-thesis-results.md, section "Exploratory experiment: 'KAFs may be good candidates'": clean accuracy and
+#: PGD accuracy (eps 0.031, step 0.003, 40 random restarts, predicted labels, 1,000 random test images)
+KAF_CANDIDATES_REPORTED = {"relu": {"clean": 0.7796, "pgd": 0.110},
+                           "kwta": {"clean": 0.6533, "pgd": 0.132},
+                           "kaf": {"clean": 0.6880, "pgd": 0.157}}
 
 
 # --------------------------------------------------------------------------------------------------- the network
@@ -609,3 +618,41 @@ def preactivation_histograms(res):
                                  "depth": depth, "condition": cond, "left": left, "right": right, "count": count,
                                  "density": count / (p["n"] * w) if p["n"] and w > 0 else float("nan")})
     return pd.DataFrame(rows)
+
+
+def candidates_display(acc, cfg):
+    """An :func:`accuracy_table` as the chapter shows it, one string per cell: per network, clean accuracy,
+    PGD with the true labels, PGD with the predicted labels counted as the thesis did (with the images it
+    rescued), the cascade (official AutoAttack, or the reduced cascade of a smoke run), Square, the adaptive
+    attack and the worst case (bold), as percentages (:data:`symact.report.MISSING` where not run); then the
+    finished thesis's clean and PGD accuracy (:data:`KAF_CANDIDATES_REPORTED`). ``cfg``: the experiment's config
+    (a :class:`CandidatesConfig` or its stored dict), for the columns' names."""
+    import pandas as pd
+
+    from symact import report
+
+    if not isinstance(acc, pd.DataFrame):
+        raise TypeError(f"expected the DataFrame of accuracy_table, got {type(acc).__name__}")
+    missing = [c for c in ("act", "seed", "clean", "pgd", "pgd_predicted_thesis", "rescued", "autoattack", "square",
+                           "adaptive", "worst_case") if c not in acc.columns]
+    if missing:
+        raise ValueError(f"expected an accuracy_table DataFrame; it lacks {', '.join(missing)}")
+    get = (lambda k: cfg[k]) if isinstance(cfg, Mapping) else (lambda k: getattr(cfg, k))
+    pgd = f"PGD-{get('pgd_steps')}x{get('pgd_restarts')}"
+    cols = ["network", "clean", f"{pgd}, true labels", f"{pgd}, predicted labels (thesis's count)",
+            "AutoAttack" if get("aa_steps") is None else "reduced cascade", "Square", "adaptive", "worst case"]
+    rows = [[f"{ACT_NAMES.get(r.act, r.act)}, seed {r.seed}", report.pct(r.clean), report.pct(r.pgd),
+             f"{report.pct(r.pgd_predicted_thesis)} ({r.rescued} rescued)", report.pct(r.autoattack),
+             report.pct(r.square), report.pct(r.adaptive), f"**{report.pct(r.worst_case)}**"]
+            for r in acc.itertuples()]
+    rows += [[f"{ACT_NAMES[act]}, the finished thesis", report.pct(rep["clean"], 2), "", report.pct(rep["pgd"]),
+              "", "", "", ""] for act, rep in KAF_CANDIDATES_REPORTED.items()]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def candidates_markdown(acc, cfg, caption: str) -> str:
+    """:func:`candidates_display` as a Markdown table followed by ``caption``."""
+    from symact import report
+
+    shown = candidates_display(acc, cfg)
+    return report.markdown_table(shown.columns, shown.itertuples(index=False)) + "\n\n" + caption

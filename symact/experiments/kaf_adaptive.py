@@ -38,11 +38,13 @@ Smooth adversarial training (Xie, Tan, Gong, Yuille and Le 2020): the leaderboar
 :func:`smooth_at_table` reads the rows that are stored.
 
 The analysis reads stored results and returns pandas DataFrames: :func:`accuracy_table`,
-:func:`adaptive_gain`, :func:`advantage_table`, :func:`smooth_at_table`; the claims the chapter tests are
-registered at the end of the module.
+:func:`adaptive_gain`, :func:`advantage_table`, :func:`smooth_at_table`; the chapter's tables built from them
+(:func:`kwta_display`, :func:`adaptive_display`, :func:`smooth_display`, each with a ``*_markdown``); the claims
+the chapter tests are registered at the end of the module.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -53,7 +55,7 @@ import torch
 import torchattacks
 from torch import nn
 
-from symact import attacks, benchmark, data
+from symact import attacks, benchmark, data, report
 from symact.claims import claim
 from symact.device import get_device
 from symact.evaluation import Transfer, decode_outcomes, evaluate, worst_case
@@ -62,8 +64,10 @@ from symact.experiments import verdicts
 from symact.results import Unit, config_hash, experiment, gpu_resources
 
 __all__ = ["ADAPTIVE_ROWS", "AdaptiveAttacks", "AdaptiveConfig", "FatAdaptiveConfig", "SMOOTH_ROWS", "STANDARD",
-           "TRAMER_KWTA_RECALLED", "XIE_RECALLED", "accuracy_table", "adaptive_gain", "advantage_table",
-           "attack_names", "kaf_adaptive", "kaf_adaptive_fat", "smooth_at_table"]
+           "TRAMER_KWTA_RECALLED", "XIE_RECALLED", "accuracy_table", "adaptive_columns", "adaptive_display",
+           "adaptive_gain", "adaptive_markdown", "advantage_table", "attack_names", "cascade_key", "cascade_label",
+           "kaf_adaptive", "kaf_adaptive_fat", "kwta_columns", "kwta_display", "kwta_markdown", "smooth_at_table",
+           "smooth_display", "smooth_glue", "smooth_markdown"]
 
 #: the standard attacks (the rest of an evaluation's attacks are the adaptive ones)
 STANDARD = ("pgd", "autoattack", "aa-reduced", "square")
@@ -534,6 +538,164 @@ def smooth_at_table(dataset: str = "cifar10", profiles: tuple[str, ...] = ("pape
             entry["vs_relu_robust"], entry["vs_relu_clean"] = v["robust_acc"].word, v["clean_acc"].word
         out.append(entry)
     return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------------------- the chapter's tables
+
+#: the chapter's names of the networks and of the smooth-adversarial-training rows and data sets
+KA_NAMES = {"relu": "ReLU twin", "kwta": "k-WTA", "kaf": "KAF", "kaf-elu": "KAF (ELU init.)"}
+ROW_NAMES = {"relu": "ReLU", "softplus": "Softplus", "silu": "SiLU (Swish)", "gelu": "GELU", "elu": "ELU",
+             "relu-softplus-grad": "ReLU forward, softplus backward"}
+DS_NAMES = {"cifar10": "CIFAR-10", "mnist": "MNIST"}
+
+
+def _attacks(a) -> Mapping:
+    """The attacks' settings as a mapping: a stored config's ``"attacks"`` dict or an :class:`AdaptiveAttacks`."""
+    if isinstance(a, AdaptiveAttacks):
+        return dataclasses.asdict(a)
+    if not isinstance(a, Mapping) or "aa_steps" not in a:
+        raise TypeError(f"expected AdaptiveAttacks or a stored config's 'attacks' dict (with 'aa_steps'), got {a!r}")
+    return a
+
+
+def cascade_key(a) -> str:
+    """The key of AutoAttack's cascade among the attacks' results: ``"autoattack"`` (official) or
+    ``"aa-reduced"`` (``aa_steps`` set: the cascade at fewer iterations, smoke only)."""
+    return "autoattack" if _attacks(a)["aa_steps"] is None else "aa-reduced"
+
+
+def cascade_label(a) -> str:
+    """The cascade's name in the text: ``"AutoAttack"``, or what the reduced cascade is (not AutoAttack)."""
+    steps = _attacks(a)["aa_steps"]
+    return "AutoAttack" if steps is None else f"AutoAttack's cascade at {steps} iterations (not AutoAttack)"
+
+
+def _cascade_column(a) -> tuple[str, str]:
+    key = cascade_key(a)
+    return key, "AutoAttack" if key == "autoattack" else "reduced cascade"
+
+
+def kwta_columns(a) -> list[tuple[str, str]]:
+    """(column of :func:`accuracy_table`, header) of the k-WTA table, for the attacks ``a``."""
+    return [("clean", "clean"), ("pgd", "PGD"), _cascade_column(a), ("square", "Square"),
+            ("noise-pgd", "noise-averaged PGD"), ("bpda-st", "straight-through PGD"),
+            ("transfer", "transfer from ReLU"), ("worst_case", "worst case")]
+
+
+def adaptive_columns(a) -> list[tuple[str, str]]:
+    """(column of :func:`accuracy_table`, header) of the KAF networks' table: one smoothed-PGD column per
+    ``tau`` of the attacks ``a``."""
+    taus = [(_tau_name(t), f"smoothed PGD, τ = {t:g}") for t in _attacks(a)["kaf_taus"]]
+    return [("clean", "clean"), ("pgd", "PGD"), _cascade_column(a), ("square", "Square"),
+            ("standard", "standard worst case"), *taus, ("transfer", "transfer from ReLU"),
+            ("worst_case", "worst case")]
+
+
+def _check_accuracy(table) -> None:
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"expected the DataFrame of accuracy_table, got {type(table).__name__}")
+    missing = [c for c in ("name", "seed") if c not in table.columns]
+    if missing:
+        raise ValueError(f"expected an accuracy_table DataFrame; it lacks {', '.join(missing)}")
+
+
+def _display(records, columns, label) -> "pd.DataFrame":
+    import pandas as pd
+
+    rows = [[label(d), *(report.pct(d.get(c)) for c, _ in columns)] for d in records]
+    return pd.DataFrame(rows, columns=["network", *(h for _, h in columns)])
+
+
+def kwta_display(table, a):
+    """The k-WTA networks of an :func:`accuracy_table` (``a``: the attacks): one row per seed, the robust
+    accuracy under every attack of :func:`kwta_columns` (:data:`symact.report.MISSING` where not run), then Tramer
+    et al.'s recalled row (:data:`TRAMER_KWTA_RECALLED`: Xiao et al.'s adversarially trained network)."""
+    _check_accuracy(table)
+    cols = kwta_columns(a)
+    out = _display(table[table.name == "kwta"].to_dict("records"), cols, lambda d: f"k-WTA, seed {d['seed']}")
+    t = TRAMER_KWTA_RECALLED
+    recalled = {h: "" for _, h in cols}
+    recalled["PGD"] = f"≈{report.pct(t['reported'], 0)} (as reported)"
+    recalled["worst case"] = f"≈{report.pct(t['adaptive'], 2)} (their adaptive attack)"
+    out.loc[len(out)] = {"network": "k-WTA (adversarially trained), Xiao et al. as attacked by Tramer et al., "
+                                    "recalled", **recalled}
+    return out
+
+
+def adaptive_display(table, a):
+    """The ReLU and KAF networks of an :func:`accuracy_table` (every network but k-WTA), by seed and then ReLU,
+    KAF, KAF (ELU init.): the robust accuracy under every attack of :func:`adaptive_columns`
+    (:data:`symact.report.MISSING` where not run)."""
+    _check_accuracy(table)
+    rank = {"relu": 0, "kaf": 1, "kaf-elu": 2}
+    ordered = table[table.name != "kwta"].sort_values(
+        ["seed", "name"], key=lambda c: c.map(lambda n: rank.get(n, len(rank))) if c.name == "name" else c)
+    return _display(ordered.to_dict("records"), adaptive_columns(a),
+                    lambda d: f"{KA_NAMES.get(d['name'], d['name'])}, seed {d['seed']}")
+
+
+def _markdown(shown, caption: str, align: str | None = None) -> str:
+    return report.markdown_table(shown.columns, shown.itertuples(index=False), align) + "\n\n" + caption
+
+
+def kwta_markdown(table, a, caption: str) -> str:
+    """:func:`kwta_display` as a Markdown table followed by ``caption``."""
+    return _markdown(kwta_display(table, a), caption)
+
+
+def adaptive_markdown(table, a, caption: str) -> str:
+    """:func:`adaptive_display` as a Markdown table followed by ``caption``."""
+    return _markdown(adaptive_display(table, a), caption)
+
+
+def smooth_glue(smooth: Mapping) -> dict:
+    """Glue names and values from ``{dataset: smooth_at_table(dataset)}``: ``ka-smooth-missing-<dataset>`` (the
+    rows not stored, by name, or ``"none"``) and ``ka-smooth-stored-<dataset>`` (how many are)."""
+    out = {}
+    for ds, t in smooth.items():
+        names = [ROW_NAMES.get(r, r) for r in t.loc[~t["stored"].astype(bool), "row"]]
+        out[f"ka-smooth-missing-{ds}"] = ", ".join(names) if names else "none"
+        out[f"ka-smooth-stored-{ds}"] = int(t["stored"].sum())
+    return out
+
+
+def smooth_display(smooth: Mapping):
+    """The stored rows of ``{dataset: smooth_at_table(dataset)}`` as the chapter shows them: data set, row,
+    profile, seeds, clean, worst-case robust (bold) and AutoAttack accuracy, the verdict against ReLU; a line
+    saying nothing is stored when no row is; then Xie et al.'s published row (:data:`XIE_RECALLED`)."""
+    import pandas as pd
+
+    if not isinstance(smooth, Mapping):
+        raise TypeError(f"expected a dict of data set -> smooth_at_table DataFrame, got {type(smooth).__name__}")
+    rows = []
+    for ds, t in smooth.items():
+        for r in t[t["stored"].astype(bool)].to_dict("records"):
+            rows.append([DS_NAMES.get(ds, ds), ROW_NAMES.get(r["row"], r["row"]), r["profile"], r["seeds"],
+                         report.pct(r["clean_mean"]), f"**{report.pct(r['robust_mean'])}**",
+                         report.pct(r["autoattack_mean"]), r["vs_relu_robust"] or report.MISSING])
+    if not rows:
+        rows.append(["CIFAR-10, MNIST", "every row", "not stored yet", "", "", "", "", ""])
+    x = XIE_RECALLED
+    rows.append(["ImageNet, ResNet-50 (Xie et al. 2020)", "ReLU / SiLU / ReLU forward, softplus backward", "published",
+                 "", "", f"{report.pct(x['relu'])} / {report.pct(x['silu'])} / {report.pct(x['relu_softplus_grad'])} "
+                 "(PGD)", "", ""])
+    return pd.DataFrame(rows, columns=["data set", "row", "profile", "seeds", "clean", "worst-case robust",
+                                       "AutoAttack", "vs ReLU (robust)"])
+
+
+def smooth_markdown(smooth: Mapping) -> str:
+    """:func:`smooth_display` as a Markdown table with its caption."""
+    return _markdown(smooth_display(smooth), align="llllrrrl", caption=(
+        "The smooth-adversarial-training rows of the leaderboard (its protocol, `symact.benchmark`: fast "
+        "adversarial training, the range test's learning rate, AutoAttack, Square, PGD and "
+        "transfer, worst case per image), each at the most complete profile stored (paper, else quick; a row in "
+        "progress shows its finished seeds; rows not stored are named in the text below); 'vs ReLU' is the book's "
+        "verdict on the paired seeds, which a quick or partial row never gets. The last row is published (Xie et "
+        "al. 2020, ResNet-50 on ImageNet under PGD adversarial training; ReLU and SiLU from the book's anchors "
+        "file, the ablation's number recalled, not verified at the source): another network, data set and "
+        "attack, shown for the direction of the effect only."))
 
 
 # --------------------------------------------------------------------------------------------------- claims

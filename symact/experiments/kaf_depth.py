@@ -37,7 +37,9 @@ Experiments (chapter ``kaf``):
   test accuracy with per-image outcomes.
 
 Analysis from stored results, as pandas DataFrames: :func:`layer_table`, :func:`block_table`,
-:func:`depth_summary`, :func:`iteration_table`, :func:`training_curves`, :func:`training_summary`.
+:func:`depth_summary`, :func:`iteration_table`, :func:`training_curves`, :func:`training_summary`; the chapter's
+words and tables built from them: :func:`net_label`, :func:`gradient_glue`, :func:`first_nonfinite`,
+:func:`training_glue`, :func:`training_display` and :func:`training_markdown`.
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from symact import data, theory_kaf
+from symact import data, report, theory_kaf
 from symact.attacks import progress_enabled
 from symact.activations import factory
 from symact.activations.kaf import KAF, dictionary
@@ -63,10 +65,11 @@ from symact.experiments import verdicts
 from symact.models import CifarResNet
 from symact.results import Unit, experiment, gpu_resources
 
-__all__ = ["ARMS", "ARM_LABELS", "THESIS_ACCURACY", "GradientsConfig", "TrainingConfig", "block_factor",
-           "block_table", "depth_summary", "fix_branch_scale", "gradient_profile", "iteration_table",
-           "kaf_depth_gradients", "kaf_depth_training", "kaf_resnet", "layer_table", "network_spec",
-           "training_curves", "training_summary"]
+__all__ = ["ARMS", "ARM_LABELS", "GRADIENT_NETS", "NET_LABELS", "RULE_LABELS", "THESIS_ACCURACY", "GradientsConfig",
+           "TrainingConfig", "block_factor", "block_table", "depth_summary", "first_nonfinite", "fix_branch_scale",
+           "gradient_glue", "gradient_profile", "iteration_table", "kaf_depth_gradients", "kaf_depth_training",
+           "kaf_resnet", "layer_table", "net_label", "network_spec", "training_curves", "training_display",
+           "training_glue", "training_markdown", "training_summary"]
 
 #: the networks compared: activation, KAF initialisation, residual-branch scale
 ARMS = {
@@ -689,6 +692,115 @@ def training_summary(res):
 def _per_seed(res, arm: str, depth: int) -> dict:
     return {net["seed"]: net["test_acc"] for net in _check_result(res, "training").values()
             if net["arm"] == arm and net["depth"] == depth}
+
+
+# ------------------------------------------------------------------------------- the chapter's words and tables
+
+#: the chapter's name of each arm, and of each bandwidth rule as a suffix (``"-"``: no KAF, no rule)
+NET_LABELS = {"relu": "ReLU", "kaf": "KAF", "kaf-elu": "KAF, ELU fit", "kaf-fix": "KAF, fixed"}
+RULE_LABELS = {"-": "", "kafnets": " (kafnets rule)", "thesis": " (thesis rule)"}
+
+#: the networks the chapter's text names: (glue tag, arm, bandwidth rule)
+GRADIENT_NETS = (("relu", "relu", "-"), ("kaf", "kaf", "kafnets"), ("kaf-thesis", "kaf", "thesis"),
+                 ("elu", "kaf-elu", "kafnets"), ("fix", "kaf-fix", "kafnets"), ("fix-thesis", "kaf-fix", "thesis"))
+
+
+def net_label(arm: str, rule: str) -> str:
+    """The legend's name of a network: ``net_label("kaf", "thesis") == "KAF (thesis rule)"``."""
+    if arm not in NET_LABELS:
+        raise ValueError(f"arm must be one of {sorted(NET_LABELS)}, got {arm!r}")
+    if rule not in RULE_LABELS:
+        raise ValueError(f"rule must be one of {sorted(RULE_LABELS)}, got {rule!r}")
+    return NET_LABELS[arm] + RULE_LABELS[rule]
+
+
+def _depths(depths: Mapping) -> Mapping:
+    if not isinstance(depths, Mapping) or not depths:
+        raise TypeError(f"expected a dict of depth tags to depths, such as {{'deep': 56}}, got {depths!r}")
+    return depths
+
+
+def gradient_glue(summary, depths: Mapping[str, int]) -> dict:
+    """The chapter's glue names and values for every network of :data:`GRADIENT_NETS` at each depth of
+    ``depths`` (tag -> depth, e.g. ``{"deep": 56, "shallow": 20}``), from a :func:`depth_summary`:
+    ``dk-<net>-<tag>-growth``, ``-measured``, ``-predicted`` and ``-first`` as text with two significant digits
+    (:data:`symact.report.MISSING` for a network not in the summary) and ``-ratio`` (the median ratio) as a
+    float (NaN when missing)."""
+    _depths(depths)
+    missing = [c for c in ("arm", "bandwidth", "depth", "growth", "measured_product", "predicted_product",
+                           "median_ratio", "first_conv") if c not in getattr(summary, "columns", ())]
+    if missing:
+        raise ValueError(f"expected a depth_summary DataFrame; it lacks {', '.join(missing)}")
+    row = {(r.arm, r.bandwidth, r.depth): r for r in summary.itertuples()}
+    out = {}
+    for dtag, depth in depths.items():
+        for tag, arm, rule in GRADIENT_NETS:
+            r = row.get((arm, rule, depth))
+            name = f"dk-{tag}-{dtag}"
+            for k, col in (("growth", "growth"), ("measured", "measured_product"),
+                           ("predicted", "predicted_product"), ("first", "first_conv")):
+                out[f"{name}-{k}"] = report.MISSING if r is None else f"{getattr(r, col):.2g}"
+            out[f"{name}-ratio"] = float("nan") if r is None else float(r.median_ratio)
+    return out
+
+
+def first_nonfinite(iterations, arm: str, rule: str, depth: int) -> str:
+    """When the first convolution's gradient of a network stops being finite (or is zero) over the first
+    iterations of an :func:`iteration_table`: ``"never"`` or ``"from iteration <i> on"``."""
+    missing = [c for c in ("arm", "bandwidth", "depth", "iteration", "first_conv")
+               if c not in getattr(iterations, "columns", ())]
+    if missing:
+        raise ValueError(f"expected an iteration_table DataFrame; it lacks {', '.join(missing)}")
+    t = iterations[(iterations.arm == arm) & (iterations.bandwidth == rule) & (iterations.depth == depth)]
+    t = t.sort_values("iteration")
+    bad = t[~np.isfinite(t["first_conv"]) | (t["first_conv"] == 0)]
+    return "never" if bad.empty else f"from iteration {int(bad['iteration'].iloc[0])} on"
+
+
+def training_glue(res, depths: Mapping[str, int], arms: tuple[str, ...] = ("relu", "kaf", "kaf-fix")) -> dict:
+    """The chapter's glue names and values for the trained networks of a :func:`kaf_depth_training` result, per
+    arm of ``arms`` and depth of ``depths`` (tag -> depth): ``dt-<arm>-<tag>-acc``, the mean test accuracy over
+    seeds (NaN when not trained), and ``dt-<arm>-<tag>-diverged``, in words, how many runs stopped at a
+    non-finite loss."""
+    _depths(depths)
+    nets_all = _check_result(res, "training").values()
+    acc = {(r.arm, r.depth): r.test_acc for r in training_summary(res).itertuples()}
+    out = {}
+    for arm in arms:
+        for dtag, depth in depths.items():
+            tag = f"dt-{arm}-{dtag}"
+            out[f"{tag}-acc"] = float(acc.get((arm, depth), float("nan")))
+            nets = [n for n in nets_all if n["arm"] == arm and n["depth"] == depth]
+            div = [n["diverged_at"] for n in nets if n["diverged_at"] is not None]
+            out[f"{tag}-diverged"] = ("no run was stopped" if not div else
+                                      f"{len(div)} of {len(nets)} run(s) stopped at a non-finite loss "
+                                      f"(iteration {min(div)})")
+    return out
+
+
+def training_display(res):
+    """:func:`training_summary` as the chapter's table shows it, one string per cell: the network, our test
+    accuracy (mean over seeds, with the range over seeds when there are several), the seeds, the runs stopped
+    and the finished thesis's accuracy (:data:`symact.report.MISSING` where it reported none)."""
+    import pandas as pd
+
+    rows = []
+    for r in training_summary(res).itertuples():
+        span = f" ({report.pct(r.min)} to {report.pct(r.max)})" if r.seeds > 1 else ""
+        rows.append([f"{NET_LABELS[r.arm]}, ResNet-{r.depth}", report.pct(r.test_acc) + span, r.seeds, r.diverged,
+                     report.pct(r.thesis)])
+    return pd.DataFrame(rows, columns=["network", "test accuracy, ours", "seeds", "runs stopped",
+                                       "the finished thesis"])
+
+
+def training_markdown(res) -> str:
+    """:func:`training_display` as a Markdown table with its caption (a stored :func:`kaf_depth_training`
+    result, with its provenance)."""
+    shown = training_display(res)
+    return report.markdown_table(shown.columns, shown.itertuples(index=False)) + (
+        f"\n\nTest accuracy on the first {res.provenance['config']['n_test']:,} test images of {res['data']}, "
+        "mean over seeds (range). The thesis's column: kaf-thesis-results.md, one network each, 150 epochs on all "
+        f"of CIFAR-10; its KAF ResNet-56 'does not learn at all' (chance, 10 %). *{res.caption()}*")
 
 
 # --------------------------------------------------------------------------------------------------- claims

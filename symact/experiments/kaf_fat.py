@@ -24,7 +24,8 @@ own networks, and the eight ResNet-20 rows.
 :func:`fat_predicted_labels` (``kaf/fat-predicted-labels``) reads those rows' trained networks from the zoo and
 runs PGD-50x10 at 8/255 once with the true labels and once with the predicted labels
 (:class:`symact.attacks.PredictedLabelPGD`, the thesis's protocol) on the same images. :func:`fat_table` and
-:func:`labels_table` are the chapter's tables; the claims of the thesis these rows test are registered at the
+:func:`labels_table` are the chapter's tables (shown by :func:`fat_markdown`, :func:`labels_markdown`, with
+:func:`stored_words` and :func:`labels_words` for its sentences); the claims of the thesis these rows test are registered at the
 end (:mod:`symact.claims`).
 """
 from __future__ import annotations
@@ -36,11 +37,13 @@ import numpy as np
 import torch
 
 from symact import benchmark as bm
+from symact import report
 from symact.claims import claim
 from symact.results import PROFILES, REGISTRY, Unit, config_hash, experiment
 
-__all__ = ["COST_FACTOR", "FAT_ROWS", "LabelsConfig", "NETWORKS", "THESIS", "THESIS_ROWS", "fat_experiments",
-           "fat_predicted_labels", "fat_table", "labels_result", "labels_table", "resnet20_protocol", "stored_fat_rows"]
+__all__ = ["COST_FACTOR", "FAT_ROWS", "LabelsConfig", "NETWORKS", "THESIS", "THESIS_ROWS", "fat_display",
+           "fat_experiments", "fat_markdown", "fat_predicted_labels", "fat_table", "labels_display", "labels_markdown",
+           "labels_result", "labels_table", "labels_words", "resnet20_protocol", "stored_fat_rows", "stored_words"]
 
 #: the thesis's activation names -> (leaderboard row, registered activation, its kwargs)
 THESIS_ROWS = {"ReLU": ("relu", "relu", ()), "ELU": ("elu", "elu", ()), "KAF": ("kaf", "kaf", ()),
@@ -274,6 +277,115 @@ def labels_table(res):
                     "rescued": v["rescued"], "gain": v["thesis_acc"] - v["true_acc"]})
     return pd.DataFrame(out, columns=["row", "network", "activation", "seed", "clean", "true", "thesis",
                                       "predicted_robust", "rescued", "gain"])
+
+
+# --------------------------------------------------------------------------- the chapter's tables and sentences
+
+
+def _check_columns(table, columns, what: str) -> None:
+    """Raise TypeError unless ``table`` is a DataFrame and ValueError unless it has ``columns``."""
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"expected the pandas DataFrame of {what}, got {type(table).__name__}")
+    lacking = [c for c in columns if c not in table.columns]
+    if lacking:
+        raise ValueError(f"{what} needs the columns {', '.join(lacking)} (has {', '.join(map(str, table.columns))})")
+
+
+def stored_words(table) -> str:
+    """The sentence under a :func:`fat_table`: which rows are stored, at which profile, and which wait."""
+    _check_columns(table, ("activation", "stored", "profile"), "fat_table")
+    done = [r.activation for r in table.itertuples() if r.stored]
+    todo = [r.activation for r in table.itertuples() if not r.stored]
+    profile = sorted({str(p) for p in table["profile"].dropna()})
+    if not done:
+        return ("No row of this table is stored yet (at the paper or the quick profile): the columns of our "
+                f"numbers are empty, and the rows {', '.join(todo)} wait for their runs.")
+    return (f"Stored ({' and '.join(profile)} profile): {', '.join(done)}. "
+            + (f"Not stored yet: {', '.join(todo)}." if todo else "Every row is stored."))
+
+
+def _points(v, sd=None) -> str:
+    """A fraction in percentage points without the unit (the table's header says %), with `` ± sd`` when given:
+    ``_points(0.4567, 0.012) == '45.7 ± 1.2'``; a missing mean is :data:`symact.report.MISSING`."""
+    if report.is_missing(v):
+        return report.MISSING
+    return report.number(100 * v, 1) + ("" if report.is_missing(sd) else f" ± {report.number(100 * sd, 1)}")
+
+
+#: the columns of :func:`fat_display` and their alignment (l or r) in :func:`fat_markdown`
+FAT_COLUMNS = {"activation": "l", "row": "l", "thesis clean": "r", "thesis PGD (predicted labels)": "r",
+               "clean": "r", "worst case": "r", "AutoAttack": "r", "seeds": "l", "profile": "l",
+               "robust vs ReLU": "l"}
+
+
+def fat_display(table):
+    """A :func:`fat_table` as the chapter shows it, one string per cell (columns :data:`FAT_COLUMNS`): the
+    thesis's clean and PGD accuracy (%, two decimals), our clean, worst-case and AutoAttack accuracy (%, mean
+    ± sd over seeds, one decimal; :data:`symact.report.MISSING` where not stored), the seeds (``not stored``),
+    the profile and the verdict's word against ReLU (blank where there is none). The seeds are written as an
+    integer (a column with unstored rows holds them as floats)."""
+    import pandas as pd
+
+    _check_columns(table, ("activation", "row", "thesis_clean", "thesis_pgd", "clean_mean", "clean_sd",
+                           "robust_mean", "robust_sd", "autoattack_mean", "seeds", "stored", "profile",
+                           "vs_relu_robust"), "fat_table")
+    rows = [[r.activation, f"`{r.row}`", report.number(r.thesis_clean, 2), report.number(r.thesis_pgd, 2),
+             _points(r.clean_mean, r.clean_sd), _points(r.robust_mean, r.robust_sd), _points(r.autoattack_mean),
+             f"{int(r.seeds)}" if r.stored else "not stored", str(r.profile) if r.stored else "",
+             r.vs_relu_robust if isinstance(r.vs_relu_robust, str) else ""] for r in table.itertuples()]
+    return pd.DataFrame(rows, columns=list(FAT_COLUMNS))
+
+
+def fat_markdown(table, network: str, n_eval: int) -> str:
+    """:func:`fat_display` as a Markdown table with its caption; ``network`` names the network (``"ResNet-20"``)
+    and ``n_eval`` the number of test images the attacks ran on."""
+    shown = fat_display(table)
+    return report.markdown_table(shown.columns, shown.itertuples(index=False), "".join(FAT_COLUMNS.values())) + (
+        f"\n\nFast adversarial training at ε = 8/255, {network}. Thesis columns: the finished thesis's numbers "
+        "(kaf-thesis-results.md, its table for this network: one network each, PGD-50x10 against the predicted "
+        "labels, the thesis's epochs). Our columns (%, mean ± sd over seeds): clean accuracy on all 10,000 test "
+        "images, the worst case per image over every attack of the leaderboard on the first "
+        f"{n_eval:,} and AutoAttack alone, with the true labels; 'robust vs ReLU': the verdict function's "
+        "word for the paired difference over seeds (none at quick, none for a partial row).")
+
+
+def labels_words(res) -> str:
+    """The sentence on what the thesis's label protocol changes, from a :func:`fat_predicted_labels` result
+    (None: it has not run, and the sentence says how to run it)."""
+    if res is None:
+        return ("It has not run yet: it needs the rows' networks, which the zoo keeps from their paper runs "
+                "(`python -m symact run kaf/fat-predicted-labels --profile paper` once they are there).")
+    lt = labels_table(res)
+    gain = lt.groupby("network")["gain"].mean()
+    words = " and ".join(f"{100 * g:+.1f} points on the {NETWORKS[n][1]} network" for n, g in gain.items())
+    missing = res["missing"]
+    return (f"Counted as the thesis counted them, the predicted labels change PGD accuracy, on average over the "
+            f"networks, by {words} ({int(lt['rescued'].sum())} misclassified images rescued over {len(lt)} "
+            "networks)" + (f"; not in the zoo when it ran: {', '.join(missing)}." if missing else "."))
+
+
+def labels_display(res):
+    """Per network of a :func:`fat_predicted_labels` result, as the chapter shows it: network, activation, seed,
+    clean accuracy and PGD accuracy with the true and with the predicted labels (%, one decimal, no unit), and the
+    misclassified images the attack rescued."""
+    import pandas as pd
+
+    rows = [[NETWORKS.get(r.network, ("", r.network))[1], r.activation, r.seed, _points(r.clean), _points(r.true),
+             _points(r.thesis), r.rescued] for r in labels_table(res).itertuples()]
+    return pd.DataFrame(rows, columns=["network", "activation", "seed", "clean", "PGD, true labels",
+                                       "PGD, predicted labels (thesis's count)", "rescued"])
+
+
+def labels_markdown(res) -> str:
+    """:func:`labels_display` as a Markdown table with its caption (None: a line saying it is not stored)."""
+    if res is None:
+        return "*kaf/fat-predicted-labels: not stored yet.*"
+    shown = labels_display(res)
+    return (report.markdown_table(shown.columns, shown.itertuples(index=False), "lllrrrr")
+            + f"\n\nPGD at ε = 8/255 on the first {res['n_test']:,} test images, once with the true labels and "
+            f"once with the predicted labels. *{res.caption()}*")
 
 
 # --------------------------------------------------------------------------- the thesis's claims these rows test

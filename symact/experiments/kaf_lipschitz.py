@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from symact import attacks, data, lipschitz
+from symact import attacks, data, lipschitz, report
 from symact.claims import claim
 from symact.device import get_device, seed_everything
 from symact.evaluation import decode_outcomes, encode_outcomes, evaluate
@@ -42,11 +42,14 @@ from symact.experiments.kaf import thesis_small_cnn
 from symact.results import Unit, experiment, gpu_resources
 from symact.train import TrainConfig, train
 
-__all__ = ["LIPSCHITZ_ACTS", "LipschitzConfig", "SOC_ANCHOR", "TRAININGS", "bound_table", "certified_by_seed", "certify", "curve_table",
-           "kaf_lipschitz", "lipschitz_small_cnn", "model_layers", "sanity_table", "summary_table"]
+__all__ = ["LIPSCHITZ_ACTS", "LNAMES", "LipschitzConfig", "SOC_ANCHOR", "TRAININGS", "bound_table", "certified_by_seed",
+           "certify", "curve_table", "kaf_lipschitz", "lipschitz_small_cnn", "model_layers", "sanity_table",
+           "summary_display", "summary_glue", "summary_markdown", "summary_table"]
 
 #: the activations of the experiment, by the name its units and tables use
 LIPSCHITZ_ACTS = ("relu", "kaf", "maxmin")
+#: the chapter's name of each activation
+LNAMES = {"relu": "ReLU", "kaf": "KAF", "maxmin": "MaxMin"}
 #: the two trainings
 TRAININGS = ("standard", "lipschitz")
 #: the published anchor (issue 27, item 7, which quotes it; ``anchors.md`` names SOC without numbers): SOC,
@@ -313,6 +316,67 @@ def summary_table(res):
                      "median_radius": float(np.median(r[r > 0])) if (r > 0).any() else float("nan"),
                      "certified": c["certified_acc"], "autoattack": float("nan") if aa is None else aa})
     return pd.DataFrame(rows)
+
+
+#: the columns of :func:`summary_table` that are accuracies (the rest are Lipschitz constants)
+_ACCURACIES = ("clean", "certified", "autoattack")
+
+
+def _constant(v) -> str:
+    """A Lipschitz constant with three significant digits and thousands separators (``12,300``, ``1.23``);
+    :data:`symact.report.MISSING` when missing."""
+    return report.MISSING if report.is_missing(v) else f"{float(v):,.3g}"
+
+
+def _check_summary(lsum) -> None:
+    import pandas as pd
+
+    if not isinstance(lsum, pd.DataFrame):
+        raise TypeError(f"expected the DataFrame of summary_table, got {type(lsum).__name__}")
+    missing = [c for c in ("training", "act", "seed", *_ACCURACIES, "bound", "bound_fft", "activation_product")
+               if c not in lsum.columns]
+    if missing:
+        raise ValueError(f"expected a summary_table DataFrame; it lacks {', '.join(missing)}")
+
+
+def summary_glue(lsum) -> dict:
+    """Glue names and values from a :func:`summary_table`, per (training, activation), the mean over seeds of
+    each of ``clean``, ``bound``, ``bound_fft``, ``certified``, ``autoattack`` and ``activation_product``:
+    ``kl-<training>-<act>-<column>`` as a float and ``...-txt`` as text (accuracies as percentages, constants
+    with three significant digits; :data:`symact.report.MISSING` when missing)."""
+    _check_summary(lsum)
+    out = {}
+    means = lsum.groupby(["training", "act"], sort=False).mean(numeric_only=True)
+    for (training, act), row in means.iterrows():
+        for col in ("clean", "bound", "bound_fft", "certified", "autoattack", "activation_product"):
+            v = float(row[col])
+            out[f"kl-{training}-{act}-{col}"] = v
+            out[f"kl-{training}-{act}-{col}-txt"] = report.pct(v) if col in _ACCURACIES else _constant(v)
+    return out
+
+
+def summary_display(lsum, cfg):
+    """A :func:`summary_table` as the chapter shows it, one string per cell: network and seed, training, clean
+    accuracy, the bound (operator norms and FFT), the activations' product, the certified accuracy (bold) and
+    the cascade's accuracy (``cfg``: the experiment's config, for its name); then :data:`SOC_ANCHOR`'s row."""
+    import pandas as pd
+
+    _check_summary(lsum)
+    cols = ["network", "training", "clean", "bound on $L$ (operator norms)", "bound (FFT)", "activations' product",
+            "certified at 36/255", autoattack_label(cfg) + " L2 at 36/255"]
+    rows = [[f"{LNAMES.get(r.act, r.act)}, seed {r.seed}", r.training, report.pct(r.clean), _constant(r.bound),
+             _constant(r.bound_fft), _constant(r.activation_product), f"**{report.pct(r.certified)}**",
+             report.pct(r.autoattack)] for r in lsum.itertuples()]
+    soc = SOC_ANCHOR
+    rows.append([f"{soc['name']}, published", "1-Lipschitz by construction", f"{report.number(soc['clean'], 1)} %",
+                 "1", "", "", f"**{report.number(soc['certified'], 1)} %**", ""])
+    return pd.DataFrame(rows, columns=cols)
+
+
+def summary_markdown(lsum, cfg, caption: str) -> str:
+    """:func:`summary_display` as a Markdown table followed by ``caption``."""
+    shown = summary_display(lsum, cfg)
+    return report.markdown_table(shown.columns, shown.itertuples(index=False), "llrrrrrr") + "\n\n" + caption
 
 
 def curve_table(res, radii=None):
