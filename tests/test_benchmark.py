@@ -413,3 +413,28 @@ def test_built_rows_rebuild_from_their_json_builder_arguments():
         b = bm._build(cfg)
         assert a.state_dict().keys() == b.state_dict().keys()
         assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+def test_measured_unit_seconds_replace_the_formula(tmp_path, monkeypatch):
+    """Stored one-thread CPU units of a row (finished or not) are what the estimate uses where it has them."""
+    import json
+
+    monkeypatch.setenv("SYMACT_RESULTS", str(tmp_path))
+    exp = bm.experiment_for("mnist", "relu")
+    folder = exp.units_dir("paper")
+    folder.mkdir(parents=True)
+    for key, wall, threads in (("train-seed0", 1000.0, 1), ("train-seed1", 1400.0, 1), ("eval-seed0", 3000.0, 1),
+                               ("train-seed2", 50.0, 2), ("lr", 20.0, 1)):
+        (folder / f"{key}.json").write_text(json.dumps({"provenance": {"wall_seconds": wall, "threads": threads,
+                                                                       "device": "cpu (1 threads)"}}))
+    m = bm.measured_seconds("mnist", "paper")
+    assert sorted(m["train"]) == [1000.0, 1400.0] and m["eval"] == [3000.0]  # two threads left out
+    p = bm.protocol("mnist", "paper")
+    est = bm.estimate_cpu_seconds(p, measured=m)
+    assert est["train"] == 1200 * len(p.seeds) and est["evaluation"] == 3000 * len(p.seeds)
+    assert est["measured"] == ["train", "evaluation"]
+    kaf = bm.estimate_cpu_seconds(p, row="pssilu", measured=m)
+    assert kaf["train"] == round(1200 * len(p.seeds) * bm.ROW_FACTORS["mnist"]["pssilu"])
+    mdome = bm.estimate_cpu_seconds(p, row="mdome", measured=m)
+    assert mdome["evaluation"] > 3000 * len(p.seeds) * bm.ROW_FACTORS["mnist"]["mdome"]  # its extra attacks
+    assert bm.estimate_cpu_seconds(p)["measured"] == []
