@@ -26,9 +26,10 @@ from symact.evaluation import evaluate
 from symact.results import experiment
 from symact.train import TrainConfig, loss_function, train
 
-__all__ = ["DATASETS", "MDOME_VIEWS", "MODELS", "NETWORKS", "PANELS", "PAPER_TABLE1", "PAPER_TABLE2", "TABLE2",
-           "EmbedConfig", "Table2Config", "class_likelihood", "distance_stats", "embedding_judgements",
-           "embeddings", "table2_cells", "table2_run", "union_of_views"]
+__all__ = ["DATASETS", "DATASET_NAMES", "EMBED_COLORS", "MDOME_VIEWS", "MODELS", "MODEL_NAMES", "NETWORKS", "PANELS",
+           "PAPER_TABLE1", "PAPER_TABLE2", "TABLE2", "EmbedConfig", "Table2Config", "class_likelihood",
+           "distance_stats", "embedding_judgements", "embeddings", "mdome_views", "plot_distances", "plot_embedding",
+           "table2_cell", "table2_cells", "table2_markdown", "table2_run", "union_of_views"]
 
 # --------------------------------------------------------------------------- embeddings (Figs. 3, 4, 7, 9)
 
@@ -149,6 +150,71 @@ def class_likelihood(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
+#: colours of the classes in the embedding figures (class 0, 1, 2)
+EMBED_COLORS = ("tab:blue", "tab:orange", "tab:green")
+
+
+def _embedding_arrays(r) -> tuple[np.ndarray, np.ndarray]:
+    z, y = np.asarray(r["z"], dtype=np.float64), np.asarray(r["y"])
+    if z.ndim != 2 or z.shape[1] != 2 or y.shape != (len(z),):
+        raise ValueError(f"expected a panel with 2-D embeddings 'z' (N, 2) and N labels 'y', got {z.shape} and "
+                         f"{y.shape}")
+    return z, y
+
+
+def plot_embedding(ax, r, title: str) -> None:
+    """Draw one panel of a stored :func:`embeddings` result on ``ax``: the test embeddings ``r["z"]`` coloured by
+    class (:data:`EMBED_COLORS`), each point's opacity its :func:`class_likelihood` (clipped to [0.03, 1]), as
+    in dome.txt Fig. 3; equal axes, so that a panel's scale shows."""
+    from matplotlib.colors import to_rgb
+
+    z, y = _embedding_arrays(r)
+    if y.min() < 0 or y.max() >= len(EMBED_COLORS):
+        raise ValueError(f"labels must be 0 to {len(EMBED_COLORS) - 1} (one colour each), got {np.unique(y)}")
+    alpha = np.clip(class_likelihood(z, y), 0.03, 1.0)
+    for c in np.unique(y):
+        m = y == c
+        rgba = np.zeros((m.sum(), 4))
+        rgba[:, :3] = to_rgb(EMBED_COLORS[c])
+        rgba[:, 3] = alpha[m]
+        ax.scatter(z[m, 0], z[m, 1], s=5, c=rgba, linewidths=0)
+    ax.set(title=title, xlabel="$z_1$", ylabel="$z_2$")
+    ax.set_aspect("equal", adjustable="datalim")
+
+
+def plot_distances(ax, r, title: str) -> None:
+    """Draw the intra- and inter-class distance densities of one stored panel (:func:`distance_stats`'s
+    ``edges``, ``hist_intra``, ``hist_inter``) on ``ax`` as filled steps (dome.txt Fig. 4)."""
+    e = np.asarray(r["edges"], dtype=np.float64)
+    for key in ("hist_intra", "hist_inter"):
+        if len(r[key]) != len(e) - 1:
+            raise ValueError(f"{key} needs one value per bin ({len(e) - 1}), got {len(r[key])}")
+    ax.stairs(r["hist_intra"], e, fill=True, alpha=0.5, label="intra-class")
+    ax.stairs(r["hist_inter"], e, fill=True, alpha=0.5, label="inter-class")
+    ax.set(title=title, xlabel="distance", ylabel="density")
+    ax.legend(fontsize=8)
+
+
+def mdome_views(model: torch.nn.Module, x: torch.Tensor) -> dict:
+    """``model``'s output on ``x`` under each of :attr:`symact.activations.dome.MDOME.OUTPUTS` (normalised
+    probabilities, Eq. 8, LOGIT1, LOGIT2; dome.txt Sections 5 and 7), without gradients, as a dict keyed by
+    view. ``model.out_act`` must be an MDOME; its ``output`` is set back to what it was."""
+    from symact.activations.dome import MDOME
+
+    act = getattr(model, "out_act", None)
+    if not isinstance(act, MDOME):
+        raise TypeError(f"expected a model whose out_act is an MDOME, got out_act {type(act).__name__}")
+    home, out = act.output, {}
+    try:
+        with torch.no_grad():
+            for v in MDOME.OUTPUTS:
+                act.output = v
+                out[v] = model(x)
+    finally:
+        act.output = home
+    return out
+
+
 @experiment(
     "dome",
     "embeddings",
@@ -229,6 +295,9 @@ PAPER_TABLE2 = {
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 MODELS = ("baseline", "pdome", "mdome")
+#: how the chapter writes the data sets and the models
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+MODEL_NAMES = {"baseline": "Baseline", "pdome": "PDOME", "mdome": "MDOME"}
 NETWORKS = ("lenet", "resnet18")
 #: the three MDOME outputs AutoAttack is run on (dome.txt Section 7): probabilities, Eq. 14, Eq. 15
 MDOME_VIEWS = ("normalized", "logit1", "logit2")
@@ -417,6 +486,43 @@ def table2_cells(results: dict) -> "pd.DataFrame":
         df[theirs] = [row[pcol] - base.loc[row["dataset"], pcol] if row["dataset"] in base.index else float("nan")
                       for _, row in df.iterrows()]
     return df
+
+
+def table2_cell(cells, dataset: str, model: str):
+    """The row (a pandas Series) of :func:`table2_cells`'s ``cells`` for ``(dataset, model)``, or None where that
+    cell is not stored."""
+    if dataset not in DATASETS or model not in MODELS:
+        raise ValueError(f"dataset in {DATASETS} and model in {MODELS}, got {dataset!r}, {model!r}")
+    if cells.empty:
+        return None
+    hit = cells[(cells["dataset"] == dataset) & (cells["model"] == model)]
+    return None if hit.empty else hit.iloc[0]
+
+
+def table2_markdown(cells) -> str:
+    """The chapter's table of the one-network Table 2 cells (:func:`table2_cells`) beside the paper's ResNet-18,
+    with its caption, as Markdown (a sentence where nothing is stored). Accuracies in % to two decimals,
+    :data:`symact.report.MISSING` where an attack did not run."""
+    from symact.report import MISSING, markdown_table, number
+
+    if cells.empty:
+        return "*No one-network Table 2 result is stored at the paper or quick profile.*"
+    rows = []
+    for _, c in cells.iterrows():
+        gain = MISSING if c.model == "baseline" else f"{c.gain_cascade:+.2f} / {c.paper_gain_aa:+.2f}"
+        rows.append([DATASET_NAMES[c.dataset], MODEL_NAMES[c.model], c.epochs, f"{number(c.clean)} / {c.paper_clean:.2f}",
+                     f"{number(c.pgd)} / {c.paper_pgd:.2f}", number(c.cascade), f"{c.paper_aa:.2f}", gain,
+                     f"{c.profile}, {c.device}"])
+    table = markdown_table(["dataset", "model", "epochs", "benign (ours / paper)", "PGD (ours / paper)",
+                            "cascade-10 (ours)", "AA (paper)", "gain over baseline, cascade-10 (ours / paper AA)",
+                            "profile"], rows, align="llrrrrrrl")
+    labels = sorted({lab for lab in cells["cascade_label"] if isinstance(lab, str) and lab})  # None or NaN: no cascade
+    return table + (
+        f"\n\nAccuracy (%) of LeNet-5-sized networks after FAT (ours, one network per cell) beside the paper's "
+        f"ResNet-18 (dome.txt Table 2). PGD on the first {'/'.join(map(str, sorted(set(cells.n_pgd))))} test "
+        f"images, the cascade ({'; '.join(labels) or 'none ran'}) on the first "
+        f"{'/'.join(map(str, sorted(set(cells.n_cascade))))}; for MDOME the lowest of the union and the per-view "
+        "runs. Stored results: `results/dome/table2-lenet-<dataset>-<model>.<profile>.json`.")
 
 
 # --------------------------------------------------------------------------- the claims of the embedding figures
