@@ -163,3 +163,28 @@ def test_seeds_markdown():
     nan["networks"]["pdome-seed0"]["curve"]["eps_grid"] = [0.1]
     assert f"| PDOME | 1 | 90.00 | {MISSING} | {MISSING} | {MISSING} |" in rob.seeds_markdown(nan, "MNIST")
     assert math.isnan(rob.robust_means(nan)["pgd_mean"].iloc[1])
+
+
+# --------------------------------------------------------------------------- the embedding table
+
+
+def _emb():
+    base = {"test_acc": 0.98765, "intra_inter_ratio": 0.41234, "overlap": 0.1, "auc": 0.987654,
+            "radius_mean": 3.14159, "radius_p95": 6.0, "y": [0, 1, 0, 1]}
+    return Result({"softmax": {**base, "activations": {}},
+                   "dome": {**base, "auc": 1.0, "activations": {"out_act": {"type": "DOME", "mu": 1.23456,
+                                                                            "sigma": 0.5}}}},
+                  _prov(profile="paper"))
+
+
+def test_embedding_table_and_markdown():
+    t = exp.embedding_table(_emb())
+    assert list(t.panel) == ["softmax (2 units)", "DOME (1 unit)"]
+    assert t.test_acc.iloc[0] == pytest.approx(98.765) and list(t.output_params) == ["-", "mu = 1.23, sigma = 0.5"]
+    lines = exp.embedding_markdown(_emb()).splitlines()
+    assert lines[0].startswith("| panel | test acc. (%) | intra/inter ratio | overlap | AUC |")
+    assert lines[2] == "| softmax (2 units) | 98.77 | 0.412 | 0.100 | 0.9877 | 3.14 | 6.00 | - |"
+    assert lines[3] == "| DOME (1 unit) | 98.77 | 0.412 | 0.100 | 1.0000 | 3.14 | 6.00 | mu = 1.23, sigma = 0.5 |"
+    assert lines[5].startswith("Embedding statistics over 4 test images per panel. *Profile paper, ")
+    with pytest.raises(ValueError, match="unknown panel"):
+        exp.embedding_table({"tanh": _emb()["dome"]})

@@ -27,8 +27,8 @@ from symact.results import experiment
 from symact.train import TrainConfig, loss_function, train
 
 __all__ = ["DATASETS", "DATASET_NAMES", "EMBED_COLORS", "MDOME_VIEWS", "MODELS", "MODEL_NAMES", "NETWORKS", "PANELS",
-           "PAPER_TABLE1", "PAPER_TABLE2", "TABLE2", "EmbedConfig", "Table2Config", "class_likelihood",
-           "distance_stats", "embedding_judgements", "embeddings", "mdome_views", "plot_distances", "plot_embedding",
+           "PANEL_TITLES", "PAPER_TABLE1", "PAPER_TABLE2", "TABLE2", "EmbedConfig", "Table2Config", "class_likelihood",
+           "distance_stats", "embedding_judgements", "embedding_markdown", "embedding_table", "embeddings", "mdome_views", "plot_distances", "plot_embedding",
            "table2_cell", "table2_cells", "table2_markdown", "table2_run", "union_of_views"]
 
 # --------------------------------------------------------------------------- embeddings (Figs. 3, 4, 7, 9)
@@ -42,6 +42,10 @@ PANELS = {
     "mod3-softmax": ("mnist-mod3", "relu", "softmax"),    # Fig. 9, softmax
     "mod3-mdome": ("mnist-mod3", "relu", "mdome"),        # Fig. 9, MDOME (Eq. 8, 9) + MSE
 }
+#: how the chapter's tables and figures title each panel
+PANEL_TITLES = {"sigmoid": "sigmoid (1 unit)", "softmax": "softmax (2 units)", "dome": "DOME (1 unit)",
+                "pdome": "PDOME hidden + DOME out", "mod3-softmax": "softmax (3 classes)",
+                "mod3-mdome": "MDOME (3 classes)"}
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,41 @@ def mdome_views(model: torch.nn.Module, x: torch.Tensor) -> dict:
     finally:
         act.output = home
     return out
+
+
+def embedding_table(emb) -> "pd.DataFrame":
+    """The numbers of a stored :func:`embeddings` result, one row per panel: ``panel`` (its
+    :data:`PANEL_TITLES` title), ``test_acc`` (%), ``intra_inter_ratio``, ``overlap``, ``auc``, ``radius_mean``,
+    ``radius_p95`` (:func:`distance_stats`), ``n`` (embedded test images) and ``output_params``, the learned
+    scalar parameters of the output DOME or MDOME as ``"mu = 1.2, sigma = 0.5"`` (3 significant digits; "-"
+    for sigmoid and softmax)."""
+    import pandas as pd
+
+    rows = []
+    for name, r in emb.items():
+        if name not in PANEL_TITLES:
+            raise ValueError(f"unknown panel {name!r}; expected one of {tuple(PANEL_TITLES)}")
+        out = r["activations"].get("out_act", {})
+        rows.append({"panel": PANEL_TITLES[name], "test_acc": 100 * r["test_acc"],
+                     **{k: r[k] for k in ("intra_inter_ratio", "overlap", "auc", "radius_mean", "radius_p95")},
+                     "n": len(r["y"]),
+                     "output_params": ", ".join(f"{k} = {v:.3g}" for k, v in out.items() if k != "type") or "-"})
+    return pd.DataFrame(rows)
+
+
+def embedding_markdown(emb) -> str:
+    """:func:`embedding_table` as the chapter's Markdown table (accuracy to 2 decimals, ratio and overlap to 3,
+    AUC to 4, norms to 2) with its caption: the images per panel and the result's provenance."""
+    from symact.report import markdown_table, number
+
+    t = embedding_table(emb)
+    rows = [[r.panel, number(r.test_acc), number(r.intra_inter_ratio, 3), number(r.overlap, 3), number(r.auc, 4),
+             number(r.radius_mean), number(r.radius_p95), r.output_params] for r in t.itertuples()]
+    table = markdown_table(["panel", "test acc. (%)", "intra/inter ratio", "overlap", "AUC", "mean norm", "95% norm",
+                            "learned output parameters"], rows, align="lrrrrrrl")
+    per = ", ".join(f"{n:,}" for n in dict.fromkeys(t["n"]))
+    caption = f"Embedding statistics over {per} test images per panel."
+    return table + f"\n\n{caption}" + (f" *{emb.caption()}*" if hasattr(emb, "caption") else "")
 
 
 @experiment(
