@@ -54,7 +54,8 @@ def test_first_strong_markdown_and_runs():
     assert lines[4] == "| mrelu-r-m | quick | 98.7 | 0.2 | - | 20.0 (10) | - | - | - |"
     runs = ss.first_strong_runs(df)
     assert runs == ("paper profile (plain, mrelu-r-m): PGD-50x5 on the first 100 test images, the 10-iteration "
-                    "cascade (torchattacks' AutoAttack defaults; not AutoAttack)† on the first 50, Square (1,000 queries) on the first 50; quick profile "
+                    "cascade (torchattacks' AutoAttack defaults; not AutoAttack)† on the first 50, Square (1,000 "
+                    "queries) on the first 50; quick profile "
                     "(mrelu-r-m): PGD-20x1 on the first 100 test images, no cascade")
     with pytest.raises(ValueError, match="empty"):
         ss.first_strong_markdown(df.iloc[:0])

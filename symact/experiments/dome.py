@@ -28,7 +28,8 @@ from symact.train import TrainConfig, loss_function, train
 
 __all__ = ["DATASETS", "DATASET_NAMES", "EMBED_COLORS", "MDOME_VIEWS", "MODELS", "MODEL_NAMES", "NETWORKS", "PANELS",
            "PANEL_TITLES", "PAPER_TABLE1", "PAPER_TABLE2", "TABLE2", "EmbedConfig", "Table2Config", "class_likelihood",
-           "distance_stats", "embedding_judgements", "embedding_markdown", "embedding_table", "embeddings", "mdome_views", "plot_distances", "plot_embedding",
+           "distance_stats", "embedding_judgements", "embedding_markdown", "embedding_table", "embeddings",
+           "mdome_views", "plot_distances", "plot_embedding",
            "table2_cell", "table2_cells", "table2_markdown", "table2_run", "union_of_views"]
 
 # --------------------------------------------------------------------------- embeddings (Figs. 3, 4, 7, 9)
@@ -96,8 +97,8 @@ def distance_stats(z: np.ndarray, y: np.ndarray, bins: int = 60) -> dict:
     distributions (0 = disjoint, 1 = identical); ``auc``, the probability
     that a random inter-class pair is farther apart than a random intra-class
     pair, ties counting half (``sklearn.metrics.roc_auc_score`` with the distance as the score; 1 when every
-    inter-class distance exceeds every intra-class one); ``radius_mean`` and ``radius_p95`` (norms of the embeddings, which
-    are not scale-free: they show whether the space keeps expanding).
+    inter-class distance exceeds every intra-class one); ``radius_mean`` and ``radius_p95`` (norms of the
+    embeddings, which are not scale-free: they show whether the space keeps expanding).
     """
     from sklearn.metrics import roc_auc_score
 
@@ -549,7 +550,8 @@ def table2_markdown(cells) -> str:
     rows = []
     for _, c in cells.iterrows():
         gain = MISSING if c.model == "baseline" else f"{c.gain_cascade:+.2f} / {c.paper_gain_aa:+.2f}"
-        rows.append([DATASET_NAMES[c.dataset], MODEL_NAMES[c.model], c.epochs, f"{number(c.clean)} / {c.paper_clean:.2f}",
+        rows.append([DATASET_NAMES[c.dataset], MODEL_NAMES[c.model], c.epochs,
+                     f"{number(c.clean)} / {c.paper_clean:.2f}",
                      f"{number(c.pgd)} / {c.paper_pgd:.2f}", number(c.cascade), f"{c.paper_aa:.2f}", gain,
                      f"{c.profile}, {c.device}"])
     table = markdown_table(["dataset", "model", "epochs", "benign (ours / paper)", "PGD (ours / paper)",
