@@ -70,3 +70,31 @@ def test_accuracy_se():
     for p, n in ((0.5, 0), (1.5, 10), (0.5, 2.5), (-0.1, 10)):
         with pytest.raises(ValueError):
             ss.accuracy_se(p, n)
+
+
+def _strong_result(profile="quick"):
+    from symact.store.results import Result
+
+    def e(acc, n=100):
+        return {"acc": acc, "n": n, "wrong_class": 0.0}
+
+    strong = {"eps": [0.1, 0.3], "clean_acc": 0.99,
+              "0.1": {"eq10": e(0.9), "pgd": e(0.5), "pgd-ce": e(0.6), "square": e(0.3), "worst": e(0.3)},
+              "0.3": {"eq10": e(0.4), "pgd": e(0.35), "square": e(0.5), "worst": e(0.2)}}
+    return Result({"strong": strong}, {"profile": profile, "config": {}})
+
+
+def test_strong_findings():
+    from symact.experiments import verdicts as vd
+
+    out = ss.strong_findings({("mnist", "mrelu-r-m"): _strong_result(), ("mnist", "plain"): None}, {"mnist": "MNIST"})
+    assert out[0].startswith("- MNIST mrelu-r-m, eps 0.1: Square (black-box) reaches 30.0 %, below every gradient "
+                             f"attack (50.0 %) as measured; the verdict rule on the two attacks' accuracies gives "
+                             f"**{vd.NOT_CONVERGED}** (quick profile), so this is no evidence of masking either way.")
+    # Eq. 10 at 90 % against PGD at 50 %: above 0.5 + 2 * 0.05 + 0.1; at 0.3, 40 % against 35 % is not
+    assert out[1] == "- MNIST mrelu-r-m, eps 0.1: the paper's one-step attack leaves 90.0 % accuracy, PGD 50.0 %."
+    assert out[2] == "- MNIST mrelu-r-m: 20.0 % of images survive every attack at the largest budget, eps 0.3."
+    assert len(out) == 3
+    quiet = _strong_result()
+    quiet["strong"]["0.3"]["worst"]["acc"] = 0.1                                # not more than 10 %
+    assert len(ss.strong_findings({("mnist", "x"): quiet}, {"mnist": "MNIST"})) == 2

@@ -37,6 +37,7 @@ from symact.store.units import Unit, gpu_resources
 
 __all__ = ["EQ10_BETA", "FIRST_ATTACKS", "FIRST_ATTACK_NAMES", "STRONG", "STRONG_EPS", "StrongConfig", "accuracy_se",
            "first_strong_acc", "first_strong_cell", "first_strong_markdown", "first_strong_runs", "first_strong_table",
+           "strong_findings",
            "loss_masking_table", "MEASURED_SECONDS_PER_IMAGE", "noise_rejection", "paper_cost", "outcomes_at", "seed_table", "strong_run"]
 
 
@@ -403,6 +404,48 @@ def accuracy_se(p: float, n: int) -> float:
     if not 0 <= p <= 1:
         raise ValueError(f"p must be an accuracy in [0, 1], got {p!r}")
     return math.sqrt(max(p * (1 - p), 1 / n) / n)
+
+
+def strong_findings(results: dict, names: dict) -> list[str]:
+    """What the first strong evaluation of every stored ``robust-<dataset>-<model>`` result shows that needs
+    comment, as Markdown bullet lines (empty when nothing does):
+
+    - where black-box Square leaves a lower accuracy than every gradient attack (Eq. 10, PGD, PGD-CE, the
+      cascade), the word of :func:`symact.experiments.verdicts.saf_masking` on the two ("worse": masked
+      gradients);
+    - where the paper's one-step Eq. 10 attack leaves clearly more accuracy than PGD (by more than twice
+      :func:`accuracy_se` of PGD's plus 10 points);
+    - where more than 10 % of the images survive every attack at the largest budget.
+
+    ``results``: ``{(dataset, model): stored result}`` (None entries left out); ``names``: how the text writes
+    each data set (e.g. ``{"mnist": "MNIST"}``)."""
+    findings = []
+    for (ds, model), res in results.items():
+        if res is None:
+            continue
+        st = res["strong"]
+        for eps in st["eps"]:
+            r = st[str(eps)]
+            grad = min(r[k]["acc"] for k in ("eq10", "pgd", "pgd-ce", "autoattack") if k in r)
+            mask = vd.saf_masking(res, eps)
+            if mask is not None and r["square"]["acc"] < grad:
+                masked = mask.word == "worse"
+                findings.append(f"- {names[ds]} {model}, eps {eps:g}: Square (black-box) reaches "
+                                f"{100 * r['square']['acc']:.1f} %, below every gradient attack ({100 * grad:.1f} %) "
+                                f"as measured; the verdict rule on the two attacks' accuracies gives **{mask.word}**"
+                                + (": a sign of masked gradients." if masked else
+                                   f" ({mask.profile} profile" + ("" if mask.word == vd.NOT_CONVERGED else
+                                                                   f": {mask.note}") + "), so this is no evidence "
+                                   "of masking either way."))
+            eq10, pgd = r["eq10"]["acc"], r["pgd"]["acc"]
+            if eq10 > pgd + 2 * accuracy_se(pgd, r["pgd"]["n"]) + 0.1:
+                findings.append(f"- {names[ds]} {model}, eps {eps:g}: the paper's one-step attack leaves "
+                                f"{100 * eq10:.1f} % accuracy, PGD {100 * pgd:.1f} %.")
+        last = st[str(st["eps"][-1])]["worst"]["acc"]
+        if last > 0.1:
+            findings.append(f"- {names[ds]} {model}: {100 * last:.1f} % of images survive every attack at the "
+                            f"largest budget, eps {st['eps'][-1]:g}.")
+    return findings
 
 
 def loss_masking_table(results: dict, dataset: str, attack: str = "pgd", against: str = "pgd-ce"):
