@@ -188,3 +188,17 @@ def test_embedding_table_and_markdown():
     assert lines[5].startswith("Embedding statistics over 4 test images per panel. *Profile paper, ")
     with pytest.raises(ValueError, match="unknown panel"):
         exp.embedding_table({"tanh": _emb()["dome"]})
+
+
+def test_mdome_learned():
+    r = _table2(0.98, 0.96, 0.97)
+    r["mdome"] = {"mu": 0.5, "sigma": 2.0}                                   # from mu 1, sigma 5 (Section 7)
+    grew = _table2(0.98, 0.96, 0.97)
+    grew["mdome"] = {"mu": 2.0, "sigma": 4.0}
+    t = exp.mdome_learned({("mnist", "mdome"): r, ("mnist", "baseline"): _table2(0.9, 0.8, 0.7),
+                           ("cifar10", "mdome"): grew, ("fashion-mnist", "mdome"): None})
+    assert list(t.dataset) == ["mnist", "cifar10"] and list(t.shrank) == [True, False]
+    row = t.iloc[0]
+    assert (row.mu0, row.sigma0, row.ratio0) == (1.0, 5.0, 0.2)
+    assert (row.mu_factor, row.sigma_factor, row.ratio) == (0.5, 0.4, 0.25) and row.profile == "quick"
+    assert exp.mdome_learned({}).empty

@@ -29,7 +29,7 @@ from symact.train import TrainConfig, loss_function, train
 __all__ = ["DATASETS", "DATASET_NAMES", "EMBED_COLORS", "MDOME_VIEWS", "MODELS", "MODEL_NAMES", "NETWORKS", "PANELS",
            "PANEL_TITLES", "PAPER_TABLE1", "PAPER_TABLE2", "TABLE2", "EmbedConfig", "Table2Config", "class_likelihood",
            "distance_stats", "embedding_judgements", "embedding_markdown", "embedding_table", "embeddings",
-           "mdome_views", "plot_distances", "plot_embedding",
+           "mdome_learned", "mdome_views", "plot_distances", "plot_embedding",
            "table2_cell", "table2_cells", "table2_markdown", "table2_run", "union_of_views"]
 
 # --------------------------------------------------------------------------- embeddings (Figs. 3, 4, 7, 9)
@@ -564,6 +564,34 @@ def table2_markdown(cells) -> str:
         f"images, the cascade ({'; '.join(labels) or 'none ran'}) on the first "
         f"{'/'.join(map(str, sorted(set(cells.n_cascade))))}; for MDOME the lowest of the union and the per-view "
         "runs. Stored results: `results/dome/table2-lenet-<dataset>-<model>.<profile>.json`.")
+
+
+def mdome_learned(results: dict) -> "pd.DataFrame":
+    """The learned MDOME parameters of the first Table 2 runs against their initial values, one row per stored
+    MDOME network: ``dataset``, ``profile``, ``mu``, ``sigma``, the initial ``mu0`` and ``sigma0`` (those of
+    :class:`symact.activations.dome.MDOME`, dome.txt Section 7), the factors ``mu_factor`` = mu/mu0 and
+    ``sigma_factor``, ``ratio0`` = mu0/sigma0 and ``ratio`` = mu/sigma (what changes the function; a common factor
+    does not, dome.txt Eq. 8 with the linear layer before it), and ``shrank`` (both below their initial values).
+
+    ``results``: ``{(dataset, model): stored table2_run result}``; cells without an ``"mdome"`` entry are left
+    out."""
+    import pandas as pd
+
+    from symact.activations.dome import MDOME
+
+    init = MDOME(n=2)  # the initial mu and sigma do not depend on n
+    mu0, sigma0 = float(init.mu), float(init.sigma)
+    rows = []
+    for (ds, model), r in results.items():
+        m = None if r is None or model != "mdome" else r.get("mdome")
+        if m is None:
+            continue
+        rows.append({"dataset": ds, "profile": r.provenance["profile"], "mu": m["mu"], "sigma": m["sigma"],
+                     "mu0": mu0, "sigma0": sigma0, "mu_factor": m["mu"] / mu0, "sigma_factor": m["sigma"] / sigma0,
+                     "ratio0": mu0 / sigma0, "ratio": m["mu"] / m["sigma"],
+                     "shrank": bool(m["mu"] < mu0 and m["sigma"] < sigma0)})
+    return pd.DataFrame(rows, columns=["dataset", "profile", "mu", "sigma", "mu0", "sigma0", "mu_factor",
+                                       "sigma_factor", "ratio0", "ratio", "shrank"])
 
 
 # --------------------------------------------------------------------------- the claims of the embedding figures
