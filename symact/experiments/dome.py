@@ -580,7 +580,7 @@ def mdome_learned(results: dict) -> "pd.DataFrame":
     from symact.activations.dome import MDOME
 
     init = MDOME(n=2)  # the initial mu and sigma do not depend on n
-    mu0, sigma0 = float(init.mu), float(init.sigma)
+    mu0, sigma0 = init.mu.item(), init.sigma.item()
     rows = []
     for (ds, model), r in results.items():
         m = None if r is None or model != "mdome" else r.get("mdome")
