@@ -76,7 +76,7 @@ from symact import theory_kaf
 from symact.theory_kaf import *  # noqa: F401,F403  (the KAF chapter's theory; listed in __all__ below)
 
 __all__ = ["ACTS", "accepted_radius", "apl_construction", "apl_value", "arrangement_regions", "basic_block",
-           "construction", "dome_bce_basin", "dome_peak", "f1", "f2", "fit_hinges", "float32_threshold",
+           "construction", "dome_bce_basin", "dome_peak", "mdome_min", "f1", "f2", "fit_hinges", "float32_threshold",
            "l1_ball_iou", "max_error", "monte_carlo_error", "polygon_iou", "sapl_construction",
            "sapl_interpolant_vs_fit", "sapl_value", "sphere_ratio", "template_classify", "uniform_ball",
            "zonotope_ball_exponent"]
@@ -622,3 +622,37 @@ def dome_bce_basin(z, y, mu: float, sigma: float) -> np.ndarray:
         raise ValueError(f"y must hold 0/1 labels, got values {np.unique(y).tolist()}")
     peak = dome_peak(mu, sigma)
     return ((y == 1) & (z < -peak)) | ((y == 0) & (z > peak))
+
+
+def mdome_min(n: int, sigma: float, steps: int = 300, mu: float = 1.0) -> float:
+    """The smallest value of MDOME's first component (dome.txt Eq. 8, 9) found numerically over the embedding,
+    for ``n`` classes on the vertices of a regular simplex (:func:`symact.activations.dome.simplex_vertices`)
+    scaled by ``mu``, and width ``sigma``; the chapter sets it beside the lower bound ``(2 - n)/n`` of Eq. 10.
+
+    Adam (learning rate ``0.05 max(sigma, 0.2)``, ``steps`` steps, float64) from 128 standard-normal starts
+    times 2 (seeded), from 9 points each on the rays through every vertex and through the mean of the other
+    vertices (the direction of ``-e_1``), at distances 0 to 2. The result is an upper bound on the true minimum
+    (a local search), never below ``(2 - n)/n``; an input on another class's reference point gives about 0 when
+    ``sigma`` is small.
+    """
+    import torch
+
+    from symact.activations.dome import mdome, simplex_vertices
+
+    n = _count("n", n, low=2)
+    sigma, mu = _positive("sigma", sigma), _positive("mu", mu)
+    steps = _count("steps", steps)
+    V = torch.as_tensor(simplex_vertices(n), dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    starts = [torch.randn(128, n - 1, generator=g, dtype=torch.float64) * 2]
+    scales = torch.linspace(0, 2, 9, dtype=torch.float64)[:, None]
+    away = V[1:].mean(0)
+    starts += [scales * V[j] for j in range(n)] + [scales * (away / away.norm())]
+    x = torch.cat(starts).requires_grad_()
+    opt = torch.optim.Adam([x], lr=0.05 * max(sigma, 0.2))
+    for _ in range(steps):
+        opt.zero_grad()
+        mdome(x, mu, sigma, V)[:, 0].sum().backward()
+        opt.step()
+    with torch.no_grad():
+        return float(mdome(x, mu, sigma, V)[:, 0].min())

@@ -34,6 +34,32 @@ def test_class_likelihood_is_normalised_per_class():
     assert np.linalg.norm(z[centre]) < 1.0
 
 
+def test_distance_stats_auc_by_hand():
+    # on a line: 0 and 1 in class 0, 2 in class 1 -> intra {1}, inter {2, 1}: one win and one tie, AUC 3/4
+    line = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    assert exp.distance_stats(line, np.array([0, 0, 1]))["auc"] == pytest.approx(0.75)
+    # 0 and 1 in class 0, 3 in class 1 -> intra {1}, inter {3, 2}: disjoint, AUC 1
+    far = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+    assert exp.distance_stats(far, np.array([0, 0, 1]))["auc"] == 1.0
+    # the class in the middle: 0 and 2 in class 0, 1 in class 1 -> intra {2}, inter {1, 1}: AUC 0
+    assert exp.distance_stats(line, np.array([0, 1, 0]))["auc"] == 0.0
+
+
+def test_class_likelihood_by_hand():
+    # a square's corners and its centre: covariance I (ddof 1), Scott's bandwidth 5^(-1/6), so the kernel
+    # covariance is h2 I with h2 = 5^(-1/3); squared distances: centre-corner 2, side 4, diagonal 8
+    z = np.array([[0.0, 0.0], [1, 1], [1, -1], [-1, 1], [-1, -1]])
+    h2 = 5 ** (-1 / 3)
+    k = lambda d2: np.exp(-0.5 * d2 / h2)  # noqa: E731
+    centre, corner = 1 + 4 * k(2), 1 + k(2) + 2 * k(4) + k(8)
+    lik = exp.class_likelihood(z, np.zeros(5, dtype=int))
+    assert lik == pytest.approx([1.0] + [corner / centre] * 4)
+    with pytest.raises(ValueError, match="needs more than 2"):
+        exp.class_likelihood(z[:2], np.array([0, 0]))
+    with pytest.raises(ValueError, match="N labels"):
+        exp.class_likelihood(z, np.zeros(4))
+
+
 def test_paper_tables_cover_every_cell():
     cells = {(d, m) for d in exp.DATASETS for m in exp.MODELS}
     assert set(exp.PAPER_TABLE1) == cells and set(exp.PAPER_TABLE2) == cells

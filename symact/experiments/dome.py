@@ -26,9 +26,11 @@ from symact.evaluation import evaluate
 from symact.results import experiment
 from symact.train import TrainConfig, loss_function, train
 
-__all__ = ["DATASETS", "MDOME_VIEWS", "MODELS", "NETWORKS", "PANELS", "PAPER_TABLE1", "PAPER_TABLE2", "TABLE2",
-           "EmbedConfig", "Table2Config", "class_likelihood", "distance_stats", "embedding_judgements",
-           "embeddings", "table2_cells", "table2_run", "union_of_views"]
+__all__ = ["DATASETS", "DATASET_NAMES", "EMBED_COLORS", "MDOME_VIEWS", "MODELS", "MODEL_NAMES", "NETWORKS", "PANELS",
+           "PANEL_TITLES", "PAPER_TABLE1", "PAPER_TABLE2", "TABLE2", "EmbedConfig", "Table2Config", "class_likelihood",
+           "distance_stats", "embedding_judgements", "embedding_markdown", "embedding_table", "embeddings",
+           "mdome_learned", "mdome_views", "plot_distances", "plot_embedding",
+           "table2_cell", "table2_cells", "table2_markdown", "table2_run", "union_of_views"]
 
 # --------------------------------------------------------------------------- embeddings (Figs. 3, 4, 7, 9)
 
@@ -41,6 +43,10 @@ PANELS = {
     "mod3-softmax": ("mnist-mod3", "relu", "softmax"),    # Fig. 9, softmax
     "mod3-mdome": ("mnist-mod3", "relu", "mdome"),        # Fig. 9, MDOME (Eq. 8, 9) + MSE
 }
+#: how the chapter's tables and figures title each panel
+PANEL_TITLES = {"sigmoid": "sigmoid (1 unit)", "softmax": "softmax (2 units)", "dome": "DOME (1 unit)",
+                "pdome": "PDOME hidden + DOME out", "mod3-softmax": "softmax (3 classes)",
+                "mod3-mdome": "MDOME (3 classes)"}
 
 
 @dataclass(frozen=True)
@@ -90,9 +96,12 @@ def distance_stats(z: np.ndarray, y: np.ndarray, bins: int = 60) -> dict:
     overlap coefficient sum_b min(p_b, q_b) * width of the two normalised
     distributions (0 = disjoint, 1 = identical); ``auc``, the probability
     that a random inter-class pair is farther apart than a random intra-class
-    pair; ``radius_mean`` and ``radius_p95`` (norms of the embeddings, which
-    are not scale-free: they show whether the space keeps expanding).
+    pair, ties counting half (``sklearn.metrics.roc_auc_score`` with the distance as the score; 1 when every
+    inter-class distance exceeds every intra-class one); ``radius_mean`` and ``radius_p95`` (norms of the
+    embeddings, which are not scale-free: they show whether the space keeps expanding).
     """
+    from sklearn.metrics import roc_auc_score
+
     zt = torch.as_tensor(z, dtype=torch.float64)
     d = torch.cdist(zt, zt)
     same = torch.as_tensor(y)[:, None] == torch.as_tensor(y)[None, :]
@@ -103,11 +112,10 @@ def distance_stats(z: np.ndarray, y: np.ndarray, bins: int = 60) -> dict:
     width = hi / bins
     p = torch.histc(intra, bins, 0, hi) / (len(intra) * width)
     q = torch.histc(inter, bins, 0, hi) / (len(inter) * width)
-    # AUC = P(inter > intra), from the sorted intra distances (ties count half)
-    s_intra = torch.sort(intra).values
-    below = torch.searchsorted(s_intra, inter, right=False).double()
-    upto = torch.searchsorted(s_intra, inter, right=True).double()
-    auc = float(((below + upto) / 2).mean() / len(s_intra))
+    # AUC = P(inter > intra), ties counting half: the ROC AUC of the distance as a score for "inter-class pair"
+    # (equal to the Mann-Whitney U of inter against intra divided by n_inter * n_intra)
+    auc = float(roc_auc_score(np.r_[np.zeros(len(intra)), np.ones(len(inter))],
+                              np.r_[intra.numpy(), inter.numpy()]))
     norms = zt.norm(dim=1)
     return {
         "edges": edges.tolist(),
@@ -124,22 +132,127 @@ def distance_stats(z: np.ndarray, y: np.ndarray, bins: int = 60) -> dict:
 
 
 def class_likelihood(z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each point's class-conditional density (Gaussian KDE, Scott's bandwidth), divided by its class's maximum.
+    """Each point's class-conditional density (``scipy.stats.gaussian_kde``, Scott's bandwidth), divided by its
+    class's maximum, so the densest point of each class gets 1.
 
-    The paper's Fig. 3 draws each point with opacity proportional to this
-    normalised likelihood.
+    The paper's Fig. 3 draws each point with opacity proportional to this normalised likelihood. ``z`` is
+    (N, d) with N labels ``y``; a class needs more points than dimensions (and not all on one line or plane),
+    since a KDE needs a non-singular covariance.
     """
-    z = np.asarray(z, dtype=np.float64)
+    from scipy.stats import gaussian_kde
+
+    z, y = np.asarray(z, dtype=np.float64), np.asarray(y)
+    if z.ndim != 2 or y.shape != (len(z),):
+        raise ValueError(f"expected embeddings (N, d) and N labels, got {z.shape} and {y.shape}")
     out = np.zeros(len(z))
     for c in np.unique(y):
         pts = z[y == c]
-        n, dim = pts.shape
-        cov = np.cov(pts, rowvar=False) * n ** (-2.0 / (dim + 4)) + 1e-12 * np.eye(dim)  # Scott's rule
-        inv = np.linalg.inv(cov)
-        diff = pts[:, None, :] - pts[None, :, :]
-        dens = np.exp(-0.5 * np.einsum("ijk,kl,ijl->ij", diff, inv, diff)).mean(1)
+        if len(pts) <= pts.shape[1]:
+            raise ValueError(f"class {c!r} has {len(pts)} points; a {pts.shape[1]}-D KDE needs more than "
+                             f"{pts.shape[1]}")
+        dens = gaussian_kde(pts.T, bw_method="scott")(pts.T)
         out[y == c] = dens / dens.max()
     return out
+
+
+#: colours of the classes in the embedding figures (class 0, 1, 2)
+EMBED_COLORS = ("tab:blue", "tab:orange", "tab:green")
+
+
+def _embedding_arrays(r) -> tuple[np.ndarray, np.ndarray]:
+    z, y = np.asarray(r["z"], dtype=np.float64), np.asarray(r["y"])
+    if z.ndim != 2 or z.shape[1] != 2 or y.shape != (len(z),):
+        raise ValueError(f"expected a panel with 2-D embeddings 'z' (N, 2) and N labels 'y', got {z.shape} and "
+                         f"{y.shape}")
+    return z, y
+
+
+def plot_embedding(ax, r, title: str) -> None:
+    """Draw one panel of a stored :func:`embeddings` result on ``ax``: the test embeddings ``r["z"]`` coloured by
+    class (:data:`EMBED_COLORS`), each point's opacity its :func:`class_likelihood` (clipped to [0.03, 1]), as
+    in dome.txt Fig. 3; equal axes, so that a panel's scale shows."""
+    from matplotlib.colors import to_rgb
+
+    z, y = _embedding_arrays(r)
+    if y.min() < 0 or y.max() >= len(EMBED_COLORS):
+        raise ValueError(f"labels must be 0 to {len(EMBED_COLORS) - 1} (one colour each), got {np.unique(y)}")
+    alpha = np.clip(class_likelihood(z, y), 0.03, 1.0)
+    for c in np.unique(y):
+        m = y == c
+        rgba = np.zeros((m.sum(), 4))
+        rgba[:, :3] = to_rgb(EMBED_COLORS[c])
+        rgba[:, 3] = alpha[m]
+        ax.scatter(z[m, 0], z[m, 1], s=5, c=rgba, linewidths=0)
+    ax.set(title=title, xlabel="$z_1$", ylabel="$z_2$")
+    ax.set_aspect("equal", adjustable="datalim")
+
+
+def plot_distances(ax, r, title: str) -> None:
+    """Draw the intra- and inter-class distance densities of one stored panel (:func:`distance_stats`'s
+    ``edges``, ``hist_intra``, ``hist_inter``) on ``ax`` as filled steps (dome.txt Fig. 4)."""
+    e = np.asarray(r["edges"], dtype=np.float64)
+    for key in ("hist_intra", "hist_inter"):
+        if len(r[key]) != len(e) - 1:
+            raise ValueError(f"{key} needs one value per bin ({len(e) - 1}), got {len(r[key])}")
+    ax.stairs(r["hist_intra"], e, fill=True, alpha=0.5, label="intra-class")
+    ax.stairs(r["hist_inter"], e, fill=True, alpha=0.5, label="inter-class")
+    ax.set(title=title, xlabel="distance", ylabel="density")
+    ax.legend(fontsize=8)
+
+
+def mdome_views(model: torch.nn.Module, x: torch.Tensor) -> dict:
+    """``model``'s output on ``x`` under each of :attr:`symact.activations.dome.MDOME.OUTPUTS` (normalised
+    probabilities, Eq. 8, LOGIT1, LOGIT2; dome.txt Sections 5 and 7), without gradients, as a dict keyed by
+    view. ``model.out_act`` must be an MDOME; its ``output`` is set back to what it was."""
+    from symact.activations.dome import MDOME
+
+    act = getattr(model, "out_act", None)
+    if not isinstance(act, MDOME):
+        raise TypeError(f"expected a model whose out_act is an MDOME, got out_act {type(act).__name__}")
+    home, out = act.output, {}
+    try:
+        with torch.no_grad():
+            for v in MDOME.OUTPUTS:
+                act.output = v
+                out[v] = model(x)
+    finally:
+        act.output = home
+    return out
+
+
+def embedding_table(emb) -> "pd.DataFrame":
+    """The numbers of a stored :func:`embeddings` result, one row per panel: ``panel`` (its
+    :data:`PANEL_TITLES` title), ``test_acc`` (%), ``intra_inter_ratio``, ``overlap``, ``auc``, ``radius_mean``,
+    ``radius_p95`` (:func:`distance_stats`), ``n`` (embedded test images) and ``output_params``, the learned
+    scalar parameters of the output DOME or MDOME as ``"mu = 1.2, sigma = 0.5"`` (3 significant digits; "-"
+    for sigmoid and softmax)."""
+    import pandas as pd
+
+    rows = []
+    for name, r in emb.items():
+        if name not in PANEL_TITLES:
+            raise ValueError(f"unknown panel {name!r}; expected one of {tuple(PANEL_TITLES)}")
+        out = r["activations"].get("out_act", {})
+        rows.append({"panel": PANEL_TITLES[name], "test_acc": 100 * r["test_acc"],
+                     **{k: r[k] for k in ("intra_inter_ratio", "overlap", "auc", "radius_mean", "radius_p95")},
+                     "n": len(r["y"]),
+                     "output_params": ", ".join(f"{k} = {v:.3g}" for k, v in out.items() if k != "type") or "-"})
+    return pd.DataFrame(rows)
+
+
+def embedding_markdown(emb) -> str:
+    """:func:`embedding_table` as the chapter's Markdown table (accuracy to 2 decimals, ratio and overlap to 3,
+    AUC to 4, norms to 2) with its caption: the images per panel and the result's provenance."""
+    from symact.report import markdown_table, number
+
+    t = embedding_table(emb)
+    rows = [[r.panel, number(r.test_acc), number(r.intra_inter_ratio, 3), number(r.overlap, 3), number(r.auc, 4),
+             number(r.radius_mean), number(r.radius_p95), r.output_params] for r in t.itertuples()]
+    table = markdown_table(["panel", "test acc. (%)", "intra/inter ratio", "overlap", "AUC", "mean norm", "95% norm",
+                            "learned output parameters"], rows, align="lrrrrrrl")
+    per = ", ".join(f"{n:,}" for n in dict.fromkeys(t["n"]))
+    caption = f"Embedding statistics over {per} test images per panel."
+    return table + f"\n\n{caption}" + (f" *{emb.caption()}*" if hasattr(emb, "caption") else "")
 
 
 @experiment(
@@ -222,6 +335,9 @@ PAPER_TABLE2 = {
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 MODELS = ("baseline", "pdome", "mdome")
+#: how the chapter writes the data sets and the models
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+MODEL_NAMES = {"baseline": "Baseline", "pdome": "PDOME", "mdome": "MDOME"}
 NETWORKS = ("lenet", "resnet18")
 #: the three MDOME outputs AutoAttack is run on (dome.txt Section 7): probabilities, Eq. 14, Eq. 15
 MDOME_VIEWS = ("normalized", "logit1", "logit2")
@@ -410,6 +526,72 @@ def table2_cells(results: dict) -> "pd.DataFrame":
         df[theirs] = [row[pcol] - base.loc[row["dataset"], pcol] if row["dataset"] in base.index else float("nan")
                       for _, row in df.iterrows()]
     return df
+
+
+def table2_cell(cells, dataset: str, model: str):
+    """The row (a pandas Series) of :func:`table2_cells`'s ``cells`` for ``(dataset, model)``, or None where that
+    cell is not stored."""
+    if dataset not in DATASETS or model not in MODELS:
+        raise ValueError(f"dataset in {DATASETS} and model in {MODELS}, got {dataset!r}, {model!r}")
+    if cells.empty:
+        return None
+    hit = cells[(cells["dataset"] == dataset) & (cells["model"] == model)]
+    return None if hit.empty else hit.iloc[0]
+
+
+def table2_markdown(cells) -> str:
+    """The chapter's table of the one-network Table 2 cells (:func:`table2_cells`) beside the paper's ResNet-18,
+    with its caption, as Markdown (a sentence where nothing is stored). Accuracies in % to two decimals,
+    :data:`symact.report.MISSING` where an attack did not run."""
+    from symact.report import MISSING, markdown_table, number
+
+    if cells.empty:
+        return "*No one-network Table 2 result is stored at the paper or quick profile.*"
+    rows = []
+    for _, c in cells.iterrows():
+        gain = MISSING if c.model == "baseline" else f"{c.gain_cascade:+.2f} / {c.paper_gain_aa:+.2f}"
+        rows.append([DATASET_NAMES[c.dataset], MODEL_NAMES[c.model], c.epochs,
+                     f"{number(c.clean)} / {c.paper_clean:.2f}",
+                     f"{number(c.pgd)} / {c.paper_pgd:.2f}", number(c.cascade), f"{c.paper_aa:.2f}", gain,
+                     f"{c.profile}, {c.device}"])
+    table = markdown_table(["dataset", "model", "epochs", "benign (ours / paper)", "PGD (ours / paper)",
+                            "cascade-10 (ours)", "AA (paper)", "gain over baseline, cascade-10 (ours / paper AA)",
+                            "profile"], rows, align="llrrrrrrl")
+    labels = sorted({lab for lab in cells["cascade_label"] if isinstance(lab, str) and lab})  # None or NaN: no cascade
+    return table + (
+        f"\n\nAccuracy (%) of LeNet-5-sized networks after FAT (ours, one network per cell) beside the paper's "
+        f"ResNet-18 (dome.txt Table 2). PGD on the first {'/'.join(map(str, sorted(set(cells.n_pgd))))} test "
+        f"images, the cascade ({'; '.join(labels) or 'none ran'}) on the first "
+        f"{'/'.join(map(str, sorted(set(cells.n_cascade))))}; for MDOME the lowest of the union and the per-view "
+        "runs. Stored results: `results/dome/table2-lenet-<dataset>-<model>.<profile>.json`.")
+
+
+def mdome_learned(results: dict) -> "pd.DataFrame":
+    """The learned MDOME parameters of the first Table 2 runs against their initial values, one row per stored
+    MDOME network: ``dataset``, ``profile``, ``mu``, ``sigma``, the initial ``mu0`` and ``sigma0`` (those of
+    :class:`symact.activations.dome.MDOME`, dome.txt Section 7), the factors ``mu_factor`` = mu/mu0 and
+    ``sigma_factor``, ``ratio0`` = mu0/sigma0 and ``ratio`` = mu/sigma (what changes the function; a common factor
+    does not, dome.txt Eq. 8 with the linear layer before it), and ``shrank`` (both below their initial values).
+
+    ``results``: ``{(dataset, model): stored table2_run result}``; cells without an ``"mdome"`` entry are left
+    out."""
+    import pandas as pd
+
+    from symact.activations.dome import MDOME
+
+    init = MDOME(n=2)  # the initial mu and sigma do not depend on n
+    mu0, sigma0 = init.mu.item(), init.sigma.item()
+    rows = []
+    for (ds, model), r in results.items():
+        m = None if r is None or model != "mdome" else r.get("mdome")
+        if m is None:
+            continue
+        rows.append({"dataset": ds, "profile": r.provenance["profile"], "mu": m["mu"], "sigma": m["sigma"],
+                     "mu0": mu0, "sigma0": sigma0, "mu_factor": m["mu"] / mu0, "sigma_factor": m["sigma"] / sigma0,
+                     "ratio0": mu0 / sigma0, "ratio": m["mu"] / m["sigma"],
+                     "shrank": bool(m["mu"] < mu0 and m["sigma"] < sigma0)})
+    return pd.DataFrame(rows, columns=["dataset", "profile", "mu", "sigma", "mu0", "sigma0", "mu_factor",
+                                       "sigma_factor", "ratio0", "ratio", "shrank"])
 
 
 # --------------------------------------------------------------------------- the claims of the embedding figures

@@ -39,12 +39,13 @@ from symact import attacks, data, models
 from symact.activations import factory
 from symact.device import seed_everything
 from symact.evaluation import evaluate, min_norm_distances, robustness_curve, run_sanity
-from symact.experiments.dome import DATASETS, MODELS, NETWORKS, PAPER_TABLE1, PAPER_TABLE2, union_of_views
+from symact.experiments.dome import (DATASETS, MODEL_NAMES, MODELS, NETWORKS, PAPER_TABLE1, PAPER_TABLE2,
+                                     union_of_views)
 from symact.results import experiment
 from symact.store.units import Unit, gpu_resources
 from symact.train import TrainConfig, loss_function, place, train
 
-__all__ = ["ROBUST", "RobustConfig", "robust_means", "robust_run", "robust_summary", "table2_network"]
+__all__ = ["ROBUST", "RobustConfig", "robust_means", "robust_run", "robust_summary", "seeds_markdown", "table2_network"]
 
 #: the epsilons of each data set's robustness curve at the paper profile (L-infinity, pixels in [0, 1]):
 #: the paper's 8/255 and, on MNIST, up to 0.3 (the budget MNIST defences are usually judged at, where 8/255
@@ -315,6 +316,31 @@ def robust_means(res) -> "pd.DataFrame":
         row.update({"paper_clean": p[0], "paper_pgd": p[1], "paper_aa": p[2]})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def seeds_markdown(res, title: str) -> str:
+    """The chapter's table of a stored ``dome/robust-*`` result as Markdown: per model (:func:`robust_means`) the
+    seeds, mean ± standard deviation over seeds of clean, PGD, AutoAttack and worst-case accuracy (%) at the
+    Table 2 budget (no spread with one seed; :data:`symact.report.MISSING` where not stored) and the paper's
+    numbers, then a caption naming the sanity checks any network failed (:func:`robust_summary`) and the
+    result's provenance. ``title`` heads the first column."""
+    from symact.report import is_missing, markdown_table, number
+
+    def spread(r, key):
+        sd = r[f"{key}_sd"]
+        return number(r[f"{key}_mean"]) + ("" if is_missing(sd) else f" ± {sd:.2f}")
+
+    rows = [[MODEL_NAMES[r.model], r.seeds, spread(r, "clean_acc"), spread(r, "pgd"), spread(r, "autoattack"),
+             spread(r, "worst_case"), f"{r.paper_clean:.2f} / {r.paper_pgd:.2f} / {r.paper_aa:.2f}"]
+            for _, r in robust_means(res).iterrows()]
+    table = markdown_table([title, "seeds", "clean", "PGD", "AutoAttack", "worst case", "paper (benign / PGD / AA)"],
+                           rows)
+    summ = robust_summary(res)
+    failed = [f"{n} ({c})" for n, c in zip(summ.network, summ.checks_failed) if c]
+    return (table + f"\n\nMean ± standard deviation over seeds of accuracy (%) at $\\varepsilon$ = "
+            f"{res['eps']:.4g} on the first {res['n_eval']:,} test images ({res['data']}); clean accuracy on the "
+            "test images the config names. Sanity checks failed (a sign of gradient masking): "
+            + (", ".join(failed) if failed else "none") + f". *{res.caption()}*")
 
 
 def _configs(network: str, dataset: str) -> dict:

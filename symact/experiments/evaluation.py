@@ -15,8 +15,9 @@ from symact.results import experiment
 from symact.train import TrainConfig, train
 
 __all__ = ["LEADERBOARD_COLUMNS", "PUBLISHED", "SAF_ATTACKS", "SuiteConfig", "WONG_ANCHORS", "attack_suite",
-           "autoattack_breakdown", "fat_runs", "leaderboard_display", "leaderboard_view", "near_threshold",
-           "plot_leaderboard", "relu_verdicts", "saf_attacks", "sapl_attacks", "shown", "sortable_html"]
+           "autoattack_breakdown", "cascade_name", "fat_runs", "leaderboard_display", "leaderboard_view",
+           "near_threshold", "plot_leaderboard", "protocol_rows", "protocol_table", "relu_verdicts", "saf_attacks",
+           "sapl_attacks", "shown", "sortable_html"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,53 @@ def shown(exp):
         if res is not None:
             return res
     return None
+
+
+def cascade_name(res) -> str:
+    """The cascade a stored result ran, as a sentence names it: "AutoAttack" only where it was the official
+    100-iteration cascade (:func:`symact.evaluation.cascade_label`), else "the 10-iteration cascade (not
+    AutoAttack)"."""
+    from symact.attacks import attack_label
+    from symact.evaluation import cascade_label
+
+    return "AutoAttack" if cascade_label(res) == attack_label("autoattack") else \
+        "the 10-iteration cascade (not AutoAttack)"
+
+
+_PROTOCOL_NETWORKS = {"LeNet5": "LeNet-5 (batch norm before every activation)",
+                      "VGGInspired": "the KAF thesis's VGG-inspired network"}
+
+
+def _budget(p, eps: float) -> str:
+    return f"{eps:.3g}" if p.dataset == "mnist" else f"{round(eps * 255)}/255"
+
+
+def protocol_rows(p) -> dict:
+    """The leaderboard protocol :class:`symact.benchmark.Protocol` ``p`` in words, keyed by what the chapter's
+    table names (network, budget, FGSM start, epochs and batch, optimiser, augmentation, seeds, the images each
+    evaluation runs on, the curve's budgets): MNIST budgets as numbers, CIFAR-10's in 255ths."""
+    if p.network not in _PROTOCOL_NETWORKS:
+        raise ValueError(f"expected a protocol whose network is one of {tuple(_PROTOCOL_NETWORKS)}, got {p.network!r}")
+    return {"network": _PROTOCOL_NETWORKS[p.network], "L-inf budget eps": _budget(p, p.eps),
+            "FGSM start": f"uniform, {p.start}", "epochs, batch": f"{p.epochs}, {p.batch_size}",
+            "optimiser": (f"SGD, momentum {p.momentum}, weight decay {p.weight_decay}" if p.optimizer == "sgd"
+                          else "Adam, no weight decay"),
+            "augmentation": "random crop (4 px) and flip" if p.augment else "none",
+            "seeds": ", ".join(map(str, p.seeds)),
+            "AutoAttack, Square, PGD, transfer, curve on": f"first {p.n_eval:,} test images",
+            "curve over eps": ", ".join(_budget(p, e) for e in p.curve_eps),
+            "FAB distances and sanity checks on": f"first {p.n_extra:,} test images",
+            "clean accuracy on": ("all 10,000 test images" if p.n_clean is None else
+                                  f"first {p.n_clean:,} test images")}
+
+
+def protocol_table(protocols: dict) -> "pd.DataFrame":
+    """The protocols ``{dataset: Protocol}`` side by side (:func:`protocol_rows`): one column per data set, named
+    as the chapter writes it ("MNIST", "CIFAR-10 (JPEG copy)"), one row per item."""
+    import pandas as pd
+
+    names = {"mnist": "MNIST", "cifar10": "CIFAR-10 (JPEG copy)"}
+    return pd.DataFrame({names.get(ds, ds): protocol_rows(p) for ds, p in protocols.items()})
 
 
 def near_threshold(images: torch.Tensor, eps: float, threshold: float = 0.5) -> float:

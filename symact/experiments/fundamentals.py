@@ -17,8 +17,9 @@ from symact.evaluation import evaluate
 from symact.results import Unit, experiment
 from symact.train import TrainConfig, train
 
-__all__ = ["DemoConfig", "FastMnistConfig", "FatRobustnessConfig", "fat_mnist_wong", "fat_mnist_wong_robustness",
-           "fat_mnist_wong_summary", "fat_robustness_summary", "lenet_mnist_attacks",
+__all__ = ["DemoConfig", "FastMnistConfig", "FatRobustnessConfig", "accuracy_rises", "demo_checks", "elementwise_curve",
+           "fat_mnist_wong", "fat_mnist_wong_robustness", "fat_mnist_wong_summary", "fat_robustness_summary",
+           "lenet_mnist_attacks",
            "wong_mnist_net"]
 
 
@@ -155,6 +156,94 @@ class _ViewFlatten(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(x.size(0), -1)
+
+
+def accuracy_rises(eps, acc) -> "pd.DataFrame":
+    """Where an accuracy curve over the budgets ``eps`` goes *up* from one budget to the next (it should not: a
+    larger budget allows every smaller perturbation): one row per rise with ``eps``, ``eps_next``, ``acc`` and
+    ``acc_next``; empty when the curve is non-increasing. ``eps`` ascending, one accuracy per budget."""
+    import pandas as pd
+
+    eps, acc = np.asarray(eps, dtype=float), np.asarray(acc, dtype=float)
+    if eps.ndim != 1 or eps.shape != acc.shape:
+        raise ValueError(f"expected one accuracy per budget, got {eps.shape} budgets and {acc.shape} accuracies")
+    if np.any(np.diff(eps) <= 0):
+        raise ValueError(f"the budgets must increase, got {eps.tolist()}")
+    up = np.flatnonzero(acc[1:] > acc[:-1])
+    return pd.DataFrame({"eps": eps[up], "eps_next": eps[up + 1], "acc": acc[up], "acc_next": acc[up + 1]})
+
+
+def demo_checks(res) -> str:
+    """The two sanity checks of the chapter's undefended demo (:func:`lenet_mnist_attacks`'s ``eps``,
+    ``fgsm_acc``, ``pgd_acc``) as a Markdown sentence: whether each attack's accuracy is non-increasing in eps
+    (:func:`accuracy_rises`), and whether PGD is ever weaker than FGSM (a higher accuracy at the same budget);
+    percentages by :func:`symact.report.pct`."""
+    from symact.report import pct
+
+    def describe(name, values):
+        bad = accuracy_rises(res["eps"], values)
+        if bad.empty:
+            return f"{name} accuracy is non-increasing in $\\varepsilon$ over the whole grid"
+        where = "; ".join(f"from {pct(r.acc)} at $\\varepsilon = {r.eps:g}$ to {pct(r.acc_next)} at "
+                          f"$\\varepsilon = {r.eps_next:g}$" for r in bad.itertuples())
+        return f"{name} accuracy is **not** monotone: it rises {where}"
+
+    fgsm, pgd = res["fgsm_acc"], res["pgd_acc"]
+    weaker = [(e, f, p) for e, f, p in zip(res["eps"], fgsm, pgd) if p > f]
+    if accuracy_rises(res["eps"], fgsm).empty and accuracy_rises(res["eps"], pgd).empty:
+        sentence = "accuracy is non-increasing in $\\varepsilon$ for both attacks over the whole grid. "
+    else:
+        sentence = describe("FGSM", fgsm) + ", and " + describe("PGD", pgd) + ". "
+    if not weaker:
+        return sentence + "PGD is never weaker than FGSM: at every budget its accuracy is at most FGSM's."
+    return sentence + "PGD is **weaker** than FGSM at " + ", ".join(
+        f"$\\varepsilon = {e:g}$ ({pct(p)} against {pct(f)})" for e, f, p in weaker) + "."
+
+
+def elementwise_curve(name: str, s: torch.Tensor, k: int = 8):
+    """Values and autograd derivatives ``(f(s), f'(s))`` of the registered activation ``name``
+    (:func:`symact.activations.create`, default arguments, ``torch.manual_seed(0)`` for a random
+    initialisation) on the 1-D grid ``s``; the derivative is NaN where autograd defines none.
+
+    Returns None when the activation cannot be created with default arguments or is not element-wise: the
+    test is empirical, the same values whether ``8 k`` random inputs lie along the batch dimension or ``k`` per
+    sample along the channel dimension (as (N, C) and as (N, C, 1, 1)), and commuting with a permutation of
+    them; an activation that changes the shape fails it.
+    """
+    from symact import activations
+
+    s = torch.as_tensor(s)
+    if s.ndim != 1:
+        raise ValueError(f"expected a 1-D grid s, got shape {tuple(s.shape)}")
+    torch.manual_seed(0)  # trainable activations may be randomly initialised
+    try:
+        act = activations.create(name).eval()
+    except Exception:
+        return None
+    probe = torch.randn(8 * k, generator=torch.Generator().manual_seed(1)) * 2
+    perm = torch.randperm(len(probe), generator=torch.Generator().manual_seed(2))
+    # inputs one per sample (N, 1, ...) versus k per sample along the channel dim (N/k, k, ...)
+    for column, grouped in (((-1, 1), (-1, k)), ((-1, 1, 1, 1), (-1, k, 1, 1))):
+        try:
+            with torch.no_grad():
+                a, b = act(probe.view(column)), act(probe.view(grouped))
+                c = act(probe[perm].view(column))
+        except Exception:
+            continue
+        if a.shape != probe.view(column).shape or b.shape != probe.view(grouped).shape:
+            continue
+        a, b, c = a.flatten(), b.flatten(), c.flatten()
+        if not (torch.allclose(a, b, atol=1e-5) and torch.allclose(c, a[perm], atol=1e-5)):
+            continue
+        x = s.clone().view(column).requires_grad_(True)
+        y = act(x)
+        try:
+            (dy,) = torch.autograd.grad(y.sum(), x)  # element-wise, so this is f'(s) at every s
+            dy = dy.flatten()
+        except RuntimeError:  # no gradient defined
+            dy = torch.full_like(s, float("nan"))
+        return y.detach().flatten(), dy
+    return None
 
 
 def wong_mnist_net() -> nn.Sequential:

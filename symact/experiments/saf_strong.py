@@ -21,6 +21,7 @@ Units (:mod:`symact.store.units`): ``train-<model>-seed<s>`` (a zoo network), ``
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,9 @@ from symact.experiments import verdicts as vd
 from symact.results import experiment
 from symact.store.units import Unit, gpu_resources
 
-__all__ = ["EQ10_BETA", "FIRST_ATTACKS", "STRONG", "STRONG_EPS", "StrongConfig", "first_strong_table",
+__all__ = ["EQ10_BETA", "FIRST_ATTACKS", "FIRST_ATTACK_NAMES", "STRONG", "STRONG_EPS", "StrongConfig", "accuracy_se",
+           "first_strong_acc", "first_strong_cell", "first_strong_markdown", "first_strong_runs", "first_strong_table",
+           "strong_findings",
            "loss_masking_table", "MEASURED_SECONDS_PER_IMAGE", "noise_rejection", "paper_cost", "outcomes_at", "seed_table", "strong_run"]
 
 
@@ -325,6 +328,124 @@ def first_strong_table(results: dict, dataset: str):
                              "square_queries": cfg["square_queries"], "outcomes": "outcome" in r})
     return pd.DataFrame(rows, columns=["model", "profile", "eps", "attack", "acc", "wrong_class", "n", "clean_acc",
                                        "pgd", "cascade", "square_queries", "outcomes"])
+
+
+#: how the chapter's tables head each attack of :data:`FIRST_ATTACKS`
+FIRST_ATTACK_NAMES = {"eq10": "Eq. 10 (clipped)", "pgd": "PGD (training loss)", "pgd-ce": "PGD-CE",
+                      "autoattack": "cascade", "square": "Square", "worst": "worst case"}
+
+
+def first_strong_acc(df, model: str, eps: float, attack: str) -> float | None:
+    """The accuracy (a fraction) of ``model`` at budget ``eps`` under ``attack`` in a :func:`first_strong_table`,
+    or None where that row is not stored."""
+    if attack not in FIRST_ATTACKS:
+        raise ValueError(f"attack must be one of {FIRST_ATTACKS}, got {attack!r}")
+    if df.empty:
+        return None
+    g = df[(df["model"] == model) & (df["eps"] == eps) & (df["attack"] == attack)]
+    return None if g.empty else float(g["acc"].iloc[0])
+
+
+def first_strong_cell(row) -> str:
+    """One cell of the chapter's first-evaluation table from a row of :func:`first_strong_table`: accuracy in %
+    (one decimal) and, but for the worst case, the percentage decided as a wrong real class in brackets (no
+    decimals), marked † where the cascade that ran was not the official AutoAttack."""
+    if row.attack == "worst":
+        return f"{100 * row.acc:.1f}"
+    mark = "†" if row.attack == "autoattack" and row.cascade != "autoattack" else ""
+    return f"{100 * row.acc:.1f} ({100 * row.wrong_class:.0f}){mark}"
+
+
+def first_strong_markdown(df) -> str:
+    """The chapter's first-evaluation table of one data set as Markdown: one row per model and budget (model,
+    profile, clean accuracy in %, eps), one column per attack that ran (:data:`FIRST_ATTACK_NAMES`), each cell
+    :func:`first_strong_cell`, "-" where an attack did not run on that row. ``df``: :func:`first_strong_table`."""
+    from symact.report import markdown_table
+
+    if df.empty:
+        raise ValueError("no first strong evaluation is stored for this data set (empty table)")
+    names = [a for a in FIRST_ATTACK_NAMES if a in set(df["attack"])]
+    rows = []
+    for (model, eps), g in df.groupby(["model", "eps"], sort=False):
+        by = {r.attack: r for r in g.itertuples()}
+        rows.append([model, g.profile.iloc[0], f"{100 * g.clean_acc.iloc[0]:.1f}", f"{eps:g}"]
+                    + [first_strong_cell(by[a]) if a in by else "-" for a in names])
+    return markdown_table(["model", "profile", "clean", "eps"] + [FIRST_ATTACK_NAMES[a] for a in names], rows,
+                          align="llrr" + "r" * len(names))
+
+
+def first_strong_runs(df) -> str:
+    """What each group of rows of a :func:`first_strong_table` ran, from the configs stored with them, for the
+    table's caption: per profile and PGD, the models, the images each attack ran on, the cascade (named by
+    :func:`symact.attacks.attack_label`, marked †) and Square's queries; groups joined by "; "."""
+    from symact.attacks import attack_label
+
+    runs = []
+    for (prof, pgd), g in df.groupby(["profile", "pgd"], sort=False):
+        n = {a: int(g[g.attack == a].n.max()) for a in ("pgd", "autoattack", "square") if (g.attack == a).any()}
+        if "pgd" not in n:
+            raise ValueError(f"the {prof} rows ({pgd}) hold no PGD run")
+        what = f"{pgd} on the first {n['pgd']:,} test images"
+        what += (f", the {attack_label(g.cascade.dropna().iloc[0])}† on the first {n['autoattack']:,}"
+                 if "autoattack" in n else ", no cascade")
+        what += (f", Square ({int(g.square_queries.iloc[0]):,} queries) on the first {n['square']:,}"
+                 if "square" in n else "")
+        runs.append(f"{prof} profile ({', '.join(dict.fromkeys(g.model))}): {what}")
+    return "; ".join(runs)
+
+
+def accuracy_se(p: float, n: int) -> float:
+    """The binomial standard error ``sqrt(p (1 - p) / n)`` of an accuracy ``p`` measured on ``n`` images, with
+    ``p (1 - p)`` floored at ``1/n`` so that an accuracy of 0 or 1 still gets a non-zero error (the chapter's
+    rough "clearly above" rule, ``a > b + 2 se(b) + 0.1``; the book's verdicts use
+    :func:`symact.evaluation.verdict`). A formula, not a test, so nothing from scipy is needed."""
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise ValueError(f"n must be a number of images >= 1, got {n!r}")
+    if not 0 <= p <= 1:
+        raise ValueError(f"p must be an accuracy in [0, 1], got {p!r}")
+    return math.sqrt(max(p * (1 - p), 1 / n) / n)
+
+
+def strong_findings(results: dict, names: dict) -> list[str]:
+    """What the first strong evaluation of every stored ``robust-<dataset>-<model>`` result shows that needs
+    comment, as Markdown bullet lines (empty when nothing does):
+
+    - where black-box Square leaves a lower accuracy than every gradient attack (Eq. 10, PGD, PGD-CE, the
+      cascade), the word of :func:`symact.experiments.verdicts.saf_masking` on the two ("worse": masked
+      gradients);
+    - where the paper's one-step Eq. 10 attack leaves clearly more accuracy than PGD (by more than twice
+      :func:`accuracy_se` of PGD's plus 10 points);
+    - where more than 10 % of the images survive every attack at the largest budget.
+
+    ``results``: ``{(dataset, model): stored result}`` (None entries left out); ``names``: how the text writes
+    each data set (e.g. ``{"mnist": "MNIST"}``)."""
+    findings = []
+    for (ds, model), res in results.items():
+        if res is None:
+            continue
+        st = res["strong"]
+        for eps in st["eps"]:
+            r = st[str(eps)]
+            grad = min(r[k]["acc"] for k in ("eq10", "pgd", "pgd-ce", "autoattack") if k in r)
+            mask = vd.saf_masking(res, eps)
+            if mask is not None and r["square"]["acc"] < grad:
+                masked = mask.word == "worse"
+                findings.append(f"- {names[ds]} {model}, eps {eps:g}: Square (black-box) reaches "
+                                f"{100 * r['square']['acc']:.1f} %, below every gradient attack ({100 * grad:.1f} %) "
+                                f"as measured; the verdict rule on the two attacks' accuracies gives **{mask.word}**"
+                                + (": a sign of masked gradients." if masked else
+                                   f" ({mask.profile} profile" + ("" if mask.word == vd.NOT_CONVERGED else
+                                                                   f": {mask.note}") + "), so this is no evidence "
+                                   "of masking either way."))
+            eq10, pgd = r["eq10"]["acc"], r["pgd"]["acc"]
+            if eq10 > pgd + 2 * accuracy_se(pgd, r["pgd"]["n"]) + 0.1:
+                findings.append(f"- {names[ds]} {model}, eps {eps:g}: the paper's one-step attack leaves "
+                                f"{100 * eq10:.1f} % accuracy, PGD {100 * pgd:.1f} %.")
+        last = st[str(st["eps"][-1])]["worst"]["acc"]
+        if last > 0.1:
+            findings.append(f"- {names[ds]} {model}: {100 * last:.1f} % of images survive every attack at the "
+                            f"largest budget, eps {st['eps'][-1]:g}.")
+    return findings
 
 
 def loss_masking_table(results: dict, dataset: str, attack: str = "pgd", against: str = "pgd-ce"):
