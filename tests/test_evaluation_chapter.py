@@ -171,10 +171,12 @@ def test_plot_leaderboard_draws_stored_rows_only():
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    table = pd.DataFrame([_row("relu", 0.98, 0.85), _row("kaf", 0.97, 0.88, robust_sd=math.nan),
+    table = pd.DataFrame([_row("relu", 0.98, 0.85), _row("kaf", 0.97, 0.88, robust_sd=math.nan, seeds="2/3",
+                                                          complete=False),
                           {"row": "tanh", "seeds": "0/?", "complete": False}])
     assert ev.plot_leaderboard(ax, table, "MNIST") == 2
-    assert ax.get_title() == "MNIST" and len(ax.texts) == 2
+    assert ax.get_title() == "MNIST" and [t.get_text() for t in ax.texts] == ["relu", "kaf (2/3)"]
+    assert [line.get_markerfacecolor() for line in ax.lines if line.get_marker() == "o"] == ["none"]
     fig2, ax2 = plt.subplots()
     assert ev.plot_leaderboard(ax2, pd.DataFrame([{"row": "tanh", "seeds": "0/?"}])) == 0
     plt.close("all")

@@ -348,8 +348,9 @@ def sortable_html(df) -> str:
 
 def plot_leaderboard(ax, table, title: str = "") -> int:
     """Clean against worst-case robust accuracy (percent), one point per stored row with the seeds' standard
-    deviation as error bars in both directions, ReLU's row drawn as a reference cross. Returns the number of
-    rows drawn (0: the axes say that nothing is stored)."""
+    deviation as error bars in both directions, ReLU's row drawn as a reference cross; a row without all its
+    seeds is drawn hollow and labelled with its seed count (``relu (2/5)``). Returns the number of rows drawn
+    (0: the axes say that nothing is stored)."""
     done = table[table["clean_mean"].notna()] if "clean_mean" in table else table.iloc[0:0]
     if title:
         ax.set_title(title)
@@ -359,10 +360,13 @@ def plot_leaderboard(ax, table, title: str = "") -> int:
         return 0
     for r in done.to_dict("records"):
         sd = lambda k: 0.0 if r.get(k) is None or math.isnan(r[k]) else 100 * r[k]  # noqa: E731
-        relu = r["row"] == "relu"
-        ax.errorbar(100 * r["clean_mean"], 100 * r["robust_mean"], xerr=sd("clean_sd"), yerr=sd("robust_sd"),
-                    fmt="X" if relu else "o", ms=8 if relu else 5, capsize=2, color="black" if relu else None)
-        ax.annotate(r["row"], (100 * r["clean_mean"], 100 * r["robust_mean"]), textcoords="offset points",
+        relu, complete = r["row"] == "relu", bool(r.get("complete"))
+        bar = ax.errorbar(100 * r["clean_mean"], 100 * r["robust_mean"], xerr=sd("clean_sd"), yerr=sd("robust_sd"),
+                          fmt="X" if relu else "o", ms=8 if relu else 5, capsize=2, color="black" if relu else None)
+        if not complete:
+            bar[0].set_markerfacecolor("none")
+        label = r["row"] if complete else f"{r['row']} ({r.get('seeds', '?')})"
+        ax.annotate(label, (100 * r["clean_mean"], 100 * r["robust_mean"]), textcoords="offset points",
                     xytext=(4, 3), fontsize=7)
     ax.set_xlabel("clean accuracy (%)")
     ax.set_ylabel("worst-case robust accuracy (%)")
