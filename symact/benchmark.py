@@ -1131,18 +1131,12 @@ def estimate_cpu_seconds(p: Protocol, activation_factor: float = 1.0, surrogate:
                                                                         + p.n_extra * extra)
     sur = (len(p.seeds) * p.epochs * 2 * n_train + p.lr_steps * p.batch_size * 2) * GRAD_SECONDS[p.network] \
         if surrogate else 0.0
-    used = []
-    for kind, part in (("train", "train"), ("eval", "evaluation")):
-        if measured and measured.get(kind):
-            value = float(np.median(measured[kind])) * len(p.seeds) * activation_factor
-            if kind == "eval":
-                value *= head  # the extra attacks of an MDOME or SAF output, by the formula's ratio
-            if part == "train":
-                train = value
-            else:
-                evaluation = value
-            used.append(part)
     parts = {"range_test": rng, "train": train, "evaluation": evaluation, "surrogate": sur}
+    used = []
+    for kind, part, scale in (("train", "train", 1.0), ("eval", "evaluation", head)):  # head: MDOME/SAF extras
+        if measured and measured.get(kind):
+            parts[part] = float(np.median(measured[kind])) * len(p.seeds) * activation_factor * scale
+            used.append(part)
     return {**{k: round(v) for k, v in parts.items()}, "total": round(sum(parts.values())), "measured": used}
 
 
