@@ -917,23 +917,41 @@ def _num(v) -> float:
     return float("nan") if v is None else float(v)
 
 
+def _final(history: Mapping, key: str) -> float:
+    """The value of ``history[key]`` at the epoch whose weights the network kept (the one before the early stop
+    when training stopped on catastrophic overfitting, else the last); NaN when there is none."""
+    vals = history.get(key) or []
+    stop = history.get("stopped_early")
+    i = stop - 1 if stop else len(vals) - 1
+    return _num(vals[i]) if 0 <= i < len(vals) else float("nan")
+
+
 def leaderboard_row(result, row: str | None = None) -> dict:
     """One row of the leaderboard from a stored result of a benchmark experiment (complete, or partial from
     :func:`stored_rows`; None: a row that has not run).
 
     ``clean_mean``/``clean_sd`` and ``robust_mean``/``robust_sd``: mean and sample standard deviation over seeds
     of the clean accuracy (all test images) and the worst-case robust accuracy (:func:`_eval_unit`);
-    ``autoattack_mean``: AutoAttack alone; ``linf_median``, ``l2_median``: the median over seeds of each
+    ``autoattack_mean``, ``pgd_mean``, ``square_mean``: AutoAttack, PGD and Square alone (NaN where a row
+    did not run one); ``linf_median``, ``l2_median``: the median over seeds of each
     seed's median FAB distance; ``sanity_failed``: the failed sanity checks with the number of seeds each
     failed on ("" when none failed); ``early_stopped``: seeds whose training stopped on catastrophic
-    overfitting; ``epoch_seconds``, ``params``, ``params_added``: the cost; ``seeds``: "done/planned";
-    ``complete``; ``profile``; ``lr_max``: the range test's choice."""
+    overfitting; ``fgsm_train_acc`` and ``check_acc``: the accuracy on the FGSM training images and the early
+    stop's PGD-5 check at the epoch kept (means over seeds); ``fgsm_above_clean``: the seeds whose network
+    classified its FGSM training images better than clean test images, the signature of catastrophic
+    overfitting that a masked PGD-5 check can miss; ``epoch_seconds``, ``params``, ``params_added``: the cost;
+    ``seeds``: "done/planned"; ``complete``; ``profile``; ``lr_max``: the range test's choice."""
     if result is None:
         return {"row": row, "seeds": "0/?", "complete": False, "status": "not run", "note": ROW_NOTES.get(row, "")}
     seeds = result["seeds"]
     clean = np.array(list(_per_seed(result, "clean_acc").values()))
     robust = np.array(list(_per_seed(result, "robust_acc").values()))
-    aa = np.array([s["eval"]["evaluation"]["attacks"]["autoattack"]["robust_acc"] for s in seeds])
+    def alone(name: str) -> float:
+        vals = [s["eval"]["evaluation"]["attacks"][name]["robust_acc"] for s in seeds
+                if name in s["eval"]["evaluation"]["attacks"]]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    fgsm = np.array([_final(s["train"]["history"], "train_acc") for s in seeds])
     sd = lambda a: float(a.std(ddof=1)) if len(a) > 1 else float("nan")  # noqa: E731
     failed: dict[str, int] = {}
     for s in seeds:
@@ -946,10 +964,14 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     return {"row": row or result.get("activation"), "dataset": result["dataset"], "profile": _profile(result),
             "seeds": f"{len(seeds)}/{len(result['protocol']['seeds'])}", "complete": _complete(result),
             "clean_mean": float(clean.mean()), "clean_sd": sd(clean), "robust_mean": float(robust.mean()),
-            "robust_sd": sd(robust), "autoattack_mean": float(aa.mean()), "linf_median": med("Linf"),
+            "robust_sd": sd(robust), "autoattack_mean": alone("autoattack"), "pgd_mean": alone("pgd"),
+            "square_mean": alone("square"), "linf_median": med("Linf"),
             "l2_median": med("L2"),
             "sanity_failed": ", ".join(f"{k} ({v}/{len(seeds)})" for k, v in sorted(failed.items())),
             "early_stopped": sum(s["train"]["history"].get("stopped_early") is not None for s in seeds),
+            "fgsm_train_acc": float(np.mean(fgsm)),
+            "check_acc": float(np.mean([_final(s["train"]["history"], "check_robust_acc") for s in seeds])),
+            "fgsm_above_clean": int((fgsm > clean).sum()),
             "epoch_seconds": float(np.mean([_num(s["train"]["epoch_seconds"]) for s in seeds])),
             "params": int(seeds[0]["train"]["params"]), "params_added": int(seeds[0]["train"]["params_added"]),
             "lr_max": (result.get("lr") or {}).get("lr_max"), "status": _status(result),

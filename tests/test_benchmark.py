@@ -160,19 +160,42 @@ def test_command_line_at_smoke(needs_data, tmp_path):
     assert Path(env["SYMACT_RESULTS"], "benchmark", "mnist-Shifted.smoke.json").exists()
 
 
-def _fake(robust, clean, profile="paper", partial=False, seeds=None, dataset="mnist"):
-    """A stored benchmark result with the given per-seed accuracies (what the leaderboard reads)."""
+def _fake(robust, clean, profile="paper", partial=False, seeds=None, dataset="mnist", fgsm=None, pgd=None,
+          square=None):
+    """A stored benchmark result with the given per-seed accuracies (what the leaderboard reads); ``fgsm``: the
+    FGSM training accuracy of every seed's last epoch, ``pgd``, ``square``: every seed's accuracy under those
+    attacks alone (left out when None)."""
     p = bm.protocol(dataset, "paper")
     seeds = list(seeds if seeds is not None else p.seeds)
-    entry = lambda k: {"seed": k, "train": {"history": {"stopped_early": None}, "epoch_seconds": 20.0,  # noqa
+    hist = lambda: ({"stopped_early": None} if fgsm is None else  # noqa: E731 (a fresh dict per seed)
+                    {"stopped_early": None, "train_acc": [0.5, fgsm], "check_robust_acc": [0.6, 0.7]})
+    alone = {name: {"robust_acc": v} for name, v in (("pgd", pgd), ("square", square)) if v is not None}
+    entry = lambda k: {"seed": k, "train": {"history": hist(), "epoch_seconds": 20.0,  # noqa
                                             "params": 100, "params_added": 0},
                        "eval": {"clean_acc": clean[k], "worst_case": {"robust_acc": robust[k]},
-                                "evaluation": {"attacks": {"autoattack": {"robust_acc": robust[k] + 0.01}}},
+                                "evaluation": {"attacks": {"autoattack": {"robust_acc": robust[k] + 0.01},
+                                                           **alone}},
                                 "sanity": {"checks": [{"name": "more-iterations", "passed": k != 0}]},
                                 "distances": {"Linf": {"median": 0.3}, "L2": {"median": None}}}}
     data = {"dataset": dataset, "protocol": bm._jsonable(p), "lr": {"lr_max": 1e-3},
             "seeds": [entry(k) for k in seeds]}
     return Result(data, {"profile": profile, **({"partial": True} if partial else {})})
+
+
+def test_final_reads_the_epoch_whose_weights_were_kept():
+    assert bm._final({"train_acc": [0.1, 0.2, 0.3], "stopped_early": None}, "train_acc") == 0.3
+    assert bm._final({"train_acc": [0.1, 0.2, 0.3], "stopped_early": 2}, "train_acc") == 0.2  # epoch 2 restored
+    assert math.isnan(bm._final({"stopped_early": None}, "train_acc"))
+    assert math.isnan(bm._final({"train_acc": [None]}, "train_acc"))
+
+
+def test_leaderboard_row_reads_the_attacks_alone_and_the_overfitting_signature():
+    overfit = bm.leaderboard_row(_fake([0.01] * 5, [0.94] * 5, fgsm=0.99, pgd=0.3, square=0.02), "kaf")
+    assert overfit["fgsm_above_clean"] == 5 and overfit["fgsm_train_acc"] == pytest.approx(0.99)
+    assert overfit["check_acc"] == pytest.approx(0.7)
+    assert overfit["pgd_mean"] == pytest.approx(0.3) and overfit["square_mean"] == pytest.approx(0.02)
+    plain = bm.leaderboard_row(_fake([0.8] * 5, [0.99] * 5, fgsm=0.97), "relu")
+    assert plain["fgsm_above_clean"] == 0 and math.isnan(plain["pgd_mean"])
 
 
 def test_leaderboard_and_verdicts_against_relu():

@@ -188,6 +188,29 @@ def test_leaderboard_view_with_nothing_stored_lists_every_row(tmp_path, monkeypa
     assert prof is None and "relu" in set(table["row"]) and (table["seeds"] == "0/?").all()
 
 
+def test_leaderboard_reading_names_masking_and_overfitting_only_where_the_numbers_show_them():
+    from symact import benchmark as bm
+    from tests.test_benchmark import _fake
+
+    relu = _fake([0.76, 0.75, 0.77, 0.76, 0.76], [0.99] * 5, fgsm=0.97, pgd=0.82, square=0.79)
+    masked = _fake([0.001, 0.002, 0.0, 0.001, 0.003], [0.94, 0.95, 0.96, 0.94, 0.95], fgsm=0.995, pgd=0.31,
+                   square=0.02)
+    partial = _fake([0.5, 0.6], [0.9, 0.9], partial=True, seeds=(0, 1), fgsm=0.8, pgd=0.6, square=0.58)
+    text = ev.leaderboard_reading(bm.leaderboard({"kaf": masked, "relu": relu, "tanh": partial, "gelu": None}))
+    paras = text.split("\n\n")
+    assert len(paras) == 3 and paras[0].startswith("**relu** (5/5 seeds, the reference)")
+    kaf = next(p for p in paras if p.startswith("**kaf**"))
+    assert "robust accuracy **worse**" in kaf and "gradient masking" in kaf and "2.0 %" in kaf and "31.0 %" in kaf
+    assert "On 5 of 5 seeds" in kaf and "catastrophic overfitting" in kaf and "70.0 %" in kaf
+    assert "more-iterations (1/5)" in kaf  # the fake's failed sanity check, on seed 0
+    tanh = next(p for p in paras if p.startswith("**tanh**"))
+    assert "no verdict yet" in tanh and "masking" not in tanh and "overfitting" not in tanh
+    assert "masking" not in paras[0] and "overfitting" not in paras[0]
+    only = ev.leaderboard_reading(bm.leaderboard({"kaf": masked, "relu": relu}), rows=["kaf"])
+    assert only.startswith("**kaf**") and "\n\n" not in only
+    assert "No row" in ev.leaderboard_reading(bm.leaderboard({"gelu": None}))
+
+
 def test_relu_verdicts_from_stored_rows():
     from tests.test_benchmark import _fake
 

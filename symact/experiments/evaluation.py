@@ -4,6 +4,7 @@ that turn other chapters' stored results into the chapter's case studies (:func:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -15,7 +16,8 @@ from symact.results import experiment
 from symact.train import TrainConfig, train
 
 __all__ = ["LEADERBOARD_COLUMNS", "PUBLISHED", "SAF_ATTACKS", "SuiteConfig", "WONG_ANCHORS", "attack_suite",
-           "autoattack_breakdown", "cascade_name", "fat_runs", "leaderboard_display", "leaderboard_view",
+           "autoattack_breakdown", "cascade_name", "fat_runs", "leaderboard_display", "leaderboard_reading",
+           "leaderboard_view",
            "near_threshold", "plot_leaderboard", "protocol_rows", "protocol_table", "relu_verdicts", "saf_attacks",
            "sapl_attacks", "shown", "sortable_html"]
 
@@ -283,6 +285,7 @@ WONG_ANCHORS = {
 #: the leaderboard's columns as the chapter shows them: (column of symact.benchmark.leaderboard, header)
 LEADERBOARD_COLUMNS = (("row", "activation"), ("status", "status"), ("seeds", "seeds"), ("clean", "clean acc. (%)"),
                        ("robust", "worst-case robust acc. (%)"), ("autoattack_mean", "AutoAttack alone (%)"),
+                       ("pgd_mean", "PGD alone (%)"), ("square_mean", "Square alone (%)"),
                        ("linf_median", "median L-inf distance"), ("l2_median", "median L2 distance"),
                        ("vs_relu_robust", "robust vs ReLU"), ("vs_relu_clean", "clean vs ReLU"),
                        ("sanity_failed", "sanity checks failed"), ("early_stopped", "early stops"),
@@ -327,8 +330,8 @@ def leaderboard_display(table) -> "pd.DataFrame":
         out.append({"row": r["row"], "status": get("status") or "", "seeds": r["seeds"],
                     "clean": _mean_sd(get("clean_mean"), get("clean_sd")),
                     "robust": _mean_sd(get("robust_mean"), get("robust_sd")),
-                    "autoattack_mean": num(None if get("autoattack_mean") is None else 100 * get("autoattack_mean"),
-                                           ".1f"),
+                    **{k: num(None if get(k) is None else 100 * get(k), ".1f")
+                       for k in ("autoattack_mean", "pgd_mean", "square_mean")},
                     "linf_median": num(get("linf_median"), ".3f"), "l2_median": num(get("l2_median"), ".3f"),
                     "vs_relu_robust": get("vs_relu_robust") or "", "vs_relu_clean": get("vs_relu_clean") or "",
                     "sanity_failed": get("sanity_failed") or ("" if get("clean_mean") is not None else "n/a"),
@@ -338,6 +341,68 @@ def leaderboard_display(table) -> "pd.DataFrame":
                     "note": get("note") or ""})
     cols = dict(LEADERBOARD_COLUMNS)
     return pd.DataFrame(out, columns=list(cols)).rename(columns=cols)
+
+
+#: how many points Square alone may leave robust below PGD alone before the reading calls the gap out (a
+#: score-based attack that sees only outputs should not beat a white-box one: Carlini et al. 2019)
+MASKING_GAP = 0.05
+
+
+def leaderboard_reading(table, relu: str = "relu", rows: Iterable[str] | None = None) -> str:
+    """The leaderboard in words (Markdown, one paragraph per stored row, ReLU's first): clean and worst-case
+    accuracy (mean ± sd over seeds), AutoAttack, PGD and Square alone, the verdict words against ReLU, and two
+    warnings, each only where the numbers show it:
+
+    - gradient masking: Square alone leaves at least :data:`MASKING_GAP` fewer images robust than PGD alone, or
+      a sanity check failed (named with the seeds it failed on);
+    - catastrophic overfitting the early stop did not catch: seeds whose network classified its FGSM training
+      images better than clean test images (``fgsm_above_clean`` of :func:`symact.benchmark.leaderboard_row`),
+      with the PGD-5 check's reading at the epoch kept.
+
+    A row without all its seeds says so and gets no verdict. ``table``: :func:`symact.benchmark.leaderboard`
+    (or :func:`leaderboard_view`'s table); rows without a stored result are left out, and so are rows not in
+    ``rows`` when it is given."""
+    from symact.report import pct
+
+    def ms(r, key):
+        return _mean_sd(r.get(f"{key}_mean"), r.get(f"{key}_sd")) + " %"
+
+    def has(r, key):
+        v = r.get(key)
+        return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+    keep = None if rows is None else set(rows)
+    stored = [r for r in table.to_dict("records") if has(r, "clean_mean") and (keep is None or r["row"] in keep)]
+    stored.sort(key=lambda r: r["row"] != relu)
+    out = []
+    for r in stored:
+        alone = ", ".join(f"{name} alone {pct(r.get(key))}" for name, key in
+                          (("AutoAttack", "autoattack_mean"), ("PGD", "pgd_mean"), ("Square", "square_mean"))
+                          if has(r, key))
+        text = [f"**{r['row']}** ({r['seeds']} seeds): clean {ms(r, 'clean')}, worst case {ms(r, 'robust')} "
+                f"({alone})."]
+        if r["row"] == relu:
+            text[0] = text[0].replace("):", ", the reference):", 1)
+        elif not r.get("complete"):
+            text.append("Not all seeds have run: no verdict yet.")
+        elif r.get("vs_relu_robust"):
+            text.append(f"Against ReLU, seed by seed: robust accuracy **{r['vs_relu_robust']}**, clean accuracy "
+                        f"**{r['vs_relu_clean']}**.")
+        if has(r, "pgd_mean") and has(r, "square_mean") and r["square_mean"] <= r["pgd_mean"] - MASKING_GAP:
+            text.append(f"Square, which sees only the network's outputs, leaves {pct(r['square_mean'])} robust "
+                        f"where PGD with restarts leaves {pct(r['pgd_mean'])}: the gradients mislead PGD "
+                        "(gradient masking), and PGD alone would have overstated the robustness.")
+        if r.get("sanity_failed"):
+            text.append(f"Sanity checks failed: {r['sanity_failed']}.")
+        k = r.get("fgsm_above_clean")
+        if has(r, "fgsm_above_clean") and k > 0:
+            n = r["seeds"].split("/")[0]
+            text.append(f"On {int(k)} of {n} seeds the network classified its FGSM training images better "
+                        f"({pct(r.get('fgsm_train_acc'))} on average at the epoch kept) than clean test images: "
+                        "the signature of catastrophic overfitting, which the early stop's PGD-5 check "
+                        f"(reading {pct(r.get('check_acc'))}) did not catch.")
+        out.append(" ".join(text))
+    return "\n\n".join(out) if out else "*No row of this data set is stored yet.*"
 
 
 def sortable_html(df) -> str:
