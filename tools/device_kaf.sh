@@ -6,6 +6,8 @@
 #   (carry [".carry", "results/benchmark", "zoo/benchmark", "results/kaf", "zoo/kaf"]; timeout_s above SECONDS + 60)
 # - kaf/kaf-depth-gradients: per-layer gradients at initialisation and over the first 50 iterations (minutes);
 # - kaf/kaf-lipschitz: Lipschitz bounds and certified accuracy of ReLU, KAF and MaxMin networks;
+# - kaf/pgd-at-mnist: the MNIST leaderboard's ReLU and KAF rows retrained by PGD (is the KAF's catastrophic
+#   overfitting the training's or the KAF's?), 3 seeds, the leaderboard's evaluation (about 10 CPU-hours);
 # - the fast-adversarial-training tables (kaf_fat.fat_experiments()): each ReLU row first, the transfer
 #   surrogate its network's other rows take from the zoo; then kaf/fat-predicted-labels, which reads their
 #   networks from the zoo;
@@ -17,6 +19,7 @@ here=$(dirname "$0")
 EXPERIMENTS=(
     kaf/kaf-depth-gradients
     kaf/kaf-lipschitz
+    kaf/pgd-at-mnist
     benchmark/cifar10-relu
     benchmark/cifar10-elu
     benchmark/cifar10-kaf
