@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
+import numpy as np
 import pytest
+import torch
 
 from symact import benchmark as bm
 from symact.experiments import kaf_overfit as ko
@@ -58,3 +61,40 @@ def test_table_and_words_put_both_trainings_side_by_side():
     assert "nothing is stored yet" in ko.overfit_words(ko.overfit_table({"relu": relu, "kaf": kaf}, None))
     with pytest.raises(ValueError, match="pgd-at-mnist"):
         ko.overfit_rows({"nope": 1})
+
+
+def _kaf_net(scale=1.0):
+    import torch.nn as nn
+
+    from symact.activations.kaf import KAF
+
+    torch.manual_seed(0)
+    lin = nn.Linear(4, 3)
+    with torch.no_grad():
+        lin.weight.mul_(scale)
+    return nn.Sequential(nn.Flatten(), lin, KAF(3), nn.Linear(3, 2))
+
+
+def test_gradient_report_counts_kaf_inputs_beyond_the_dictionary_and_compares_gradients_a_step_apart():
+    x, y = torch.rand(64, 1, 2, 2), torch.randint(0, 2, (64,))
+    near = ko.gradient_report(_kaf_net(), x, y, step=0.0)
+    assert list(near["beyond"]) == ["2"] and near["beyond"]["2"] == 0.0  # small inputs stay inside [-L, L]
+    assert np.allclose(near["grad_cos"], 1.0, atol=1e-5)  # no step: the same gradient
+    far = ko.gradient_report(_kaf_net(scale=1e3), x, y, step=0.1)
+    assert far["beyond"]["2"] > 0.5  # inputs of size ~1e3: the KAF is ~0 there
+    assert (far["grad_l1"] < 1e-6).mean() > 0.5  # and so is the gradient behind it
+    with pytest.raises(ValueError, match="one label each"):
+        ko.gradient_report(_kaf_net(), x, y[:3], step=0.1)
+
+
+def test_gradient_table_and_words_summarise_per_row():
+    import torch.nn as nn
+
+    x, y = torch.rand(32, 1, 2, 2), torch.randint(0, 2, (32,))
+    torch.manual_seed(1)
+    relu = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    t = ko.gradient_table({("relu", 0): relu, ("kaf", 0): _kaf_net(), ("kaf", 1): _kaf_net(scale=1e3)}, x, y, 0.05)
+    assert list(t["row"]) == ["relu", "kaf", "kaf"] and math.isnan(t.loc[0, "kaf_beyond"])
+    words = ko.gradient_words(t, 0.05)
+    assert words.startswith("relu (1 network)") and "kaf (2 networks)" in words and "beyond the dictionary" in words
+    assert "times the median" in words and "KAF inputs lie beyond the dictionary" in words

@@ -28,10 +28,12 @@ import numpy as np
 import torch
 
 from symact import benchmark as bm
+from symact.activations.kaf import KAF
 from symact.results import Result, experiment
 from symact.store.units import Unit
 
-__all__ = ["OverfitConfig", "overfit_rows", "overfit_table", "overfit_words", "pgd_at_mnist"]
+__all__ = ["OverfitConfig", "REACH", "gradient_report", "gradient_table", "gradient_words", "overfit_rows",
+           "overfit_table", "overfit_words", "pgd_at_mnist"]
 
 DATASET = "mnist"
 
@@ -186,3 +188,102 @@ def overfit_words(table) -> str:
             out.append(f"Under {training} training, {r['row']} leaves {pct(r['robust_mean'])} robust in the "
                        f"worst case{relu_txt}: {word}.")
     return " ".join(out)
+
+
+#: how far beyond its dictionary ``[-L, L]`` a KAF input must lie, in units of the kernel's scale, before every
+#: kernel term is below ``exp(-REACH)`` of its peak (about 1 %): there the KAF and its derivative are nearly 0
+REACH = 4.5
+
+
+def _input_grad(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    x = x.clone().requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(model(x), y, reduction="sum")
+    return torch.autograd.grad(loss, x)[0].flatten(1)
+
+
+def gradient_report(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, step: float, reach: float = REACH,
+                    seed: int = 0) -> dict:
+    """What a gradient attack sees at the clean images ``x`` (labels ``y``), in one forward and backward pass.
+
+    ``grad_l1``: per image, the L1 norm of the cross-entropy's gradient with respect to the input, the gain
+    ``eps * ||g||_1`` of a first L-infinity step (Goodfellow et al. 2015); an attack that starts where it is
+    near 0 has little to follow. ``beyond``: per KAF module of ``model`` (by name), the fraction of its inputs
+    farther than ``sqrt(reach / gamma)`` beyond its dictionary ``[-L, L]``, where every kernel term, and so the
+    KAF and its derivative, is below ``exp(-reach)`` of its peak: a unit there passes almost no gradient back.
+    ``grad_cos``: per image, the cosine between the gradient at ``x`` and at a random point of the L-infinity
+    ball of radius ``step`` around it (one PGD step; uniform noise, ``seed``, clipped to [0, 1]): near 1 where
+    the gradient a fixed-step attack follows still points the same way one step on, near 0 where the loss
+    surface turns within a step. The model is put in eval mode."""
+    if x.ndim < 2 or len(x) != len(y):
+        raise ValueError(f"need a batch of images and one label each, got shapes {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
+    model.eval()
+    beyond, hooks = {}, []
+    for name, m in model.named_modules():
+        if isinstance(m, KAF):
+            lim = m.boundary + float(np.sqrt(reach / m.gamma))
+            hooks.append(m.register_forward_hook(
+                lambda mod, inp, out, name=name, lim=lim: beyond.__setitem__(
+                    name, float((inp[0].detach().abs() > lim).float().mean()))))
+    try:
+        g = _input_grad(model, x, y)
+    finally:
+        for h in hooks:
+            h.remove()
+    gen = torch.Generator().manual_seed(seed)
+    noise = (torch.rand(x.shape, generator=gen, dtype=x.dtype) * 2 - 1) * step
+    g2 = _input_grad(model, (x + noise).clamp(0, 1), y)
+    cos = torch.nn.functional.cosine_similarity(g, g2, dim=1)
+    return {"grad_l1": g.abs().sum(1).numpy(), "grad_cos": cos.numpy(), "beyond": beyond}
+
+
+def gradient_table(networks: Mapping[tuple[str, int], torch.nn.Module], x: torch.Tensor, y: torch.Tensor,
+                   step: float, vanishing: float = 1e-6):
+    """One line per network (``networks``: ``(row, seed)`` -> model) of :func:`gradient_report` on the same
+    images: the
+    median and lower quartile of the input gradient's L1 norm, the share of images whose norm is below
+    ``vanishing``, the median cosine between the gradients one ``step`` apart and, for KAF networks, the share
+    of KAF inputs beyond the dictionary's reach over all its KAF layers (NaN for networks without KAFs)."""
+    import pandas as pd
+
+    lines = []
+    for (row, seed), model in networks.items():
+        r = gradient_report(model, x, y, step)
+        g = r["grad_l1"]
+        lines.append({"row": row, "seed": seed, "grad_l1_median": float(np.median(g)),
+                      "grad_l1_q1": float(np.quantile(g, 0.25)), "vanishing": float((g < vanishing).mean()),
+                      "grad_cos_median": float(np.median(r["grad_cos"])),
+                      "kaf_beyond": float(np.mean(list(r["beyond"].values()))) if r["beyond"] else float("nan")})
+    return pd.DataFrame(lines)
+
+
+def gradient_words(table, step: float) -> str:
+    """:func:`gradient_table` in one paragraph, per row the means over its seeds."""
+    from symact.report import pct
+
+    means = table.groupby("row", sort=False).mean(numeric_only=True)
+    parts = []
+    for row, m in means.iterrows():
+        n = int((table["row"] == row).sum())
+        text = (f"{row} ({n} network{'s' if n != 1 else ''}): median input-gradient L1 norm "
+                f"{m['grad_l1_median']:.3g}, "
+                f"{pct(m['vanishing'])} of the images with a vanishing gradient, median cosine "
+                f"{m['grad_cos_median']:.2f} between the gradients one step ({step:g}) apart")
+        if not np.isnan(m["kaf_beyond"]):
+            text += f", {pct(m['kaf_beyond'], 2)} of the KAF inputs beyond the dictionary's reach"
+        parts.append(text)
+    if not parts:
+        return "No network to measure."
+    out = "; ".join(parts) + "."
+    if {"relu", "kaf"} <= set(means.index):
+        k, r = means.loc["kaf"], means.loc["relu"]
+        most = float(table.loc[table["row"] == "kaf", "kaf_beyond"].max())
+        out += (f" The KAF networks' gradients are {'larger' if k['grad_l1_median'] > r['grad_l1_median'] else 'smaller'}"
+                f" than ReLU's ({k['grad_l1_median'] / r['grad_l1_median']:.1f} times the median) and "
+                f"{'turn more' if k['grad_cos_median'] < r['grad_cos_median'] else 'turn no more'} within a step "
+                f"(cosine {k['grad_cos_median']:.2f} against {r['grad_cos_median']:.2f}); ")
+        out += (f"at most {pct(most, 2)} of any network's KAF inputs lie beyond the dictionary's reach, too few "
+                "for vanishing KAFs to hide the gradient." if most < 0.01 else
+                f"up to {pct(most)} of a network's KAF inputs lie beyond the dictionary's reach, where the KAF "
+                "passes no gradient back.")
+    return out
