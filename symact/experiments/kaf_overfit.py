@@ -203,7 +203,7 @@ def _input_grad(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tor
 
 def gradient_report(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, step: float, reach: float = REACH,
                     seed: int = 0) -> dict:
-    """What a gradient attack sees at the clean images ``x`` (labels ``y``), in one forward and backward pass.
+    """What a gradient attack sees at the clean images ``x`` (labels ``y``), in two forward and backward passes.
 
     ``grad_l1``: per image, the L1 norm of the cross-entropy's gradient with respect to the input, the gain
     ``eps * ||g||_1`` of a first L-infinity step (Goodfellow et al. 2015); an attack that starts where it is
