@@ -939,7 +939,7 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     overfitting; ``fgsm_train_acc`` and ``check_acc``: the accuracy on the FGSM training images and the early
     stop's PGD-5 check at the epoch kept (means over seeds); ``fgsm_above_clean``: the seeds whose network
     classified its FGSM training images better than clean test images, the signature of catastrophic
-    overfitting that a masked PGD-5 check can miss; ``epoch_seconds``, ``params``, ``params_added``: the cost;
+    overfitting that a masked PGD-5 check can miss (NaN for networks not trained by FGSM); ``epoch_seconds``, ``params``, ``params_added``: the cost;
     ``seeds``: "done/planned"; ``complete``; ``profile``; ``lr_max``: the range test's choice."""
     if result is None:
         return {"row": row, "seeds": "0/?", "complete": False, "status": "not run", "note": ROW_NOTES.get(row, "")}
@@ -951,7 +951,9 @@ def leaderboard_row(result, row: str | None = None) -> dict:
                 if name in s["eval"]["evaluation"]["attacks"]]
         return float(np.mean(vals)) if vals else float("nan")
 
-    fgsm = np.array([_final(s["train"]["history"], "train_acc") for s in seeds])
+    # accuracy on the FGSM training images: only fast adversarial training (its history has the PGD-5 check)
+    fgsm = np.array([_final(h, "train_acc") if "check_robust_acc" in h else float("nan")
+                     for h in (s["train"]["history"] for s in seeds)])
     sd = lambda a: float(a.std(ddof=1)) if len(a) > 1 else float("nan")  # noqa: E731
     failed: dict[str, int] = {}
     for s in seeds:
@@ -971,7 +973,7 @@ def leaderboard_row(result, row: str | None = None) -> dict:
             "early_stopped": sum(s["train"]["history"].get("stopped_early") is not None for s in seeds),
             "fgsm_train_acc": float(np.mean(fgsm)),
             "check_acc": float(np.mean([_final(s["train"]["history"], "check_robust_acc") for s in seeds])),
-            "fgsm_above_clean": int((fgsm > clean).sum()),
+            "fgsm_above_clean": int((fgsm > clean).sum()) if np.isfinite(fgsm).any() else float("nan"),
             "epoch_seconds": float(np.mean([_num(s["train"]["epoch_seconds"]) for s in seeds])),
             "params": int(seeds[0]["train"]["params"]), "params_added": int(seeds[0]["train"]["params_added"]),
             "lr_max": (result.get("lr") or {}).get("lr_max"), "status": _status(result),

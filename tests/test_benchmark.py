@@ -196,6 +196,11 @@ def test_leaderboard_row_reads_the_attacks_alone_and_the_overfitting_signature()
     assert overfit["pgd_mean"] == pytest.approx(0.3) and overfit["square_mean"] == pytest.approx(0.02)
     plain = bm.leaderboard_row(_fake([0.8] * 5, [0.99] * 5, fgsm=0.97), "relu")
     assert plain["fgsm_above_clean"] == 0 and math.isnan(plain["pgd_mean"])
+    pgd_trained = _fake([0.8] * 5, [0.99] * 5, fgsm=0.995)
+    for s in pgd_trained["seeds"]:  # PGD training keeps no PGD-5 check: its training accuracy is not FGSM's
+        del s["train"]["history"]["check_robust_acc"]
+    row = bm.leaderboard_row(pgd_trained, "kaf")
+    assert math.isnan(row["fgsm_above_clean"]) and math.isnan(row["fgsm_train_acc"])
 
 
 def test_leaderboard_and_verdicts_against_relu():

@@ -53,9 +53,14 @@ def test_table_and_words_put_both_trainings_side_by_side():
         return Result({**dict(r), "protocol": bm._jsonable(p3)}, {"profile": "paper"})
 
     pgd = {"relu": three([0.80, 0.81, 0.79]), "kaf": three([0.70, 0.71, 0.69])}
+    for s in kaf["seeds"]:
+        s["train"]["history"]["train_acc"] = [0.5, 0.99]  # above its clean 94 %
     table = ko.overfit_table({"relu": relu, "kaf": kaf}, pgd)
     assert list(table["training"]) == ["fast (FGSM)"] * 2 + ["PGD"] * 2
+    assert table.loc[1, "train_attack_acc"] == pytest.approx(0.99)
     words = ko.overfit_words(table)
+    assert "training attack made better (99.0 %) than clean test images (94.0 %)" in words
+    assert words.count("training attack made better") == 1
     assert "Under fast (FGSM) training, kaf leaves 0.1 % robust" in words and "worse" in words
     assert "Under PGD training, kaf leaves 70.0 % robust in the worst case against ReLU's 80.0 %: worse" in words
     assert "nothing is stored yet" in ko.overfit_words(ko.overfit_table({"relu": relu, "kaf": kaf}, None))
