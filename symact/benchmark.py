@@ -939,8 +939,9 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     overfitting; ``fgsm_train_acc`` and ``check_acc``: the accuracy on the FGSM training images and the early
     stop's PGD-5 check at the epoch kept (means over seeds); ``fgsm_above_clean``: the seeds whose network
     classified its FGSM training images better than clean test images, the signature of catastrophic
-    overfitting that a masked PGD-5 check can miss (NaN for networks not trained by FGSM); ``epoch_seconds``, ``params``, ``params_added``: the cost;
-    ``seeds``: "done/planned"; ``complete``; ``profile``; ``lr_max``: the range test's choice."""
+    overfitting that a masked PGD-5 check can miss (NaN for networks not trained by FGSM); ``epoch_seconds``,
+    ``params``, ``params_added``: the cost; ``seeds``: "done/planned"; ``complete``; ``profile``; ``lr_max``:
+    the range test's choice."""
     if result is None:
         return {"row": row, "seeds": "0/?", "complete": False, "status": "not run", "note": ROW_NOTES.get(row, "")}
     seeds = result["seeds"]

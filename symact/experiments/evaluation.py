@@ -17,9 +17,8 @@ from symact.train import TrainConfig, train
 
 __all__ = ["LEADERBOARD_COLUMNS", "PUBLISHED", "SAF_ATTACKS", "SuiteConfig", "WONG_ANCHORS", "attack_suite",
            "autoattack_breakdown", "cascade_name", "fat_runs", "leaderboard_display", "leaderboard_reading",
-           "leaderboard_view",
-           "near_threshold", "plot_leaderboard", "protocol_rows", "protocol_table", "relu_verdicts", "saf_attacks",
-           "sapl_attacks", "shown", "sortable_html"]
+           "leaderboard_view", "near_threshold", "plot_leaderboard", "protocol_rows", "protocol_table",
+           "relu_verdicts", "saf_attacks", "sapl_attacks", "shown", "sortable_html"]
 
 
 @dataclass(frozen=True)
@@ -379,13 +378,12 @@ def leaderboard_reading(table, relu: str = "relu", rows: Iterable[str] | None = 
         alone = ", ".join(f"{name} alone {pct(r.get(key))}" for name, key in
                           (("AutoAttack", "autoattack_mean"), ("PGD", "pgd_mean"), ("Square", "square_mean"))
                           if has(r, key))
-        text = [f"**{r['row']}** ({r['seeds']} seeds): clean {ms(r, 'clean')}, worst case {ms(r, 'robust')} "
+        ref = ", the reference" if r["row"] == relu else ""
+        text = [f"**{r['row']}** ({r['seeds']} seeds{ref}): clean {ms(r, 'clean')}, worst case {ms(r, 'robust')} "
                 f"({alone})."]
-        if r["row"] == relu:
-            text[0] = text[0].replace("):", ", the reference):", 1)
-        elif not r.get("complete"):
+        if not ref and not r.get("complete"):
             text.append("Not all seeds have run: no verdict yet.")
-        elif r.get("vs_relu_robust"):
+        elif not ref and r.get("vs_relu_robust"):
             text.append(f"Against ReLU, seed by seed: robust accuracy **{r['vs_relu_robust']}**, clean accuracy "
                         f"**{r['vs_relu_clean']}**.")
         if has(r, "pgd_mean") and has(r, "square_mean") and r["square_mean"] <= r["pgd_mean"] - MASKING_GAP:
