@@ -206,6 +206,9 @@ def test_leaderboard_reading_names_masking_and_overfitting_only_where_the_number
     tanh = next(p for p in paras if p.startswith("**tanh**"))
     assert "no verdict yet" in tanh and "masking" not in tanh and "overfitting" not in tanh
     assert "masking" not in paras[0] and "overfitting" not in paras[0]
+    relu_partial = _fake([0.76, 0.75], [0.99] * 2, partial=True, seeds=(0, 1))
+    early = ev.leaderboard_reading(bm.leaderboard({"kaf": masked, "relu": relu_partial}), rows=["kaf"])
+    assert "the ReLU row has not run all its seeds" in early and "**not run" not in early
     only = ev.leaderboard_reading(bm.leaderboard({"kaf": masked, "relu": relu}), rows=["kaf"])
     assert only.startswith("**kaf**") and "\n\n" not in only
     assert "No row" in ev.leaderboard_reading(bm.leaderboard({"gelu": None}))

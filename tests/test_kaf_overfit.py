@@ -64,6 +64,9 @@ def test_table_and_words_put_both_trainings_side_by_side():
     assert "Under fast (FGSM) training, kaf leaves 0.1 % robust" in words and "worse" in words
     assert "Under PGD training, kaf leaves 70.0 % robust in the worst case against ReLU's 80.0 %: worse" in words
     assert "nothing is stored yet" in ko.overfit_words(ko.overfit_table({"relu": relu, "kaf": kaf}, None))
+    relu_partial = _fake([0.76, 0.75], [0.99] * 2, partial=True, seeds=(0, 1))
+    assert "no verdict yet (the ReLU row has 2/5 seeds)" in ko.overfit_words(
+        ko.overfit_table({"relu": relu_partial, "kaf": kaf}, None))
     with pytest.raises(ValueError, match="pgd-at-mnist"):
         ko.overfit_rows({"nope": 1})
 

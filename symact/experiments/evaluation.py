@@ -373,6 +373,7 @@ def leaderboard_reading(table, relu: str = "relu", rows: Iterable[str] | None = 
     keep = None if rows is None else set(rows)
     stored = [r for r in table.to_dict("records") if has(r, "clean_mean") and (keep is None or r["row"] in keep)]
     stored.sort(key=lambda r: r["row"] != relu)
+    base_done = any(r["row"] == relu and r.get("complete") for r in table.to_dict("records"))
     out = []
     for r in stored:
         alone = ", ".join(f"{name} alone {pct(r.get(key))}" for name, key in
@@ -383,6 +384,8 @@ def leaderboard_reading(table, relu: str = "relu", rows: Iterable[str] | None = 
                 f"({alone})."]
         if not ref and not r.get("complete"):
             text.append("Not all seeds have run: no verdict yet.")
+        elif not ref and not base_done:
+            text.append("No verdict yet: the ReLU row has not run all its seeds.")
         elif not ref and r.get("vs_relu_robust"):
             text.append(f"Against ReLU, seed by seed: robust accuracy **{r['vs_relu_robust']}**, clean accuracy "
                         f"**{r['vs_relu_clean']}**.")

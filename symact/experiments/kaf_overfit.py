@@ -189,6 +189,8 @@ def overfit_words(table) -> str:
             word = r.get("vs_relu_robust") or "no verdict (the ReLU row is not stored)"
             if not r.get("complete"):
                 word = f"no verdict yet ({r['seeds']} seeds)"
+            elif not base.empty and not base.iloc[0]["complete"]:
+                word = f"no verdict yet (the ReLU row has {base.iloc[0]['seeds']} seeds)"
             out.append(f"Under {training} training, {r['row']} leaves {pct(r['robust_mean'])} robust in the "
                        f"worst case{relu_txt}: {word}.")
             if r["train_attack_acc"] > r["clean_mean"]:
