@@ -936,8 +936,9 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     did not run one); ``linf_median``, ``l2_median``: the median over seeds of each
     seed's median FAB distance; ``sanity_failed``: the failed sanity checks with the number of seeds each
     failed on ("" when none failed); ``early_stopped``: seeds whose training stopped on catastrophic
-    overfitting; ``fgsm_train_acc`` and ``check_acc``: the accuracy on the FGSM training images and the early
-    stop's PGD-5 check at the epoch kept (means over seeds); ``fgsm_above_clean``: the seeds whose network
+    overfitting; ``train_attack_acc``: the accuracy on the images of the training's own attack (FGSM for fast
+    adversarial training, PGD for PGD training) at the epoch kept, and ``check_acc``: the early stop's PGD-5
+    check there (means over seeds); ``fgsm_above_clean``: the seeds whose network
     classified its FGSM training images better than clean test images, the signature of catastrophic
     overfitting that a masked PGD-5 check can miss (NaN for networks not trained by FGSM); ``epoch_seconds``,
     ``params``, ``params_added``: the cost; ``seeds``: "done/planned"; ``complete``; ``profile``; ``lr_max``:
@@ -952,9 +953,9 @@ def leaderboard_row(result, row: str | None = None) -> dict:
                 if name in s["eval"]["evaluation"]["attacks"]]
         return float(np.mean(vals)) if vals else float("nan")
 
-    # accuracy on the FGSM training images: only fast adversarial training (its history has the PGD-5 check)
-    fgsm = np.array([_final(h, "train_acc") if "check_robust_acc" in h else float("nan")
-                     for h in (s["train"]["history"] for s in seeds)])
+    attack = np.array([_final(s["train"]["history"], "train_acc") for s in seeds])
+    # fast adversarial training is the one whose history has the early stop's PGD-5 check
+    fgsm = np.array([a if "check_robust_acc" in s["train"]["history"] else float("nan") for a, s in zip(attack, seeds)])
     sd = lambda a: float(a.std(ddof=1)) if len(a) > 1 else float("nan")  # noqa: E731
     failed: dict[str, int] = {}
     for s in seeds:
@@ -972,7 +973,7 @@ def leaderboard_row(result, row: str | None = None) -> dict:
             "l2_median": med("L2"),
             "sanity_failed": ", ".join(f"{k} ({v}/{len(seeds)})" for k, v in sorted(failed.items())),
             "early_stopped": sum(s["train"]["history"].get("stopped_early") is not None for s in seeds),
-            "fgsm_train_acc": float(np.mean(fgsm)),
+            "train_attack_acc": float(np.mean(attack)),
             "check_acc": float(np.mean([_final(s["train"]["history"], "check_robust_acc") for s in seeds])),
             "fgsm_above_clean": int((fgsm > clean).sum()) if np.isfinite(fgsm).any() else float("nan"),
             "epoch_seconds": float(np.mean([_num(s["train"]["epoch_seconds"]) for s in seeds])),

@@ -399,7 +399,7 @@ def leaderboard_reading(table, relu: str = "relu", rows: Iterable[str] | None = 
         if has(r, "fgsm_above_clean") and k > 0:
             n = r["seeds"].split("/")[0]
             text.append(f"On {int(k)} of {n} seeds the network classified its FGSM training images better "
-                        f"({pct(r.get('fgsm_train_acc'))} on average at the epoch kept) than clean test images: "
+                        f"({pct(r.get('train_attack_acc'))} on average at the epoch kept) than clean test images: "
                         "the signature of catastrophic overfitting, which the early stop's PGD-5 check "
                         f"(reading {pct(r.get('check_acc'))}) did not catch.")
         out.append(" ".join(text))

@@ -155,18 +155,14 @@ def overfit_table(fat: Mapping, pgd: Mapping | None, rows: tuple[str, ...] = ("r
     """One line per training and row: the leaderboard's fast-adversarially-trained rows (``fat``: row -> stored
     result, :func:`symact.benchmark.stored_rows`) and this experiment's PGD-trained ones (``pgd``:
     :func:`overfit_rows`, or None), with :func:`symact.benchmark.leaderboard_row`'s numbers and, for each row
-    other than ReLU, the verdict words against the ReLU network of the same training; ``train_attack_acc``: the
-    mean over seeds of the accuracy on the training attack's images at the epoch kept (FGSM or PGD)."""
+    other than ReLU, the verdict words against the ReLU network of the same training (``train_attack_acc``: the
+    accuracy on the training attack's own images, FGSM or PGD)."""
     import pandas as pd
 
     lines = []
     for training, got in (("fast (FGSM)", fat), ("PGD", pgd or {})):
         table = bm.leaderboard({r: got.get(r) for r in rows})
-        for r in table.to_dict("records"):
-            res = got.get(r["row"])
-            acc = [bm._final(s["train"]["history"], "train_acc") for s in res["seeds"]] if res is not None else []
-            lines.append({"training": training, **r,
-                          "train_attack_acc": float(np.mean(acc)) if acc else float("nan")})
+        lines += [{"training": training, **r} for r in table.to_dict("records")]
     return pd.DataFrame(lines)
 
 
