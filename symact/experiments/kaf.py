@@ -39,7 +39,7 @@ from symact.device import get_device, seed_everything
 from symact.evaluation import decode_outcomes, encode_outcomes, evaluate
 from symact.models import Normalize
 from symact.results import Unit, experiment, gpu_resources
-from symact.train import TrainConfig, train
+from symact.train import TrainConfig, place, train
 
 __all__ = ["ACT_NAMES", "CANDIDATE_ACTS", "CandidatesConfig", "KAF_CANDIDATES_REPORTED", "candidates_display",
            "candidates_markdown", "NoiseAveragedPGD", "PredictedLabelPGD", "ThesisSmallCNN",
@@ -406,7 +406,8 @@ def _eval_unit(cfg: CandidatesConfig, act: str, seed: int, trained: dict) -> dic
     dev = get_device()
     model = thesis_small_cnn(**trained["builder_kwargs"])
     model.load_state_dict(trained["weights"])
-    model = model.to(dev).eval()
+    place(model, dev)
+    model.eval()
     test = data.load("cifar10", train=False).head(cfg.n_test)
     times = {}
     start = time.perf_counter()

@@ -62,6 +62,7 @@ from symact.evaluation import Transfer, decode_outcomes, evaluate, worst_case
 from symact.experiments import kaf as kexp
 from symact.experiments import verdicts
 from symact.results import Unit, config_hash, experiment, gpu_resources
+from symact.train import place
 
 __all__ = ["ADAPTIVE_ROWS", "AdaptiveAttacks", "AdaptiveConfig", "FatAdaptiveConfig", "SMOOTH_ROWS", "STANDARD",
            "TRAMER_KWTA_RECALLED", "XIE_RECALLED", "accuracy_table", "adaptive_columns", "adaptive_display",
@@ -198,9 +199,11 @@ def _deterministic(model: nn.Module, x: torch.Tensor) -> bool:
 def _evaluate(a: AdaptiveAttacks, kind: str, model: nn.Module, twin: nn.Module | None, test) -> dict:
     dev = get_device()
     torch.manual_seed(a.attack_seed)
-    model = model.to(dev).eval()
+    place(model, dev)
+    model.eval()
     if twin is not None:
-        twin = twin.to(dev).eval()
+        place(twin, dev)
+        twin.eval()
     x, _ = test.head(min(len(test), 64)).tensors(dev)
     start = time.perf_counter()
     ev = evaluate(model, test, _make_attacks(a, kind, model, twin), device=dev, progress=False)

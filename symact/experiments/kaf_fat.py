@@ -197,6 +197,7 @@ def _labels_unit(cfg: LabelsConfig, row: str, seed: int) -> dict:
     from symact.attacks import LossPGD, PredictedLabelPGD
     from symact.device import get_device
     from symact.evaluation import decode_outcomes, encode_outcomes, evaluate
+    from symact.train import place
 
     rcfg, name, key, in_zoo = _row_network(cfg, row, seed)
     if in_zoo:
@@ -208,7 +209,8 @@ def _labels_unit(cfg: LabelsConfig, row: str, seed: int) -> dict:
     torch.manual_seed(cfg.attack_seed)
     model = bm._build(rcfg)
     model.load_state_dict(weights)
-    model.to(dev).eval()
+    place(model, dev)
+    model.eval()
     test = data.load(rcfg.protocol.dataset, train=False).head(cfg.n_test)
     true = evaluate(model, test, {"pgd": LossPGD(model, cfg.eps, cfg.alpha, cfg.steps, cfg.restarts,
                                                  seed=cfg.attack_seed)}, device=dev, progress=False)

@@ -40,7 +40,7 @@ from symact.device import get_device, seed_everything
 from symact.evaluation import decode_outcomes, encode_outcomes, evaluate
 from symact.experiments.kaf import thesis_small_cnn
 from symact.results import Unit, experiment, gpu_resources
-from symact.train import TrainConfig, train
+from symact.train import TrainConfig, place, train
 
 __all__ = ["LIPSCHITZ_ACTS", "LNAMES", "LipschitzConfig", "SOC_ANCHOR", "TRAININGS", "bound_table", "certified_by_seed",
            "certify", "curve_table", "kaf_lipschitz", "lipschitz_small_cnn", "model_layers", "sanity_table",
@@ -218,7 +218,8 @@ def _eval_unit(cfg: LipschitzConfig, act: str, training: str, seed: int, trained
     dev = get_device()
     model = lipschitz_small_cnn(**trained["builder_kwargs"])
     model.load_state_dict(trained["weights"])
-    model = model.to(dev).eval()
+    place(model, dev)
+    model.eval()
     test = data.load("cifar10", train=False).head(cfg.n_test)
     out = {"act": act, "training": training, "seed": seed, "certificate": certify(model, test, cfg.eps)}
     if training in cfg.aa_trainings:

@@ -34,6 +34,7 @@ from symact.experiments import saf
 from symact.experiments import verdicts as vd
 from symact.results import experiment
 from symact.store.units import Unit, gpu_resources
+from symact.train import place
 
 __all__ = ["EQ10_BETA", "FIRST_ATTACKS", "FIRST_ATTACK_NAMES", "STRONG", "STRONG_EPS", "StrongConfig", "accuracy_se",
            "first_strong_acc", "first_strong_cell", "first_strong_markdown", "first_strong_runs", "first_strong_table",
@@ -92,7 +93,8 @@ def _train_unit(cfg: StrongConfig, model: str, seed: int, checkpoint=None) -> di
 def _network(cfg: StrongConfig, model: str, trained: dict):
     net = saf.build_model(cfg.dataset, model)
     net.load_state_dict(trained["weights"])
-    return net.to(get_device()).eval()
+    place(net)
+    return net.eval()
 
 
 def _kinds(model: str) -> tuple[bool, bool]:
