@@ -71,6 +71,22 @@ def test_table_and_words_put_both_trainings_side_by_side():
         ko.overfit_rows({"nope": 1})
 
 
+def test_stored_table_prefers_paper_then_quick_and_says_when_nothing_is_stored(monkeypatch):
+    relu = _fake([0.76] * 5, [0.99] * 5)
+    pgd = {"rows": {"relu": dict(_fake([0.8] * 3, [0.98] * 3, seeds=(0, 1, 2))),
+                    "kaf": dict(_fake([0.7] * 3, [0.98] * 3, seeds=(0, 1, 2)))}}
+    stored = {"quick": Result(pgd, {"profile": "quick"})}
+    monkeypatch.setattr(ko.pgd_at_mnist, "stored", lambda profile: stored.get(profile))
+    monkeypatch.setattr(bm, "stored_rows", lambda ds, prof, rows: {"relu": relu, "kaf": None})
+    table, prof = ko.stored_overfit_table("paper")
+    assert prof == "quick" and list(table["training"]) == ["fast (FGSM)"] * 2 + ["PGD"] * 2
+    stored["paper"] = Result(pgd, {"profile": "paper"})
+    assert ko.stored_overfit_table("paper")[1] == "paper"
+    stored.clear()
+    table, prof = ko.stored_overfit_table("paper")
+    assert prof is None and "Under PGD training nothing is stored yet" in ko.overfit_words(table)
+
+
 def _kaf_net(scale=1.0):
     import torch.nn as nn
 

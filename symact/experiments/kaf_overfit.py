@@ -33,7 +33,7 @@ from symact.results import Result, experiment
 from symact.store.units import Unit
 
 __all__ = ["OverfitConfig", "REACH", "gradient_report", "gradient_table", "gradient_words", "overfit_rows",
-           "overfit_table", "overfit_words", "pgd_at_mnist"]
+           "overfit_table", "overfit_words", "pgd_at_mnist", "stored_overfit_table"]
 
 DATASET = "mnist"
 
@@ -164,6 +164,16 @@ def overfit_table(fat: Mapping, pgd: Mapping | None, rows: tuple[str, ...] = ("r
         table = bm.leaderboard({r: got.get(r) for r in rows})
         lines += [{"training": training, **r} for r in table.to_dict("records")]
     return pd.DataFrame(lines)
+
+
+def stored_overfit_table(fat_profile: str = "paper"):
+    """:func:`overfit_table` from stored results only: the leaderboard's rows at ``fat_profile`` and this
+    experiment at ``paper``, else ``quick``. Returns ``(table, profile)``, the profile of the PGD-trained rows
+    (None when neither is stored)."""
+    ovf = pgd_at_mnist.stored("paper") or pgd_at_mnist.stored("quick")
+    table = overfit_table(bm.stored_rows(DATASET, fat_profile, ("relu", "kaf")),
+                          overfit_rows(ovf) if ovf is not None else None)
+    return table, (ovf.provenance.get("profile") if ovf is not None else None)
 
 
 def overfit_words(table) -> str:
