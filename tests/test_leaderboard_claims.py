@@ -42,3 +42,27 @@ def test_question_table_and_summary(monkeypatch):
     s = lc.question_summary(t)
     assert f"{len(judged)} better, 0 worse, 0 no detectable difference" in s
     assert "The KAF against ReLU on MNIST: **better**, +5.20 points" in s
+
+
+def test_anchors_name_registered_claims_and_compute_the_published_gains():
+    for a in lc.ANCHORS:
+        assert a.differences and all(k in claims.CLAIMS for keys in a.claims.values() for k in keys)
+    kaf = next(a for a in lc.ANCHORS if a.label == "KAF")
+    # 46.80 - 45.41 and 52.23 - 50.17 (kaf-thesis-results.md)
+    assert "+1.39 points over ReLU (VGG-inspired network) and +2.06 (ResNet-20)" in kaf.finding
+    assert "+9.3 points" in next(a for a in lc.ANCHORS if a.label == "SiLU").finding  # 42.3 - 33.0
+
+
+def test_published_finding_is_the_papers_words_and_the_anchor_table_shows_ours(monkeypatch):
+    t = lc.anchor_table()
+    assert list(t["activation"]) == [a.label for a in lc.ANCHORS]
+    assert all(cell.endswith(claims.NOT_STORED) for cell in t["MNIST"])  # the tests' results root is empty
+    assert t.loc[t["activation"] == "KAN", "MNIST"].item().startswith("Small and medium KANs are not consistently")
+    assert t.loc[t["activation"] == "KAN", "CIFAR-10"].item() == "not tested"
+    monkeypatch.setattr(benchmark, "stored_rows", lambda ds, prof, rows: {rows[0]: BETTER, "relu": RELU})
+    j = claims.CLAIMS["adversarial-evaluation/pssilu-vs-relu-mnist"].judge("paper")
+    assert j.word == "better" and "+4.54 points over ReLU (ResNet-18)" in j.theirs and "not our protocol" in j.theirs
+    assert claims.CLAIMS["adversarial-evaluation/sapl-vs-relu-mnist"].judge("paper").theirs == "no such comparison"
+    t = lc.anchor_table()
+    assert t.loc[t["activation"] == "PSSiLU", "MNIST"].item().startswith(
+        "reproduced in direction: better, +5.20 points [95 % interval")

@@ -10,11 +10,14 @@ own claims (SiLU and k-WTA on CIFAR-10, the KAN rows on MNIST); they are not rep
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from symact import benchmark
 from symact.claims import claim
 from symact.experiments import verdicts
 
-__all__ = ["LEADERBOARD_CLAIMS", "judge_row", "question_summary", "question_table"]
+__all__ = ["ANCHORS", "LEADERBOARD_CLAIMS", "Anchor", "anchor_table", "judge_row", "question_summary",
+           "question_table"]
 
 #: row -> (source, the claim as its source makes it); every row is tested on both data sets
 LEADERBOARD_CLAIMS = {
@@ -34,6 +37,85 @@ LEADERBOARD_CLAIMS = {
              "A smooth activation (SiLU) improves robustness over ReLU under adversarial training"),
 }
 _DATASETS = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A published comparison with ReLU that a leaderboard claim tests, shown beside ours: ``label`` (the
+    activation), ``source``, ``finding`` (what the source reports, in words, with its numbers), ``claims``
+    (data set -> the claim keys that test it here) and ``differences`` (every way the source's protocol differs
+    from the leaderboard's, each a pair: theirs, ours)."""
+
+    label: str
+    source: str
+    finding: str
+    claims: dict
+    differences: tuple[tuple[str, str], ...]
+
+
+def _thesis_gain(name: str, net: str) -> float:
+    """The thesis's PGD accuracy of ``name`` minus ReLU's, in points (kaf-thesis-results.md, its tables)."""
+    from symact.experiments.kaf_fat import THESIS
+
+    return THESIS[net][name][1] - THESIS[net]["ReLU"][1]
+
+
+def _xie_gain() -> float:
+    from symact.experiments.kaf_adaptive import XIE_RECALLED
+
+    return 100 * (XIE_RECALLED["silu"] - XIE_RECALLED["relu"])
+
+
+_OURS = ("fast adversarial training (FGSM from a random start) of LeNet-5 on MNIST and the VGG-inspired network on "
+         "CIFAR-10, no extra data")
+_WORST = "the worst case per image over AutoAttack, Square, PGD-50x10 with the true labels and a transfer attack"
+
+
+def _anchors() -> tuple[Anchor, ...]:
+    thesis = (("PGD-50x10 at 8/255 against the model's predicted labels", _WORST),
+              ("one network per activation", "paired over 5 seeds (MNIST) and 3 (CIFAR-10)"),
+              ("the thesis's own learning-rate ranges and 60 (VGG) or 80 (ResNet-20) epochs",
+               "one range test per activation and the protocol's epochs"),
+              ("CIFAR-10 only", "MNIST and CIFAR-10"))
+    return (
+        Anchor("KAF", "kaf-thesis-results.md, the two fast-adversarial-training tables",
+               f"PGD accuracy {_thesis_gain('KAF', 'vgg'):+.2f} points over ReLU (VGG-inspired network) and "
+               f"{_thesis_gain('KAF', 'resnet20'):+.2f} (ResNet-20), CIFAR-10, fast adversarial training",
+               {"mnist": ("adversarial-evaluation/kaf-vs-relu-mnist",),
+                "cifar10": ("adversarial-evaluation/kaf-vs-relu-cifar10",)}, thesis),
+        Anchor("KAF initialised to ELU", "kaf-thesis-results.md, the KAF_ELU rows",
+               f"PGD accuracy {_thesis_gain('KAF_ELU', 'vgg'):+.2f} points over ReLU (VGG-inspired) and "
+               f"{_thesis_gain('KAF_ELU', 'resnet20'):+.2f} (ResNet-20), CIFAR-10",
+               {"mnist": ("adversarial-evaluation/kaf-elu-vs-relu-mnist",),
+                "cifar10": ("adversarial-evaluation/kaf-elu-vs-relu-cifar10",)}, thesis),
+        Anchor("PSSiLU", "Dai, Mahloujifar and Mittal 2022, arXiv 2110.05626; anchors.md",
+               "robust accuracy +4.54 points over ReLU (ResNet-18) and +2.69 (WRN-28-10), CIFAR-10 at 8/255, with "
+               "about 6 million synthetic training images; RobustBench's Dai2021Parameterizing: 87.02 % clean, "
+               "61.55 % AutoAttack; no gain reported without extra data",
+               {"mnist": ("adversarial-evaluation/pssilu-vs-relu-mnist",),
+                "cifar10": ("adversarial-evaluation/pssilu-vs-relu-cifar10",)},
+               (("about 6 million synthetic training images", "none"),
+                ("their adversarial training of ResNet-18 and WRN-28-10", _OURS),
+                ("one (alpha, beta) pair for the whole network", "the pssilu row learns alpha per channel with beta "
+                 "fixed at 0.1; the pssilu-robustbench row has their form"),
+                ("AutoAttack alone", _WORST), ("CIFAR-10 only", "MNIST and CIFAR-10"))),
+        Anchor("SiLU", "Xie et al. 2020, Smooth adversarial training, arXiv 2006.14536; anchors.md",
+               f"robust accuracy {_xie_gain():+.1f} points over ReLU, ResNet-50 on ImageNet",
+               {"mnist": ("adversarial-evaluation/silu-vs-relu-mnist",), "cifar10": ("kaf/smooth-at-helps",)},
+               (("ImageNet and ResNet-50", "MNIST and CIFAR-10 with small networks"),
+                ("their adversarial training at ImageNet scale", _OURS), ("robustness under PGD", _WORST))),
+        Anchor("KAN", "Alter, Lapid and Sipper 2025, TMLR; anchors.md",
+               "small and medium KANs not consistently more robust than their standard counterparts, large KANs "
+               "more robust (MNIST to an ImageNet subset, attacks including AutoAttack)",
+               {"mnist": ("kaf/kan-matched-no-more-robust", "kaf/kan-large-more-robust")},
+               (("their networks and training", "LeNet-5 with KAN layers in place of its dense layers, under fast "
+                 "adversarial training"), ("each attack on its own", _WORST),
+                ("six data sets", "MNIST only (the CPU's budget)"))),
+    )
+
+
+#: the published comparisons the leaderboard's claims test (:class:`Anchor`), beside ours in :func:`anchor_table`
+ANCHORS = _anchors()
 #: claims the KAF chapter already registers on the same rows and data set
 _TESTED_ELSEWHERE = {("silu", "cifar10")}
 
@@ -50,14 +132,26 @@ def judge_row(row: str, dataset: str, profile: str) -> verdicts.Judgement | None
         return None
 
 
+def _with_paper(j: verdicts.Judgement, key: str) -> verdicts.Judgement:
+    """``j`` with the published finding of the :data:`ANCHORS` entry that ``key`` tests as the paper's words
+    (unchanged when no anchor names the claim)."""
+    from dataclasses import replace
+
+    for a in ANCHORS:
+        if any(key in keys for keys in a.claims.values()):
+            return replace(j, paper=f"{a.finding} ({a.source}; not our protocol)")
+    return j
+
+
 def _register(row: str, dataset: str) -> None:
     source, text = LEADERBOARD_CLAIMS[row]
+    key = f"adversarial-evaluation/{row}-vs-relu-{dataset}"
 
-    @claim(f"adversarial-evaluation/{row}-vs-relu-{dataset}", chapter="adversarial-evaluation",
-           section="ae-leaderboard", source=source,
+    @claim(key, chapter="adversarial-evaluation", section="ae-leaderboard", source=source,
            text=f"{text} (tested: the {row} row against ReLU, {_DATASETS[dataset]} leaderboard)")
     def _judge(profile: str):
-        return judge_row(row, dataset, profile)
+        j = judge_row(row, dataset, profile)
+        return None if j is None else _with_paper(j, key)
 
 
 for _row in LEADERBOARD_CLAIMS:
@@ -108,3 +202,39 @@ def question_summary(table) -> str:
             "not run yet." if kaf["verdict"] == NOT_STORED else
             f"**{kaf['verdict']}**, {kaf['ours']} ({kaf['evidence']}; {kaf['profile']} profile)."))
     return " ".join(parts)
+
+
+def _reading(word: str) -> str:
+    """What the verdict function's word means for a published finding that the activation helps (the KAN claims'
+    words, from :func:`symact.evaluation.verdict` with an effect or a margin, already say it)."""
+    return {"better": "reproduced in direction", "worse": "not reproduced (the opposite direction)",
+            "no detectable difference": "not reproduced (no detectable difference)"}.get(
+        word, word if word in ("reproduced", "reproduced in sign only", "not reproduced") else "no verdict")
+
+
+def anchor_table(profiles: tuple[str, ...] = ("paper", "quick")):
+    """The published comparisons with ReLU (:data:`ANCHORS`) beside ours: one line per anchor with
+    ``activation``, ``published`` (the finding and its source), ``MNIST`` and ``CIFAR-10`` (for each claim that
+    tests it on that data set: what the verdict function's word means for the published finding, the word and
+    our effect, or :data:`symact.claims.NOT_STORED`;
+    "not tested" where no claim does) and ``differences`` (the source's protocol, ours in brackets).
+    Reads stored results only."""
+    import pandas as pd
+
+    from symact.claims import CLAIMS, NOT_STORED, judge
+
+    def ours(keys) -> str:
+        if not keys:
+            return "not tested"
+        out = []
+        for key in keys:
+            j, prof = judge(CLAIMS[key], profiles)
+            head = "" if len(keys) == 1 else f"{CLAIMS[key].text.split(' (tested')[0]}: "
+            out.append(head + (NOT_STORED if j is None else f"{_reading(j.word)}: {j.word}, {j.ours} ({prof} profile)"))
+        return "; ".join(out)
+
+    return pd.DataFrame([{"activation": a.label, "published": f"{a.finding} ({a.source})",
+                          **{name: ours(a.claims.get(ds, ())) for ds, name in _DATASETS.items()},
+                          "differences": "; ".join(f"{theirs} (ours: {ours_})" for theirs, ours_ in a.differences)}
+                         for a in ANCHORS],
+                        columns=["activation", "published", *_DATASETS.values(), "differences"])
