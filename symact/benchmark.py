@@ -694,15 +694,20 @@ def _eval_head(cfg: RowConfig, model: nn.Module, n_classes: int) -> tuple[Callab
     return None, {}, ({"form": form} if form else {})
 
 
-def _eval_unit(cfg: RowConfig, act: Any, seed: int, trained: dict, surrogate: dict | None = None) -> dict:
+def _eval_unit(cfg: RowConfig, act: Any, seed: int, trained: dict, surrogate: dict | None = None,
+               checkpoint: Path | None = None) -> dict:
     """Unit ``eval-seed<k>``: the network of seed ``k`` under every attack of the protocol (module docstring),
-    and for a row with its own output layer the attacks its output needs (:func:`_eval_head`)."""
+    and for a row with its own output layer the attacks its output needs (:func:`_eval_head`). Resumable from
+    ``checkpoint`` (a folder): each step (clean accuracy, the attacks, the curve, the distances, the sanity
+    checks) is kept there with the random state after it (:func:`symact.store.checkpoints.stage`), the attacks
+    batch by batch, so an interrupted evaluation resumes with the numbers an uninterrupted one gives."""
     import torchattacks
 
     from symact.attacks import AutoAttack, make_attack
     from symact.device import get_device
     from symact.evaluation import (Transfer, decode_outcomes, encode_outcomes, evaluate, min_norm_distances,
                                    robustness_curve, run_sanity)
+    from symact.store.checkpoints import stage
     from symact.train import place
 
     p = cfg.protocol
@@ -720,7 +725,8 @@ def _eval_unit(cfg: RowConfig, act: Any, seed: int, trained: dict, surrogate: di
         sur.eval()
     _, test_all = _datasets(p)
     predict, head_attacks, head = _eval_head(cfg, model, len(test_all.classes))
-    clean = evaluate(model, test_all.head(p.n_clean), predict=predict, device=dev, progress=False)
+    clean = stage(checkpoint, "clean", lambda: evaluate(model, test_all.head(p.n_clean), predict=predict,
+                                                        device=dev, progress=False), dev)
     test, extra = test_all.head(p.n_eval), test_all.head(p.n_extra)
     eps = p.eps
     aa_kw = {"n_classes": len(test_all.classes)} if isinstance(cfg, BuiltRowConfig) else {}
@@ -733,13 +739,17 @@ def _eval_unit(cfg: RowConfig, act: Any, seed: int, trained: dict, surrogate: di
         atks["transfer"] = Transfer(model, torchattacks.PGD(sur, eps=eps, alpha=eps / 4, steps=p.pgd_steps,
                                                             random_start=True))
     atks.update({k: v for k, v in head_attacks.items() if k != "autoattack"})
-    main = evaluate(model, test, atks, predict=predict, device=dev, progress=False)
-    curve = robustness_curve(model, test, _curve_attacks(p), p.curve_eps, predict=predict, device=dev,
-                             progress=False)
-    dist = {norm: min_norm_distances(model, extra, norm=norm, method="fab", steps=p.fab_steps, predict=predict,
-                                     device=dev, progress=False) for norm in ("Linf", "L2")}
-    sanity = run_sanity(model, extra, eps, surrogate=sur, seed=p.attack_seed, steps=p.sanity_steps,
-                        square_queries=p.sanity_queries, predict=predict, device=dev, progress=False)
+    main = stage(checkpoint, "attacks", lambda: evaluate(
+        model, test, atks, predict=predict, device=dev, progress=False,
+        checkpoint=None if checkpoint is None else checkpoint / "attacks-batches.pt"), dev)
+    curve = stage(checkpoint, "curve", lambda: robustness_curve(model, test, _curve_attacks(p), p.curve_eps,
+                                                                predict=predict, device=dev, progress=False), dev)
+    dist = stage(checkpoint, "distances", lambda: {
+        norm: min_norm_distances(model, extra, norm=norm, method="fab", steps=p.fab_steps, predict=predict,
+                                 device=dev, progress=False) for norm in ("Linf", "L2")}, dev)
+    sanity = stage(checkpoint, "sanity", lambda: run_sanity(
+        model, extra, eps, surrogate=sur, seed=p.attack_seed, steps=p.sanity_steps, square_queries=p.sanity_queries,
+        predict=predict, device=dev, progress=False), dev)
     # the worst case per image over every attack run on it
     n = main["n"]
     worst = decode_outcomes(main["worst_case"]["outcome"], n)
@@ -774,12 +784,13 @@ def _units(cfg: RowConfig, act: Any = None) -> list[Unit]:
               for k in seeds]
     for k in seeds:
         if cfg.is_relu:  # transfer from ReLU is not defined for the ReLU row itself
-            units.append(Unit(f"eval-seed{k}", _eval_unit, (cfg, act, k), needs=(f"train-seed{k}",)))
+            units.append(Unit(f"eval-seed{k}", _eval_unit, (cfg, act, k), needs=(f"train-seed{k}",),
+                              checkpoint=True))
         else:
             units.append(Unit(f"relu-seed{k}", _surrogate_unit,
                               (cfg.protocol, k, _RELU_ROWS.get(cfg.protocol)), checkpoint=True))
             units.append(Unit(f"eval-seed{k}", _eval_unit, (cfg, act, k),
-                              needs=(f"train-seed{k}", f"relu-seed{k}")))
+                              needs=(f"train-seed{k}", f"relu-seed{k}"), checkpoint=True))
     return units
 
 

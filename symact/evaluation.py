@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -48,6 +49,7 @@ from torch import nn
 from symact.attacks import progress_bar
 from symact.data import ImageData
 from symact.device import get_device
+from symact.store.checkpoints import rng_state, save_atomic, set_rng_state
 
 __all__ = ["EVAL_PROTOCOL", "cascade_label", "Transfer", "Verdict", "argmax", "compare_curves", "decode_broken_by",
            "decode_outcomes", "encode_outcomes", "evaluate", "mcnemar", "min_norm_distances", "distance_values", "pool",
@@ -275,6 +277,7 @@ def evaluate(
     device=None,
     progress: bool | None = None,
     return_examples: int = 0,
+    checkpoint: str | Path | None = None,
 ) -> dict:
     """Clean accuracy, and robustness under each attack, of ``model`` on ``data``, per image.
 
@@ -291,6 +294,12 @@ def evaluate(
             criteria (torchattacks: argmax); the rule decides what counts as correct.
         batch_size, device, progress: batching, the device (:func:`symact.device.get_device`), tqdm bars.
         return_examples: keep the first ``k`` clean and adversarial images, labels and predictions.
+        checkpoint: a file for a resumable evaluation. After every batch the running sums and torch's random
+            state are saved there; called again after an interruption, the evaluation resumes after the last
+            saved batch and returns what an uninterrupted run returns (the attacks draw the same numbers). A
+            checkpoint written for other data, batches, attacks or rule raises ValueError; the file is removed
+            once the evaluation returns. (Written here, not taken from a library: torchattacks and Dask keep no
+            state across an interrupted attack.)
 
     Every attack of a dict runs on the clean-correct images only (the others are wrong already), so the
     per-image outcomes of different attacks compare like with like. ``robust`` counts images correct on the
@@ -329,8 +338,24 @@ def evaluate(
     n = clean_ok = 0
     clean_outcome: list[torch.Tensor] = []
     total = math.ceil(len(data) / batch_size)
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    fingerprint = (f"{len(data)} images, batches of {batch_size}, rule {_rule_name(predict)}, attacks "
+                   + ", ".join(f"{k} ({t.kind})" for k, t in tallies.items()) + f", {return_examples} examples")
+    done = 0
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != fingerprint:
+            raise ValueError(f"checkpoint {checkpoint} was written for another evaluation (it has "
+                             f"{state.get('fingerprint')!r}, this one {fingerprint!r}); remove it to start afresh")
+        done, n, clean_ok, clean_outcome = state["batches"], state["n"], state["clean_ok"], state["clean_outcome"]
+        for name, saved in state["tallies"].items():
+            tallies[name].__dict__.update(saved)
+        set_rng_state(state["rng"], dev)
     try:
-        for xb, yb in progress_bar(data.batches(batch_size, device=dev), total, "evaluate", progress):
+        for b, (xb, yb) in enumerate(progress_bar(data.batches(batch_size, device=dev), total, "evaluate",
+                                                  progress)):
+            if b < done:  # evaluated before the interruption
+                continue
             with torch.no_grad():
                 out = model(xb)
                 pred = rule(out)
@@ -383,8 +408,14 @@ def evaluate(
                     ex["label"] += yb[:k].cpu().tolist()
                     ex["clean_pred"] += pred[:k].cpu().tolist()
                     ex["adv_pred"] += adv_pred[:k].cpu().tolist()
+            if checkpoint is not None:
+                save_atomic({"fingerprint": fingerprint, "batches": b + 1, "n": n, "clean_ok": clean_ok,
+                             "clean_outcome": clean_outcome, "tallies": {k: vars(t) for k, t in tallies.items()},
+                             "rng": rng_state(dev)}, checkpoint)
     finally:
         model.train(was)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     clean = torch.cat(clean_outcome) if clean_outcome else torch.zeros(0, dtype=torch.bool)
     result: dict[str, Any] = {"protocol": EVAL_PROTOCOL, "predict": _rule_name(predict), "n": n,
                               "clean_correct": clean_ok, "clean_acc": clean_ok / max(n, 1),

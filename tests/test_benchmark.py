@@ -1,5 +1,6 @@
 """symact.benchmark: the protocol, a reader's activation end to end at the smoke profile (in-process and from
 the command line), the leaderboard row, the verdicts against ReLU, bad input."""
+import json
 import math
 import os
 import subprocess
@@ -466,3 +467,28 @@ def test_measured_unit_seconds_replace_the_formula(tmp_path, monkeypatch):
     mdome = bm.estimate_cpu_seconds(p, row="mdome", measured=m)
     assert mdome["evaluation"] > 3000 * len(p.seeds) * bm.ROW_FACTORS["mnist"]["mdome"]  # its extra attacks
     assert bm.estimate_cpu_seconds(p)["measured"] == []
+
+
+def test_an_interrupted_evaluation_unit_resumes_to_the_uninterrupted_value(needs_data, tmp_path, monkeypatch):
+    from symact import evaluation
+
+    cfg = bm.RowConfig(bm.protocol("mnist", "smoke"), "relu")
+    torch.manual_seed(0)
+    net = bm.build_network(cfg.protocol.network, "relu", **dict(cfg.protocol.network_kwargs))
+    trained = {"weights": net.state_dict()}
+    whole = bm._eval_unit(cfg, None, 0, trained, checkpoint=tmp_path / "a")
+    real = evaluation.min_norm_distances
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluation, "min_norm_distances", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        bm._eval_unit(cfg, None, 0, trained, checkpoint=tmp_path / "b")
+    assert {p.name for p in (tmp_path / "b").iterdir()} == {"clean.pt", "attacks.pt", "curve.pt"}
+    monkeypatch.setattr(evaluation, "min_norm_distances", real)
+    torch.manual_seed(123)  # the resumed unit restores the random state the interruption left
+    resumed = bm._eval_unit(cfg, None, 0, trained, checkpoint=tmp_path / "b")
+    assert json.dumps(resumed, sort_keys=True, default=str) == json.dumps(whole, sort_keys=True, default=str)
+    units = {u.key: u for u in bm._units(cfg)}
+    assert units["eval-seed0"].checkpoint and units["train-seed0"].checkpoint

@@ -274,6 +274,50 @@ def test_pool_matches_pool_evaluations(trained, toy_data):
         ev.pool([])
 
 
+class _Interrupted(RuntimeError):
+    pass
+
+
+class _PGDThatStops:
+    """PGD with a random start that raises on its ``stop_at``-th call: an evaluation interrupted mid-way."""
+
+    def __init__(self, model, stop_at=None):
+        self.pgd = torchattacks.PGD(model, eps=0.3, alpha=0.05, steps=3, random_start=True)
+        self.calls, self.stop_at = 0, stop_at
+
+    def __call__(self, x, y):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise _Interrupted
+        return self.pgd(x, y)
+
+
+def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(trained, toy_data, tmp_path):
+    data, ckpt = toy_data.head(70), tmp_path / "eval.pt"
+
+    def run(stop_at=None):
+        atks = {"fgsm": torchattacks.FGSM(trained, eps=0.3), "pgd": _PGDThatStops(trained, stop_at)}
+        return ev.evaluate(trained, data, atks, batch_size=16, checkpoint=ckpt, return_examples=20)
+
+    torch.manual_seed(3)
+    whole = run()
+    assert 0 < whole["attacks"]["pgd"]["fooled"] < whole["clean_correct"]  # the random starts change numbers
+    assert not ckpt.exists()  # removed once the evaluation returns
+    torch.manual_seed(3)
+    with pytest.raises(_Interrupted):
+        run(stop_at=3)  # two batches done and saved, the third interrupted
+    assert ckpt.exists()
+    torch.manual_seed(99)  # the resumed run restores the random state of the interruption itself
+    resumed = run()
+    assert json.dumps(resumed, sort_keys=True) == json.dumps(whole, sort_keys=True)
+    assert not ckpt.exists()
+    torch.manual_seed(3)
+    with pytest.raises(_Interrupted):
+        run(stop_at=2)
+    with pytest.raises(ValueError, match="another evaluation"):
+        ev.evaluate(trained, data, {"fgsm": torchattacks.FGSM(trained, eps=0.1)}, batch_size=16, checkpoint=ckpt)
+
+
 # --------------------------------------------------------------------------- curves and distances
 
 

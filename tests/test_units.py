@@ -358,3 +358,20 @@ def test_workers_two_starts_a_local_cluster_and_leaves_this_process_as_it_was(mo
     assert r["squares"] == [0, 1, 4] and CALLS == []  # every unit ran in the workers
     assert "2 Dask workers, dashboard" in capsys.readouterr().err
     assert "OMP_NUM_THREADS" not in os.environ and "MALLOC_TRIM_THRESHOLD_" not in os.environ
+
+
+def test_stage_keeps_its_value_and_the_random_state_after_it(tmp_path):
+    import numpy as np
+
+    from symact.store import checkpoints
+
+    torch.manual_seed(0)
+    first = checkpoints.stage(tmp_path, "s", lambda: {"x": torch.rand(3), "n": np.float64(2.5), "a": np.arange(3)})
+    assert first["n"] == 2.5 and type(first["n"]) is float and first["a"] == [0, 1, 2]
+    after = torch.rand(2)
+    torch.manual_seed(7)
+    calls = []
+    again = checkpoints.stage(tmp_path, "s", lambda: calls.append(1))
+    assert not calls and torch.equal(again["x"], first["x"]) and again["a"] == [0, 1, 2]
+    assert torch.equal(torch.rand(2), after)  # the draws after the stage are those of the first run
+    assert checkpoints.stage(None, "s", lambda: 5) == 5

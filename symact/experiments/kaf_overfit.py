@@ -89,12 +89,13 @@ def _train_unit(cfg: OverfitConfig, row: str, seed: int, lr: dict, checkpoint: P
                                "activation_kwargs": dict(rcfg.activation_kwargs), **dict(p.network_kwargs)}}
 
 
-def _eval_unit(cfg: OverfitConfig, row: str, seed: int, trained: dict, surrogate: dict | None = None) -> dict:
+def _eval_unit(cfg: OverfitConfig, row: str, seed: int, trained: dict, surrogate: dict | None = None,
+               checkpoint=None) -> dict:
     """Unit ``eval-<row>-seed<k>``: the leaderboard's evaluation, the PGD-trained ReLU network of the same seed
-    as the transfer surrogate."""
+    as the transfer surrogate; resumable from ``checkpoint`` as the leaderboard's."""
     sur = None if surrogate is None else {"weights": surrogate["weights"],
                                           "source": f"the PGD-trained relu network, seed {seed} (this experiment)"}
-    return bm._eval_unit(cfg.row_config(row), None, seed, trained, sur)
+    return bm._eval_unit(cfg.row_config(row), None, seed, trained, sur, checkpoint=checkpoint)
 
 
 def _units(cfg: OverfitConfig) -> list[Unit]:
@@ -105,7 +106,7 @@ def _units(cfg: OverfitConfig) -> list[Unit]:
     for k in cfg.protocol.seeds:
         for row in cfg.rows:
             needs = (f"train-{row}-seed{k}",) + (() if row == "relu" else (f"train-relu-seed{k}",))
-            units.append(Unit(f"eval-{row}-seed{k}", _eval_unit, (cfg, row, k), needs=needs))
+            units.append(Unit(f"eval-{row}-seed{k}", _eval_unit, (cfg, row, k), needs=needs, checkpoint=True))
     return units
 
 

@@ -18,8 +18,13 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path, PurePosixPath
+from typing import Any, Callable
 
-__all__ = ["checkpoint_root", "has_checkpoint", "remove_checkpoint", "resolve", "unit_checkpoint"]
+import numpy as np
+import torch
+
+__all__ = ["checkpoint_root", "has_checkpoint", "remove_checkpoint", "resolve", "rng_state", "save_atomic",
+           "set_rng_state", "stage", "unit_checkpoint"]
 
 
 def checkpoint_root() -> Path:
@@ -55,3 +60,62 @@ def remove_checkpoint(relative: PurePosixPath | str) -> None:
             parent.rmdir()
         except OSError:
             break
+
+
+def rng_state(device=None) -> dict:
+    """torch's random state on the CPU, and on ``device`` when it is a CUDA device: what an attack or a
+    training draws from next (the attacks of :mod:`symact.attacks` and torchattacks draw from torch only)."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None}
+
+
+def set_rng_state(state: dict, device=None) -> None:
+    """Restore what :func:`rng_state` saved (the CUDA part only on a CUDA ``device``)."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    torch.set_rng_state(state["cpu"])
+    if dev.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], dev)
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj, path)`` through a temporary file and a rename, so that an interruption never leaves a
+    half-written checkpoint (the previous one stays)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _loadable(obj: Any) -> Any:
+    """``obj`` with numpy values as Python ones, so that ``torch.load(weights_only=True)`` reads it back."""
+    if isinstance(obj, dict):
+        return {k: _loadable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_loadable(v) for v in obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def stage(folder: str | Path | None, name: str, fn: Callable[[], Any], device=None) -> Any:
+    """``fn()``, once per unit: a step of a resumable unit that is not a training (an evaluation's attacks).
+
+    With ``folder`` (the unit's checkpoint folder), the value is saved as ``<folder>/<name>.pt`` with torch's
+    random state after it; called again after an interruption, the saved value is returned and that random
+    state restored, so that the steps after it draw the numbers an uninterrupted run draws. ``fn`` may itself
+    checkpoint inside the folder (:func:`symact.evaluation.evaluate` does per batch). Without ``folder``:
+    ``fn()``. Values must be dicts, lists, numbers, strings and tensors (numpy values become Python ones).
+    """
+    if folder is None:
+        return fn()
+    path = Path(folder) / f"{name}.pt"
+    if path.exists():
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        set_rng_state(saved["rng"], device)
+        return saved["value"]
+    value = _loadable(fn())
+    save_atomic({"value": value, "rng": rng_state(device)}, path)
+    return value
