@@ -49,7 +49,7 @@ from torch import nn
 from symact.attacks import progress_bar
 from symact.data import ImageData
 from symact.device import get_device
-from symact.store.checkpoints import rng_state, save_atomic, set_rng_state
+from symact.store.checkpoints import load_matching, rng_state, save_atomic, set_rng_state
 
 __all__ = ["EVAL_PROTOCOL", "cascade_label", "Transfer", "Verdict", "argmax", "compare_curves", "decode_broken_by",
            "decode_outcomes", "encode_outcomes", "evaluate", "mcnemar", "min_norm_distances", "distance_values", "pool",
@@ -342,11 +342,8 @@ def evaluate(
     fingerprint = (f"{len(data)} images, batches of {batch_size}, rule {_rule_name(predict)}, attacks "
                    + ", ".join(f"{k} ({t.kind})" for k, t in tallies.items()) + f", {return_examples} examples")
     done = 0
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if state.get("fingerprint") != fingerprint:
-            raise ValueError(f"checkpoint {checkpoint} was written for another evaluation (it has "
-                             f"{state.get('fingerprint')!r}, this one {fingerprint!r}); remove it to start afresh")
+    state = load_matching(checkpoint, fingerprint, "evaluation")
+    if state is not None:
         done, n, clean_ok, clean_outcome = state["batches"], state["n"], state["clean_ok"], state["clean_outcome"]
         for name, saved in state["tallies"].items():
             tallies[name].__dict__.update(saved)

@@ -44,6 +44,7 @@ from symact.attacks import accuracy, perturb_linf, progress_enabled
 from symact.data import ImageData, random_crop_flip
 from symact.device import autocast, get_device
 from symact.models import channels_last_default
+from symact.store.checkpoints import load_matching, save_atomic
 
 __all__ = ["LR_RULE", "TrainConfig", "loss_function", "lr_range_test", "place", "train"]
 
@@ -248,11 +249,8 @@ def train(
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     fingerprint = f"{_config_key(cfg)} {len(data)} " + " ".join(f"{k}{tuple(v.shape)}" for k, v in model.state_dict().items())
     first = 0
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if state.get("fingerprint") != fingerprint:
-            raise ValueError(f"checkpoint {checkpoint} was written for another config, model or data set "
-                             f"(it has {state.get('fingerprint')!r}, this run {fingerprint!r}); remove it to start afresh")
+    state = load_matching(checkpoint, fingerprint, "config, model or data set")
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
@@ -310,10 +308,7 @@ def train(
                      "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None}
             if check is not None:
                 state.update(prev_state=prev_state, prev_rob=prev_rob)
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            tmp = checkpoint.with_name(checkpoint.name + ".tmp")
-            torch.save(state, tmp)
-            tmp.replace(checkpoint)
+            save_atomic(state, checkpoint)
     bar.close()
     model.eval()
     if checkpoint is not None:

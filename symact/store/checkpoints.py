@@ -23,8 +23,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-__all__ = ["checkpoint_root", "has_checkpoint", "remove_checkpoint", "resolve", "rng_state", "save_atomic",
-           "set_rng_state", "stage", "unit_checkpoint"]
+__all__ = ["checkpoint_root", "has_checkpoint", "load_matching", "remove_checkpoint", "resolve", "rng_state",
+           "save_atomic", "set_rng_state", "stage", "unit_checkpoint"]
 
 
 def checkpoint_root() -> Path:
@@ -85,6 +85,19 @@ def save_atomic(obj: Any, path: str | Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     tmp.replace(path)
+
+
+def load_matching(path: str | Path | None, fingerprint: str, what: str) -> dict | None:
+    """The state a run saved at ``path`` (``torch.save`` of a dict with its ``fingerprint``), or None when there is
+    none. Raises ValueError naming both fingerprints when the file was written by a run of another kind
+    (``what``: "config, model or data set", "evaluation"): resuming it would mix two runs."""
+    if path is None or not Path(path).exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("fingerprint") != fingerprint:
+        raise ValueError(f"checkpoint {path} was written for another {what} (it has {state.get('fingerprint')!r}, "
+                         f"this run {fingerprint!r}); remove it to start afresh")
+    return state
 
 
 def _loadable(obj: Any) -> Any:
