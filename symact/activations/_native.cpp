@@ -237,16 +237,18 @@ struct PSSiLU {
             return d == S(0) ? V{} : x * d * c;
         });
     }
+    // constants k[0], k[1]: whether a and b need their gradients (a fixed beta skips its sum)
     template <class V, class S>
     static void bwd(const S* x, const S* g, S* dx, int64_t n, const Plain<S>& pr, int64_t ch, double* grad) {
         const S a = pr.at(ch)[0], b = pr.at(ch)[1], c = S(1) / (S(1) - b);
+        const bool need_a = grad && pr.c.k[0] != 0, need_b = grad && pr.c.k[1] != 0;
         V sa{}, sb{};
         each<V>(x, g, dx, n, [&](V x, V g) {
             V s, e, r;
             sig(x, a, s, e, r);
             V t = e * r * r, xt = times(x, t);
-            sa += times(x, xt) * g;
-            sb += times(x, x > S(0) ? -e * r : -r) * g;
+            if (need_a) sa += times(x, xt) * g;
+            if (need_b) sb += times(x, x > S(0) ? -e * r : -r) * g;
             return (s - b + a * xt) * c * g;
         });
         if (grad) {

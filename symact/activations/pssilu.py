@@ -58,6 +58,11 @@ class _PSSiLUKernel:
 
     @staticmethod
     def native(params):
+        # constants: whether a and b need their gradients (the native kernel skips the sums nobody reads)
+        return "pssilu", tuple(float(p.requires_grad) for p in params)
+
+    @staticmethod
+    def triton(params):
         return "pssilu", ()
 
     @staticmethod
