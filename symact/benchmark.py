@@ -947,7 +947,8 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     ``clean_mean``/``clean_sd`` and ``robust_mean``/``robust_sd``: mean and sample standard deviation over seeds
     of the clean accuracy (all test images) and the worst-case robust accuracy (:func:`_eval_unit`);
     ``autoattack_mean``, ``pgd_mean``, ``square_mean``: AutoAttack, PGD and Square alone (NaN where a row
-    did not run one); ``linf_median``, ``l2_median``: the median over seeds of each
+    did not run one); ``apgd_ce_mean``: APGD-CE alone, AutoAttack's first component, read from the cascade's
+    ``broken_by`` counts (the cross-entropy gradient PGD follows, with APGD's adaptive step); ``linf_median``, ``l2_median``: the median over seeds of each
     seed's median FAB distance; ``sanity_failed``: the failed sanity checks with the number of seeds each
     failed on ("" when none failed); ``early_stopped``: seeds whose training stopped on catastrophic
     overfitting; ``train_attack_acc``: the accuracy on the images of the training's own attack (FGSM for fast
@@ -967,6 +968,15 @@ def leaderboard_row(result, row: str | None = None) -> dict:
                 if name in s["eval"]["evaluation"]["attacks"]]
         return float(np.mean(vals)) if vals else float("nan")
 
+    def first_component() -> float:  # AutoAttack's first component, APGD-CE, alone: what it broke first
+        vals = []
+        for s in seeds:
+            ev = s["eval"]["evaluation"]
+            got = (ev["attacks"].get("autoattack") or {}).get("broken_by") or {}
+            if (got.get("components") or [None])[0] == "apgd-ce":
+                vals.append((ev["clean_correct"] - got["counts"]["apgd-ce"]) / ev["n"])
+        return float(np.mean(vals)) if vals else float("nan")
+
     attack = np.array([_final(s["train"]["history"], "train_acc") for s in seeds])
     # fast adversarial training is the one whose history has the early stop's PGD-5 check
     fgsm = np.array([a if "check_robust_acc" in s["train"]["history"] else float("nan") for a, s in zip(attack, seeds)])
@@ -982,7 +992,8 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     return {"row": row or result.get("activation"), "dataset": result["dataset"], "profile": _profile(result),
             "seeds": f"{len(seeds)}/{len(result['protocol']['seeds'])}", "complete": _complete(result),
             "clean_mean": float(clean.mean()), "clean_sd": sd(clean), "robust_mean": float(robust.mean()),
-            "robust_sd": sd(robust), "autoattack_mean": alone("autoattack"), "pgd_mean": alone("pgd"),
+            "robust_sd": sd(robust), "autoattack_mean": alone("autoattack"), "apgd_ce_mean": first_component(),
+            "pgd_mean": alone("pgd"),
             "square_mean": alone("square"), "linf_median": med("Linf"),
             "l2_median": med("L2"),
             "sanity_failed": ", ".join(f"{k} ({v}/{len(seeds)})" for k, v in sorted(failed.items())),

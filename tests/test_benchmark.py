@@ -162,20 +162,28 @@ def test_command_line_at_smoke(needs_data, tmp_path):
 
 
 def _fake(robust, clean, profile="paper", partial=False, seeds=None, dataset="mnist", fgsm=None, pgd=None,
-          square=None):
+          square=None, apgd_ce=None):
     """A stored benchmark result with the given per-seed accuracies (what the leaderboard reads); ``fgsm``: the
     FGSM training accuracy of every seed's last epoch, ``pgd``, ``square``: every seed's accuracy under those
-    attacks alone (left out when None)."""
+    attacks alone (left out when None); ``apgd_ce``: under AutoAttack's first component, as its ``broken_by``
+    counts on 1,000 images record it."""
     p = bm.protocol(dataset, "paper")
     seeds = list(seeds if seeds is not None else p.seeds)
     hist = lambda: ({"stopped_early": None} if fgsm is None else  # noqa: E731 (a fresh dict per seed)
                     {"stopped_early": None, "train_acc": [0.5, fgsm], "check_robust_acc": [0.6, 0.7]})
     alone = {name: {"robust_acc": v} for name, v in (("pgd", pgd), ("square", square)) if v is not None}
+
+    def cascade(k):
+        aa = {"robust_acc": robust[k] + 0.01}
+        if apgd_ce is not None:
+            ok = round(1000 * clean[k])
+            aa["broken_by"] = {"components": ["apgd-ce", "apgd-t", "fab-t", "square"],
+                               "counts": {"apgd-ce": ok - round(1000 * apgd_ce), "apgd-t": 0, "fab-t": 0, "square": 0}}
+        return {"attacks": {"autoattack": aa, **alone}, "n": 1000, "clean_correct": round(1000 * clean[k])}
     entry = lambda k: {"seed": k, "train": {"history": hist(), "epoch_seconds": 20.0,  # noqa
                                             "params": 100, "params_added": 0},
                        "eval": {"clean_acc": clean[k], "worst_case": {"robust_acc": robust[k]},
-                                "evaluation": {"attacks": {"autoattack": {"robust_acc": robust[k] + 0.01},
-                                                           **alone}},
+                                "evaluation": cascade(k),
                                 "sanity": {"checks": [{"name": "more-iterations", "passed": k != 0}]},
                                 "distances": {"Linf": {"median": 0.3}, "L2": {"median": None}}}}
     data = {"dataset": dataset, "protocol": bm._jsonable(p), "lr": {"lr_max": 1e-3},
@@ -196,7 +204,9 @@ def test_leaderboard_row_reads_the_attacks_alone_and_the_overfitting_signature()
     assert overfit["check_acc"] == pytest.approx(0.7)
     assert overfit["pgd_mean"] == pytest.approx(0.3) and overfit["square_mean"] == pytest.approx(0.02)
     plain = bm.leaderboard_row(_fake([0.8] * 5, [0.99] * 5, fgsm=0.97), "relu")
-    assert plain["fgsm_above_clean"] == 0 and math.isnan(plain["pgd_mean"])
+    assert plain["fgsm_above_clean"] == 0 and math.isnan(plain["pgd_mean"]) and math.isnan(plain["apgd_ce_mean"])
+    first = bm.leaderboard_row(_fake([0.3] * 5, [0.99] * 5, fgsm=0.97, apgd_ce=0.35), "pssilu")
+    assert first["apgd_ce_mean"] == pytest.approx(0.35)  # (990 correct - 640 broken by APGD-CE) / 1000
     pgd_trained = _fake([0.8] * 5, [0.99] * 5, fgsm=0.995)
     for s in pgd_trained["seeds"]:  # PGD training keeps no PGD-5 check: its training accuracy is not FGSM's
         del s["train"]["history"]["check_robust_acc"]

@@ -212,6 +212,14 @@ def test_leaderboard_reading_names_masking_and_overfitting_only_where_the_number
     only = ev.leaderboard_reading(bm.leaderboard({"kaf": masked, "relu": relu}), rows=["kaf"])
     assert only.startswith("**kaf**") and "\n\n" not in only
     assert "No row" in ev.leaderboard_reading(bm.leaderboard({"gelu": None}))
+    # APGD-CE (the same gradient, an adaptive step) at or below Square: PGD's step fails, not the gradient
+    step = _fake([0.27] * 5, [0.99] * 5, fgsm=0.9, pgd=0.68, square=0.42, apgd_ce=0.36)
+    said = ev.leaderboard_reading(bm.leaderboard({"pssilu": step, "relu": relu}), rows=["pssilu"])
+    assert "APGD-CE alone" in said and "36.0 %" in said and "fixed step is what fails" in said
+    assert "gradient masking" not in said
+    masked_too = _fake([0.27] * 5, [0.99] * 5, fgsm=0.9, pgd=0.68, square=0.42, apgd_ce=0.6)
+    said = ev.leaderboard_reading(bm.leaderboard({"pssilu": masked_too, "relu": relu}), rows=["pssilu"])
+    assert "even APGD-CE alone leaves 60.0 %" in said and "gradient masking" in said
 
 
 def test_relu_verdicts_from_stored_rows():

@@ -122,3 +122,17 @@ def test_gradient_table_and_words_summarise_per_row():
     words = ko.gradient_words(t, 0.05)
     assert words.startswith("relu (1 network)") and "kaf (2 networks)" in words and "beyond the dictionary" in words
     assert "times the median" in words and "KAF inputs lie beyond the dictionary" in words
+
+
+def test_step_words_read_apgd_ce_against_pgd():
+    import pandas as pd
+
+    table = pd.DataFrame([{"row": "relu", "apgd_ce_mean": 0.771, "pgd_mean": 0.823},
+                          {"row": "kaf", "apgd_ce_mean": 0.020, "pgd_mean": 0.233}, {"row": "tanh"}])
+    words = ko.step_words(table, 0.075)
+    assert ("leaves 77.1 % of the test images robust on the relu networks and 2.0 % of the test images robust on "
+            "the kaf networks, where PGD's fixed step of 0.075 leaves 82.3 % and 23.3 %.") in words
+    assert "what misleads PGD is its step" in words
+    table.loc[1, "apgd_ce_mean"] = 0.3  # APGD-CE weaker than PGD on one row: no such conclusion
+    assert "what misleads" not in ko.step_words(table, 0.075)
+    assert ko.step_words(pd.DataFrame([{"row": "tanh"}]), 0.075) == ""

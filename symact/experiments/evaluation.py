@@ -284,7 +284,7 @@ WONG_ANCHORS = {
 #: the leaderboard's columns as the chapter shows them: (column of symact.benchmark.leaderboard, header)
 LEADERBOARD_COLUMNS = (("row", "activation"), ("status", "status"), ("seeds", "seeds"), ("clean", "clean acc. (%)"),
                        ("robust", "worst-case robust acc. (%)"), ("autoattack_mean", "AutoAttack alone (%)"),
-                       ("pgd_mean", "PGD alone (%)"), ("square_mean", "Square alone (%)"),
+                       ("apgd_ce_mean", "APGD-CE alone (%)"), ("pgd_mean", "PGD alone (%)"), ("square_mean", "Square alone (%)"),
                        ("linf_median", "median L-inf distance"), ("l2_median", "median L2 distance"),
                        ("vs_relu_robust", "robust vs ReLU"), ("vs_relu_clean", "clean vs ReLU"),
                        ("sanity_failed", "sanity checks failed"), ("early_stopped", "early stops"),
@@ -330,7 +330,7 @@ def leaderboard_display(table) -> "pd.DataFrame":
                     "clean": _mean_sd(get("clean_mean"), get("clean_sd")),
                     "robust": _mean_sd(get("robust_mean"), get("robust_sd")),
                     **{k: num(None if get(k) is None else 100 * get(k), ".1f")
-                       for k in ("autoattack_mean", "pgd_mean", "square_mean")},
+                       for k in ("autoattack_mean", "apgd_ce_mean", "pgd_mean", "square_mean")},
                     "linf_median": num(get("linf_median"), ".3f"), "l2_median": num(get("l2_median"), ".3f"),
                     "vs_relu_robust": get("vs_relu_robust") or "", "vs_relu_clean": get("vs_relu_clean") or "",
                     "sanity_failed": get("sanity_failed") or ("" if get("clean_mean") is not None else "n/a"),
@@ -390,9 +390,18 @@ def leaderboard_reading(table, relu: str = "relu", rows: Iterable[str] | None = 
             text.append(f"Against ReLU, seed by seed: robust accuracy **{r['vs_relu_robust']}**, clean accuracy "
                         f"**{r['vs_relu_clean']}**.")
         if has(r, "pgd_mean") and has(r, "square_mean") and r["square_mean"] <= r["pgd_mean"] - MASKING_GAP:
-            text.append(f"Square, which sees only the network's outputs, leaves {pct(r['square_mean'])} robust "
-                        f"where PGD with restarts leaves {pct(r['pgd_mean'])}: the gradients mislead PGD "
-                        "(gradient masking), and PGD alone would have overstated the robustness.")
+            gap = (f"Square, which sees only the network's outputs, leaves {pct(r['square_mean'])} robust where PGD "
+                   f"with restarts leaves {pct(r['pgd_mean'])}")
+            if has(r, "apgd_ce_mean") and r["apgd_ce_mean"] <= r["square_mean"]:
+                text.append(f"{gap}; yet APGD-CE alone, the same cross-entropy gradient with AutoAttack's adaptive "
+                            f"step size, leaves {pct(r['apgd_ce_mean'])}. The gradient points the way and PGD's "
+                            "fixed step is what fails: PGD alone would have overstated the robustness, a "
+                            "white-box attack with an adaptive step does not.")
+            else:
+                apgd = (f", and even APGD-CE alone leaves {pct(r['apgd_ce_mean'])}" if has(r, "apgd_ce_mean")
+                        else "")
+                text.append(f"{gap}{apgd}: the gradients mislead the white-box attacks (gradient masking), and "
+                            "PGD alone would have overstated the robustness.")
         if r.get("sanity_failed"):
             text.append(f"Sanity checks failed: {r['sanity_failed']}.")
         k = r.get("fgsm_above_clean")

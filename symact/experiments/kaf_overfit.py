@@ -33,7 +33,7 @@ from symact.results import Result, experiment
 from symact.store.units import Unit
 
 __all__ = ["OverfitConfig", "REACH", "gradient_report", "gradient_table", "gradient_words", "overfit_rows",
-           "overfit_table", "overfit_words", "pgd_at_mnist", "stored_overfit_table"]
+           "overfit_table", "overfit_words", "pgd_at_mnist", "step_words", "stored_overfit_table"]
 
 DATASET = "mnist"
 
@@ -303,4 +303,25 @@ def gradient_words(table, step: float) -> str:
                 "for vanishing KAFs to hide the gradient." if most < 0.01 else
                 f"up to {pct(most)} of a network's KAF inputs lie beyond the dictionary's reach, where the KAF "
                 "passes no gradient back.")
+    return out
+
+
+def step_words(table, step: float) -> str:
+    """What the leaderboard's APGD-CE column says about PGD's step, in sentences: per row of ``table``
+    (:func:`symact.benchmark.leaderboard` rows with ``apgd_ce_mean`` and ``pgd_mean``), APGD-CE alone (the
+    cross-entropy gradient PGD follows, with AutoAttack's step size, which halves when progress stalls)
+    against PGD alone (a fixed step of ``step``). "" when no row has both."""
+    from symact.report import pct
+
+    rows = [r for r in table.to_dict("records")
+            if all(r.get(k) is not None and np.isfinite(r.get(k)) for k in ("apgd_ce_mean", "pgd_mean"))]
+    if not rows:
+        return ""
+    out = ("APGD-CE alone, the same cross-entropy gradient followed with AutoAttack's step size, leaves "
+           + " and ".join(f"{pct(r['apgd_ce_mean'])} of the test images robust on the {r['row']} networks"
+                          for r in rows)
+           + f", where PGD's fixed step of {step:g} leaves " + " and ".join(pct(r["pgd_mean"]) for r in rows) + ".")
+    if all(r["apgd_ce_mean"] < r["pgd_mean"] for r in rows):
+        out += (" The gradient points the way; what misleads PGD is its step, too large for a gradient that turns "
+                "within it (the cosines above).")
     return out
