@@ -940,6 +940,32 @@ def _final(history: Mapping, key: str) -> float:
     return _num(vals[i]) if 0 <= i < len(vals) else float("nan")
 
 
+def black_box_vs_apgd(evaluation: Mapping, alpha: float = 0.05) -> dict | None:
+    """The black-box-vs-white-box check of :func:`symact.evaluation.sanity_checks` with APGD-CE as the white-box
+    attack, from an :func:`_eval_unit`'s ``evaluation`` as stored: on the same images, Square alone against
+    APGD-CE alone (AutoAttack's first component: the clean-correct images its ``broken_by`` code does not give
+    to APGD-CE), exact McNemar. The sanity checks' white-box attacks are FGSM and PGD with a fixed step, which
+    fast adversarial training can defeat without masking the gradient; APGD-CE follows the same gradient with
+    an adaptive step. Returns the check's entry (``name``, ``passed``, ``detail``), or None when the evaluation
+    holds no cascade starting with APGD-CE or no Square alone."""
+    from symact.evaluation import decode_broken_by, decode_outcomes, mcnemar
+
+    attacks, n = evaluation["attacks"], evaluation["n"]
+    aa = attacks.get("autoattack") or {}
+    if "square" not in attacks or (aa.get("broken_by") or {}).get("components", [None])[0] != "apgd-ce":
+        return None
+    clean = decode_outcomes(evaluation["outcome"], n)
+    apgd = clean & (np.array(decode_broken_by(aa, n), dtype=object) != "apgd-ce")
+    square = decode_outcomes(attacks["square"]["outcome"], n)
+    t = mcnemar(apgd, square)  # b: robust under APGD-CE, broken by Square; c: the reverse
+    fail = t["b"] > t["c"] and t["p"] < alpha
+    detail = (f"square leaves {int(square.sum())} robust, apgd-ce {int(apgd.sum())} of {n} "
+              f"(McNemar b={t['b']}, c={t['c']}, p={t['p']:.3g})")
+    return {"name": "black-box-vs-apgd-ce", "passed": not fail,
+            "detail": ("black-box-vs-apgd-ce failed: Square is stronger than APGD-CE, a sign of gradient masking "
+                       "(Carlini et al. 2019): " if fail else "") + detail}
+
+
 def leaderboard_row(result, row: str | None = None) -> dict:
     """One row of the leaderboard from a stored result of a benchmark experiment (complete, or partial from
     :func:`stored_rows`; None: a row that has not run).
@@ -957,7 +983,8 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     classified its FGSM training images better than clean test images, the signature of catastrophic
     overfitting that a masked PGD-5 check can miss (NaN for networks not trained by FGSM); ``epoch_seconds``,
     ``params``, ``params_added``: the cost; ``seeds``: "done/planned"; ``complete``; ``profile``; ``lr_max``:
-    the range test's choice."""
+    the range test's choice. ``sanity_failed`` includes :func:`black_box_vs_apgd` (``black-box-vs-apgd-ce``),
+    computed from the stored outcomes on the seeds whose evaluation allows it (``apgd_checked`` of them)."""
     if result is None:
         return {"row": row, "seeds": "0/?", "complete": False, "status": "not run", "note": ROW_NOTES.get(row, "")}
     seeds = result["seeds"]
@@ -982,8 +1009,11 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     fgsm = np.array([a if "check_robust_acc" in s["train"]["history"] else float("nan") for a, s in zip(attack, seeds)])
     sd = lambda a: float(a.std(ddof=1)) if len(a) > 1 else float("nan")  # noqa: E731
     failed: dict[str, int] = {}
+    apgd_checked = 0
     for s in seeds:
-        for ch in s["eval"]["sanity"]["checks"]:
+        derived = black_box_vs_apgd(s["eval"]["evaluation"]) if "outcome" in s["eval"]["evaluation"] else None
+        apgd_checked += derived is not None
+        for ch in [*s["eval"]["sanity"]["checks"], *([derived] if derived else [])]:
             if ch["passed"] is False:
                 failed[ch["name"]] = failed.get(ch["name"], 0) + 1
     def med(norm: str) -> float:  # None: a median stored as NaN or infinity (JSON has neither)
@@ -997,6 +1027,7 @@ def leaderboard_row(result, row: str | None = None) -> dict:
             "square_mean": alone("square"), "linf_median": med("Linf"),
             "l2_median": med("L2"),
             "sanity_failed": ", ".join(f"{k} ({v}/{len(seeds)})" for k, v in sorted(failed.items())),
+            "apgd_checked": apgd_checked,
             "early_stopped": sum(s["train"]["history"].get("stopped_early") is not None for s in seeds),
             "train_attack_acc": float(np.mean(attack)),
             "check_acc": float(np.mean([_final(s["train"]["history"], "check_robust_acc") for s in seeds])),

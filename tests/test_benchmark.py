@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -502,3 +503,31 @@ def test_an_interrupted_evaluation_unit_resumes_to_the_uninterrupted_value(needs
     assert json.dumps(resumed, sort_keys=True, default=str) == json.dumps(whole, sort_keys=True, default=str)
     units = {u.key: u for u in bm._units(cfg)}
     assert units["eval-seed0"].checkpoint and units["train-seed0"].checkpoint
+
+
+def test_black_box_vs_apgd_reads_the_cascade_code_and_square_alone():
+    from symact.evaluation import _encode_codes, encode_outcomes
+
+    n = 100
+    clean = np.ones(n, bool)
+    clean[:10] = False  # wrong before any attack
+    codes = np.zeros(n, np.uint8)
+    codes[10:60] = 1  # APGD-CE broke 50: it leaves 40 robust
+    square = clean.copy()
+    square[10:30] = False  # Square alone breaks 20: it leaves 70
+
+    def ev(sq):
+        return {"n": n, "outcome": encode_outcomes(clean),
+                "attacks": {"autoattack": {"broken_by": {"components": ["apgd-ce", "apgd-t", "fab-t", "square"],
+                                                         "code": _encode_codes(codes)}},
+                            "square": {"outcome": encode_outcomes(sq)}}}
+
+    ok = bm.black_box_vs_apgd(ev(square))
+    assert ok["passed"] and "square leaves 70 robust, apgd-ce 40 of 100" in ok["detail"]
+    strong = clean.copy()
+    strong[10:] = False  # Square breaks everything APGD-CE left too
+    bad = bm.black_box_vs_apgd(ev(strong))
+    assert not bad["passed"] and bad["detail"].startswith("black-box-vs-apgd-ce failed")
+    no_square = ev(square)
+    del no_square["attacks"]["square"]
+    assert bm.black_box_vs_apgd(no_square) is None

@@ -220,6 +220,11 @@ def test_leaderboard_reading_names_masking_and_overfitting_only_where_the_number
     masked_too = _fake([0.27] * 5, [0.99] * 5, fgsm=0.9, pgd=0.68, square=0.42, apgd_ce=0.6)
     said = ev.leaderboard_reading(bm.leaderboard({"pssilu": masked_too, "relu": relu}), rows=["pssilu"])
     assert "even APGD-CE alone leaves 60.0 %" in said and "gradient masking" in said
+    row = bm.leaderboard({"pssilu": step, "relu": relu})
+    row.loc[row["row"] == "pssilu", ["sanity_failed", "apgd_checked"]] = ["black-box-vs-white-box (5/5)", 5]
+    assert "fails against PGD's step, not against the gradient" in ev.leaderboard_reading(row, rows=["pssilu"])
+    row.loc[row["row"] == "pssilu", "sanity_failed"] = "black-box-vs-apgd-ce (1/5), black-box-vs-white-box (5/5)"
+    assert "not against the gradient" not in ev.leaderboard_reading(row, rows=["pssilu"])
 
 
 def test_relu_verdicts_from_stored_rows():

@@ -353,7 +353,9 @@ def leaderboard_reading(table, relu: str = "relu", rows: Iterable[str] | None = 
     warnings, each only where the numbers show it:
 
     - gradient masking: Square alone leaves at least :data:`MASKING_GAP` fewer images robust than PGD alone, or
-      a sanity check failed (named with the seeds it failed on);
+      a sanity check failed (named with the seeds it failed on); where APGD-CE alone does better than Square
+      (``apgd_ce_mean``, and per image :func:`symact.benchmark.black_box_vs_apgd`), it says that PGD's fixed step
+      fails, not the gradient;
     - catastrophic overfitting the early stop did not catch: seeds whose network classified its FGSM training
       images better than clean test images (``fgsm_above_clean`` of :func:`symact.benchmark.leaderboard_row`),
       with the PGD-5 check's reading at the epoch kept.
@@ -404,6 +406,12 @@ def leaderboard_reading(table, relu: str = "relu", rows: Iterable[str] | None = 
                             "PGD alone would have overstated the robustness.")
         if r.get("sanity_failed"):
             text.append(f"Sanity checks failed: {r['sanity_failed']}.")
+            n_seeds = int(r["seeds"].split("/")[0])
+            if ("black-box-vs-white-box" in r["sanity_failed"] and "black-box-vs-apgd-ce" not in r["sanity_failed"]
+                    and r.get("apgd_checked") == n_seeds):
+                text.append("Square beats the sanity checks' fixed-step PGD but, on no seed, APGD-CE (an exact "
+                            "McNemar test on each seed's evaluated images): the black-box check fails against PGD's "
+                            "step, not against the gradient.")
         k = r.get("fgsm_above_clean")
         if has(r, "fgsm_above_clean") and k > 0:
             n = r["seeds"].split("/")[0]
