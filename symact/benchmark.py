@@ -974,8 +974,8 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     of the clean accuracy (all test images) and the worst-case robust accuracy (:func:`_eval_unit`);
     ``autoattack_mean``, ``pgd_mean``, ``square_mean``: AutoAttack, PGD and Square alone (NaN where a row
     did not run one); ``apgd_ce_mean``: APGD-CE alone, AutoAttack's first component, read from the cascade's
-    ``broken_by`` counts (the cross-entropy gradient PGD follows, with APGD's adaptive step); ``linf_median``, ``l2_median``: the median over seeds of each
-    seed's median FAB distance; ``sanity_failed``: the failed sanity checks with the number of seeds each
+    ``broken_by`` counts (the cross-entropy gradient PGD follows, with APGD's adaptive step); ``linf_median``,
+    ``l2_median``: the median over seeds of each seed's median FAB distance; ``sanity_failed``: the failed sanity checks with the number of seeds each
     failed on ("" when none failed); ``early_stopped``: seeds whose training stopped on catastrophic
     overfitting; ``train_attack_acc``: the accuracy on the images of the training's own attack (FGSM for fast
     adversarial training, PGD for PGD training) at the epoch kept, and ``check_acc``: the early stop's PGD-5
@@ -1023,8 +1023,7 @@ def leaderboard_row(result, row: str | None = None) -> dict:
             "seeds": f"{len(seeds)}/{len(result['protocol']['seeds'])}", "complete": _complete(result),
             "clean_mean": float(clean.mean()), "clean_sd": sd(clean), "robust_mean": float(robust.mean()),
             "robust_sd": sd(robust), "autoattack_mean": alone("autoattack"), "apgd_ce_mean": first_component(),
-            "pgd_mean": alone("pgd"),
-            "square_mean": alone("square"), "linf_median": med("Linf"),
+            "pgd_mean": alone("pgd"), "square_mean": alone("square"), "linf_median": med("Linf"),
             "l2_median": med("L2"),
             "sanity_failed": ", ".join(f"{k} ({v}/{len(seeds)})" for k, v in sorted(failed.items())),
             "apgd_checked": apgd_checked,

@@ -297,8 +297,8 @@ def evaluate(
         checkpoint: a file for a resumable evaluation. After every batch the running sums and torch's random
             state are saved there; called again after an interruption, the evaluation resumes after the last
             saved batch and returns what an uninterrupted run returns (the attacks draw the same numbers). A
-            checkpoint written for other data, batches, attacks or rule raises ValueError; the file is removed
-            once the evaluation returns. (Written here, not taken from a library: torchattacks and Dask keep no
+            checkpoint written for another network, data, batches, attacks or rule raises ValueError; the file
+            is removed once the evaluation returns. (Written here, not taken from a library: torchattacks and Dask keep no
             state across an interrupted attack.)
 
     Every attack of a dict runs on the clean-correct images only (the others are wrong already), so the
@@ -339,8 +339,13 @@ def evaluate(
     clean_outcome: list[torch.Tensor] = []
     total = math.ceil(len(data) / batch_size)
     checkpoint = Path(checkpoint) if checkpoint is not None else None
-    fingerprint = (f"{len(data)} images, batches of {batch_size}, rule {_rule_name(predict)}, attacks "
-                   + ", ".join(f"{k} ({t.kind})" for k, t in tallies.items()) + f", {return_examples} examples")
+    fingerprint = None
+    if checkpoint is not None:
+        from symact.store.provenance import fingerprint as weights_hash
+
+        fingerprint = (f"network {weights_hash(model)}, {len(data)} images, batches of {batch_size}, rule "
+                       f"{_rule_name(predict)}, attacks " + ", ".join(f"{k} ({t.kind})" for k, t in tallies.items())
+                       + f", {return_examples} examples")
     done = 0
     state = load_matching(checkpoint, fingerprint, "evaluation")
     if state is not None:

@@ -1,4 +1,5 @@
 """symact.evaluation: per-image outcomes, cascades, compatibility, statistics, curves, sanity, the verdict rule."""
+import copy
 import json
 import math
 
@@ -316,6 +317,12 @@ def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(trained, toy
         run(stop_at=2)
     with pytest.raises(ValueError, match="another evaluation"):
         ev.evaluate(trained, data, {"fgsm": torchattacks.FGSM(trained, eps=0.1)}, batch_size=16, checkpoint=ckpt)
+    other = copy.deepcopy(trained)
+    with torch.no_grad():
+        other[-1].bias += 1.0  # another network, the same attacks: not this checkpoint's evaluation either
+    with pytest.raises(ValueError, match="another evaluation"):
+        ev.evaluate(other, data, {"fgsm": torchattacks.FGSM(other, eps=0.3), "pgd": _PGDThatStops(other)},
+                    batch_size=16, checkpoint=ckpt, return_examples=20)
 
 
 # --------------------------------------------------------------------------- curves and distances

@@ -284,7 +284,8 @@ WONG_ANCHORS = {
 #: the leaderboard's columns as the chapter shows them: (column of symact.benchmark.leaderboard, header)
 LEADERBOARD_COLUMNS = (("row", "activation"), ("status", "status"), ("seeds", "seeds"), ("clean", "clean acc. (%)"),
                        ("robust", "worst-case robust acc. (%)"), ("autoattack_mean", "AutoAttack alone (%)"),
-                       ("apgd_ce_mean", "APGD-CE alone (%)"), ("pgd_mean", "PGD alone (%)"), ("square_mean", "Square alone (%)"),
+                       ("apgd_ce_mean", "APGD-CE alone (%)"), ("pgd_mean", "PGD alone (%)"),
+                       ("square_mean", "Square alone (%)"),
                        ("linf_median", "median L-inf distance"), ("l2_median", "median L2 distance"),
                        ("vs_relu_robust", "robust vs ReLU"), ("vs_relu_clean", "clean vs ReLU"),
                        ("sanity_failed", "sanity checks failed"), ("early_stopped", "early stops"),
