@@ -85,7 +85,8 @@ from symact.results import REGISTRY, PROFILES, Result, Unit, _jsonable, active_p
 
 __all__ = ["BUILT_ROWS", "BuiltRowConfig", "CHAPTER", "DATASETS", "FORMS", "KAN_LARGE_WIDTHS", "KAN_TOLERANCE",
            "KAN_WIDTHS", "PROFILE_NOTES", "Protocol", "ROWS", "ROW_FACTORS", "ROW_NOTES", "RowConfig",
-           "activation_factory", "benchmark", "book_rows", "build_network", "build_row_network", "compare_to_relu",
+           "activation_factory", "apgd_ce_alone", "benchmark", "black_box_vs_apgd", "book_rows", "build_network",
+           "build_row_network", "compare_to_relu",
            "estimate_cpu_seconds", "experiment_for", "measured_seconds", "kan_dense_layers", "kan_param_match", "leaderboard",
            "leaderboard_row", "protocol", "register_built_row", "register_row", "saf_decision", "stored_rows"]
 
@@ -940,6 +941,22 @@ def _final(history: Mapping, key: str) -> float:
     return _num(vals[i]) if 0 <= i < len(vals) else float("nan")
 
 
+def apgd_ce_alone(evaluation: Mapping) -> np.ndarray | None:
+    """Per image, robust under APGD-CE alone, AutoAttack's first component, from an :func:`_eval_unit`'s
+    ``evaluation`` as stored: the clean-correct images that the cascade's ``broken_by`` code does not give to
+    APGD-CE (the cascade attacks every clean-correct image with APGD-CE first, so these are exactly the images
+    APGD-CE alone leaves robust). None when the evaluation holds no per-image outcome or no cascade starting
+    with APGD-CE. The one place both :func:`black_box_vs_apgd` and :func:`leaderboard_row` read it from."""
+    from symact.evaluation import decode_broken_by, decode_outcomes
+
+    aa = evaluation["attacks"].get("autoattack") or {}
+    bb = aa.get("broken_by") or {}
+    if "outcome" not in evaluation or (bb.get("components") or [None])[0] != "apgd-ce":
+        return None
+    n = evaluation["n"]
+    return decode_outcomes(evaluation["outcome"], n) & (np.array(decode_broken_by(bb, n), dtype=object) != "apgd-ce")
+
+
 def black_box_vs_apgd(evaluation: Mapping, alpha: float = 0.05) -> dict | None:
     """The black-box-vs-white-box check of :func:`symact.evaluation.sanity_checks` with APGD-CE as the white-box
     attack, from an :func:`_eval_unit`'s ``evaluation`` as stored: on the same images, Square alone against
@@ -948,14 +965,12 @@ def black_box_vs_apgd(evaluation: Mapping, alpha: float = 0.05) -> dict | None:
     fast adversarial training can defeat without masking the gradient; APGD-CE follows the same gradient with
     an adaptive step. Returns the check's entry (``name``, ``passed``, ``detail``), or None when the evaluation
     holds no cascade starting with APGD-CE or no Square alone."""
-    from symact.evaluation import decode_broken_by, decode_outcomes, mcnemar
+    from symact.evaluation import decode_outcomes, mcnemar
 
     attacks, n = evaluation["attacks"], evaluation["n"]
-    aa = attacks.get("autoattack") or {}
-    if "square" not in attacks or (aa.get("broken_by") or {}).get("components", [None])[0] != "apgd-ce":
+    apgd = apgd_ce_alone(evaluation)
+    if "square" not in attacks or apgd is None:
         return None
-    clean = decode_outcomes(evaluation["outcome"], n)
-    apgd = clean & (np.array(decode_broken_by(aa, n), dtype=object) != "apgd-ce")
     square = decode_outcomes(attacks["square"]["outcome"], n)
     t = mcnemar(apgd, square)  # b: robust under APGD-CE, broken by Square; c: the reverse
     fail = t["b"] > t["c"] and t["p"] < alpha
@@ -973,8 +988,8 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     ``clean_mean``/``clean_sd`` and ``robust_mean``/``robust_sd``: mean and sample standard deviation over seeds
     of the clean accuracy (all test images) and the worst-case robust accuracy (:func:`_eval_unit`);
     ``autoattack_mean``, ``pgd_mean``, ``square_mean``: AutoAttack, PGD and Square alone (NaN where a row
-    did not run one); ``apgd_ce_mean``: APGD-CE alone, AutoAttack's first component, read from the cascade's
-    ``broken_by`` counts (the cross-entropy gradient PGD follows, with APGD's adaptive step); ``linf_median``,
+    did not run one); ``apgd_ce_mean``: APGD-CE alone, AutoAttack's first component, read per image by
+    :func:`apgd_ce_alone` (the cross-entropy gradient PGD follows, with APGD's adaptive step); ``linf_median``,
     ``l2_median``: the median over seeds of each seed's median FAB distance; ``sanity_failed``: the failed sanity checks with the number of seeds each
     failed on ("" when none failed); ``early_stopped``: seeds whose training stopped on catastrophic
     overfitting; ``train_attack_acc``: the accuracy on the images of the training's own attack (FGSM for fast
@@ -995,13 +1010,8 @@ def leaderboard_row(result, row: str | None = None) -> dict:
                 if name in s["eval"]["evaluation"]["attacks"]]
         return float(np.mean(vals)) if vals else float("nan")
 
-    def first_component() -> float:  # AutoAttack's first component, APGD-CE, alone: what it broke first
-        vals = []
-        for s in seeds:
-            ev = s["eval"]["evaluation"]
-            got = (ev["attacks"].get("autoattack") or {}).get("broken_by") or {}
-            if (got.get("components") or [None])[0] == "apgd-ce":
-                vals.append((ev["clean_correct"] - got["counts"]["apgd-ce"]) / ev["n"])
+    def first_component() -> float:  # AutoAttack's first component, APGD-CE, alone
+        vals = [a.mean() for s in seeds if (a := apgd_ce_alone(s["eval"]["evaluation"])) is not None]
         return float(np.mean(vals)) if vals else float("nan")
 
     attack = np.array([_final(s["train"]["history"], "train_acc") for s in seeds])
@@ -1011,7 +1021,7 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     failed: dict[str, int] = {}
     apgd_checked = 0
     for s in seeds:
-        derived = black_box_vs_apgd(s["eval"]["evaluation"]) if "outcome" in s["eval"]["evaluation"] else None
+        derived = black_box_vs_apgd(s["eval"]["evaluation"])
         apgd_checked += derived is not None
         for ch in [*s["eval"]["sanity"]["checks"], *([derived] if derived else [])]:
             if ch["passed"] is False:

@@ -167,20 +167,28 @@ def _fake(robust, clean, profile="paper", partial=False, seeds=None, dataset="mn
     """A stored benchmark result with the given per-seed accuracies (what the leaderboard reads); ``fgsm``: the
     FGSM training accuracy of every seed's last epoch, ``pgd``, ``square``: every seed's accuracy under those
     attacks alone (left out when None); ``apgd_ce``: under AutoAttack's first component, as its ``broken_by``
-    counts on 1,000 images record it."""
+    code on 1,000 images records it (with the clean outcome per image; left out when None)."""
+    from symact.evaluation import _encode_codes, encode_outcomes
+
     p = bm.protocol(dataset, "paper")
     seeds = list(seeds if seeds is not None else p.seeds)
     hist = lambda: ({"stopped_early": None} if fgsm is None else  # noqa: E731 (a fresh dict per seed)
                     {"stopped_early": None, "train_acc": [0.5, fgsm], "check_robust_acc": [0.6, 0.7]})
-    alone = {name: {"robust_acc": v} for name, v in (("pgd", pgd), ("square", square)) if v is not None}
+    alone = {name: {"robust_acc": v, "outcome": encode_outcomes(np.arange(1000) < round(1000 * v))}
+             for name, v in (("pgd", pgd), ("square", square)) if v is not None}  # the first images robust
 
     def cascade(k):
         aa = {"robust_acc": robust[k] + 0.01}
-        if apgd_ce is not None:
-            ok = round(1000 * clean[k])
-            aa["broken_by"] = {"components": ["apgd-ce", "apgd-t", "fab-t", "square"],
-                               "counts": {"apgd-ce": ok - round(1000 * apgd_ce), "apgd-t": 0, "fab-t": 0, "square": 0}}
-        return {"attacks": {"autoattack": aa, **alone}, "n": 1000, "clean_correct": round(1000 * clean[k])}
+        ok = round(1000 * clean[k])
+        ev = {"attacks": {"autoattack": aa, **alone}, "n": 1000, "clean_correct": ok}
+        if apgd_ce is not None:  # the first `ok` images are correct; APGD-CE breaks the first of them
+            broke = ok - round(1000 * apgd_ce)
+            codes = np.zeros(1000, np.uint8)
+            codes[:broke] = 1
+            aa["broken_by"] = {"components": ["apgd-ce", "apgd-t", "fab-t", "square"], "code": _encode_codes(codes),
+                               "counts": {"apgd-ce": broke, "apgd-t": 0, "fab-t": 0, "square": 0}}
+            ev["outcome"] = encode_outcomes(np.arange(1000) < ok)
+        return ev
     entry = lambda k: {"seed": k, "train": {"history": hist(), "epoch_seconds": 20.0,  # noqa
                                             "params": 100, "params_added": 0},
                        "eval": {"clean_acc": clean[k], "worst_case": {"robust_acc": robust[k]},
@@ -487,20 +495,27 @@ def test_an_interrupted_evaluation_unit_resumes_to_the_uninterrupted_value(needs
     torch.manual_seed(0)
     net = bm.build_network(cfg.protocol.network, "relu", **dict(cfg.protocol.network_kwargs))
     trained = {"weights": net.state_dict()}
-    whole = bm._eval_unit(cfg, None, 0, trained, checkpoint=tmp_path / "a")
     real = evaluation.min_norm_distances
+    state_seen = []  # the random state the distances start from, in both runs (the values may not show it)
+
+    def recording(*a, **k):
+        state_seen.append(torch.get_rng_state())
+        return real(*a, **k)
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
+    monkeypatch.setattr(evaluation, "min_norm_distances", recording)
+    whole = bm._eval_unit(cfg, None, 0, trained, checkpoint=tmp_path / "a")
     monkeypatch.setattr(evaluation, "min_norm_distances", interrupted)
     with pytest.raises(KeyboardInterrupt):
         bm._eval_unit(cfg, None, 0, trained, checkpoint=tmp_path / "b")
     assert {p.name for p in (tmp_path / "b").iterdir()} == {"clean.pt", "attacks.pt", "curve.pt"}
-    monkeypatch.setattr(evaluation, "min_norm_distances", real)
+    monkeypatch.setattr(evaluation, "min_norm_distances", recording)
     torch.manual_seed(123)  # the resumed unit restores the random state the interruption left
     resumed = bm._eval_unit(cfg, None, 0, trained, checkpoint=tmp_path / "b")
     assert json.dumps(resumed, sort_keys=True, default=str) == json.dumps(whole, sort_keys=True, default=str)
+    assert len(state_seen) == 4 and torch.equal(state_seen[0], state_seen[2])  # L-infinity, then L2, per run
     units = {u.key: u for u in bm._units(cfg)}
     assert units["eval-seed0"].checkpoint and units["train-seed0"].checkpoint
 
