@@ -32,10 +32,33 @@ def test_units_train_every_row_and_give_the_relu_network_as_transfer_surrogate()
     assert units["train-kaf-seed0"].zoo and units["train-kaf-seed0"].needs == ("lr-kaf",)
 
 
+_EVAL_UNIT = ko._eval_unit
+
+
+def _stops_at_kaf(cfg, row, *a, **k):
+    """The KAF row's evaluation unit fails, as if the run stopped there (module level: units are pickled)."""
+    if row == "kaf":
+        raise RuntimeError("stopped before the KAF evaluation")
+    return _EVAL_UNIT(cfg, row, *a, **k)
+
+
 def test_smoke_run_trains_by_pgd_and_evaluates_as_the_leaderboard(tmp_path, monkeypatch):
+    from symact.store.units import UnitsFailed
+
     monkeypatch.setenv("SYMACT_RESULTS", str(tmp_path))
-    res = ko.pgd_at_mnist(profile="smoke")
+    monkeypatch.setattr(ko, "_eval_unit", _stops_at_kaf)
+    assert ko.partial_rows("smoke") is None  # nothing run yet
+    with pytest.raises(UnitsFailed, match="eval-kaf-seed0"):
+        ko.pgd_at_mnist(profile="smoke")
+    part = ko.partial_rows("smoke")  # the ReLU row's seed is trained and evaluated, the KAF row's is not
+    assert part["kaf"] is None and part["relu"].provenance["partial"]
+    assert bm.leaderboard_row(part["relu"], "relu")["seeds"] == "1/1"
+    assert not bm.leaderboard_row(part["relu"], "relu")["complete"]
+    monkeypatch.setattr(ko, "_eval_unit", _EVAL_UNIT)
+    res = ko.pgd_at_mnist(profile="smoke")  # resumes: only the KAF evaluation is left
     rows = ko.overfit_rows(res)
+    assert rows["relu"]["seeds"][0]["eval"] == part["relu"]["seeds"][0]["eval"]
+    assert ko.partial_rows("smoke") is None  # a finished run has no partial rows
     kaf = rows["kaf"]["seeds"][0]
     assert kaf["train"]["training"].startswith("PGD-2") and "check_robust_acc" not in kaf["train"]["history"]
     assert kaf["eval"]["transfer"].startswith("the PGD-trained relu network")
@@ -76,13 +99,19 @@ def test_stored_table_prefers_paper_then_quick_and_says_when_nothing_is_stored(m
     pgd = {"rows": {"relu": dict(_fake([0.8] * 3, [0.98] * 3, seeds=(0, 1, 2))),
                     "kaf": dict(_fake([0.7] * 3, [0.98] * 3, seeds=(0, 1, 2)))}}
     stored = {"quick": Result(pgd, {"profile": "quick"})}
+    partial = {}
     monkeypatch.setattr(ko.pgd_at_mnist, "stored", lambda profile: stored.get(profile))
+    monkeypatch.setattr(ko, "partial_rows", lambda profile: partial.get(profile))
     monkeypatch.setattr(bm, "stored_rows", lambda ds, prof, rows: {"relu": relu, "kaf": None})
     table, prof = ko.stored_overfit_table("paper")
     assert prof == "quick" and list(table["training"]) == ["fast (FGSM)"] * 2 + ["PGD"] * 2
+    partial["paper"] = {"relu": _fake([0.8], [0.98], partial=True, seeds=(0,)), "kaf": None}
+    table, prof = ko.stored_overfit_table("paper")  # an unfinished paper run comes before a finished quick one
+    assert prof == "paper" and list(table["seeds"])[2:] == ["1/5", "0/?"]
     stored["paper"] = Result(pgd, {"profile": "paper"})
     assert ko.stored_overfit_table("paper")[1] == "paper"
     stored.clear()
+    partial.clear()
     table, prof = ko.stored_overfit_table("paper")
     assert prof is None and "Under PGD training nothing is stored yet" in ko.overfit_words(table)
 

@@ -33,7 +33,7 @@ from symact.results import Result, experiment
 from symact.store.units import Unit
 
 __all__ = ["OverfitConfig", "REACH", "gradient_report", "gradient_table", "gradient_words", "overfit_rows",
-           "overfit_table", "overfit_words", "pgd_at_mnist", "step_words", "stored_overfit_table"]
+           "overfit_table", "overfit_words", "partial_rows", "pgd_at_mnist", "step_words", "stored_overfit_table"]
 
 DATASET = "mnist"
 
@@ -129,15 +129,33 @@ def pgd_at_mnist(cfg: OverfitConfig, outputs: dict) -> dict:
     seed its ``train`` and ``eval``), so that :func:`symact.benchmark.leaderboard_row` and
     :func:`symact.benchmark.compare_to_relu` read it: ``{"protocol", "pgd_steps", "rows": {row: ...}}``."""
     p = cfg.protocol
-    rows = {}
-    for row in cfg.rows:
-        seeds = []
-        for k in p.seeds:
-            tr = {key: v for key, v in outputs[f"train-{row}-seed{k}"].items() if key not in bm._DROP}
-            seeds.append({"seed": k, "train": tr, "eval": outputs[f"eval-{row}-seed{k}"]})
-        rows[row] = {"dataset": p.dataset, "network": p.network, "activation": row, "protocol": bm._jsonable(p),
-                     "lr": outputs[f"lr-{row}"], "seeds": seeds}
+    rows = {row: _row(cfg, row, p.seeds, outputs) for row in cfg.rows}
     return {"protocol": bm._jsonable(p), "pgd_steps": cfg.pgd_steps, "rows": rows}
+
+
+def _row(cfg: OverfitConfig, row: str, seeds, outputs: Mapping) -> dict:
+    """One row's result in :mod:`symact.benchmark`'s layout from the units' ``outputs``, for ``seeds``."""
+    p = cfg.protocol
+    entries = [{"seed": k, "eval": outputs[f"eval-{row}-seed{k}"],
+                "train": {key: v for key, v in outputs[f"train-{row}-seed{k}"].items() if key not in bm._DROP}}
+               for k in seeds]
+    return {"dataset": p.dataset, "network": p.network, "activation": row, "protocol": bm._jsonable(p),
+            "lr": outputs.get(f"lr-{row}"), "seeds": entries}
+
+
+def partial_rows(profile: str = "paper") -> dict[str, Result | None] | None:
+    """The seeds an unfinished ``kaf/pgd-at-mnist`` run has trained and evaluated, per row, as results with
+    ``provenance["partial"] = True`` (None for a row with none), as :func:`symact.benchmark.stored_rows` shows
+    an unfinished leaderboard row; None when no seed of any row is finished. Runs nothing."""
+    from symact.store.units import stored_units
+
+    cfg = pgd_at_mnist.configs[profile]
+    done = stored_units(pgd_at_mnist, profile)
+    out = {}
+    for row in cfg.rows:
+        seeds = [k for k in cfg.protocol.seeds if f"eval-{row}-seed{k}" in done and f"train-{row}-seed{k}" in done]
+        out[row] = Result(_row(cfg, row, seeds, done), {"profile": profile, "partial": True}) if seeds else None
+    return out if any(r is not None for r in out.values()) else None
 
 
 # --------------------------------------------------------------------------------------------------- analysis
@@ -169,12 +187,18 @@ def overfit_table(fat: Mapping, pgd: Mapping | None, rows: tuple[str, ...] = ("r
 
 def stored_overfit_table(fat_profile: str = "paper"):
     """:func:`overfit_table` from stored results only: the leaderboard's rows at ``fat_profile`` and this
-    experiment at ``paper``, else ``quick``. Returns ``(table, profile)``, the profile of the PGD-trained rows
+    experiment at ``paper`` (the finished seeds of an unfinished run, :func:`partial_rows`, shown with their
+    count and no verdict), else ``quick``. Returns ``(table, profile)``, the profile of the PGD-trained rows
     (None when neither is stored)."""
-    ovf = pgd_at_mnist.stored("paper") or pgd_at_mnist.stored("quick")
-    table = overfit_table(bm.stored_rows(DATASET, fat_profile, ("relu", "kaf")),
-                          overfit_rows(ovf) if ovf is not None else None)
-    return table, (ovf.provenance.get("profile") if ovf is not None else None)
+    fat = bm.stored_rows(DATASET, fat_profile, ("relu", "kaf"))
+    done = pgd_at_mnist.stored("paper")
+    if done is not None:
+        return overfit_table(fat, overfit_rows(done)), "paper"
+    part = partial_rows("paper")
+    if part is not None:
+        return overfit_table(fat, part), "paper"
+    ovf = pgd_at_mnist.stored("quick")
+    return overfit_table(fat, overfit_rows(ovf) if ovf is not None else None), ("quick" if ovf is not None else None)
 
 
 def overfit_words(table) -> str:
