@@ -34,17 +34,6 @@ def _registry() -> dict:
     return results.REGISTRY
 
 
-def _status(exp: results.Experiment, prof: str) -> str:
-    status = results.stored_status(exp, prof)
-    if exp.units is None or status == "fresh":
-        return status
-    try:
-        done, total = results.unit_counts(exp, prof)
-    except ValueError:  # its units need other runs' networks first (the message says which): none can run yet
-        return f"{status} (waits on other runs)"
-    return f"{status} ({done}/{total} units)" if done else status
-
-
 def list_experiments(chapter: str | None = None) -> list[str]:
     """One line per registered experiment (of ``chapter``, if given): its name and, per profile, whether its
     stored result is fresh, stale or missing, with the stored units of an unfinished run (of how many)."""
@@ -52,7 +41,7 @@ def list_experiments(chapter: str | None = None) -> list[str]:
     chapters = sorted({c for c, _ in reg})
     if chapter is not None and chapter not in chapters:
         raise SystemExit(f"unknown chapter {chapter!r}; expected one of {chapters}")
-    return [f"{c}/{n}: " + ", ".join(f"{p} {_status(e, p)}" for p in results.PROFILES)
+    return [f"{c}/{n}: " + ", ".join(f"{p} {results.run_status(e, p)}" for p in results.PROFILES)
             for (c, n), e in sorted(reg.items()) if chapter in (None, c)]
 
 

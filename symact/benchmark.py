@@ -999,7 +999,8 @@ def leaderboard_row(result, row: str | None = None) -> dict:
     overfitting that a masked PGD-5 check can miss (NaN for networks not trained by FGSM); ``epoch_seconds``,
     ``params``, ``params_added``: the cost; ``seeds``: "done/planned"; ``complete``; ``profile``; ``lr_max``:
     the range test's choice. ``sanity_failed`` includes :func:`black_box_vs_apgd` (``black-box-vs-apgd-ce``),
-    computed from the stored outcomes on the seeds whose evaluation allows it (``apgd_checked`` of them)."""
+    computed from the stored outcomes on the seeds whose evaluation allows it (``apgd_checked`` of them;
+    ``apgd_failed``: the seeds on which Square beat APGD-CE)."""
     if result is None:
         return {"row": row, "seeds": "0/?", "complete": False, "status": "not run", "note": ROW_NOTES.get(row, "")}
     seeds = result["seeds"]
@@ -1036,7 +1037,7 @@ def leaderboard_row(result, row: str | None = None) -> dict:
             "pgd_mean": alone("pgd"), "square_mean": alone("square"), "linf_median": med("Linf"),
             "l2_median": med("L2"),
             "sanity_failed": ", ".join(f"{k} ({v}/{len(seeds)})" for k, v in sorted(failed.items())),
-            "apgd_checked": apgd_checked,
+            "apgd_checked": apgd_checked, "apgd_failed": failed.get("black-box-vs-apgd-ce", 0),
             "early_stopped": sum(s["train"]["history"].get("stopped_early") is not None for s in seeds),
             "train_attack_acc": float(np.mean(attack)),
             "check_acc": float(np.mean([_final(s["train"]["history"], "check_robust_acc") for s in seeds])),

@@ -19,8 +19,8 @@ from symact.store.provenance import git_commit as _git_commit
 from symact.store.registry import (PROFILES, REGISTRY, REPO_ROOT, Experiment, _jsonable, active_profile,
                                    config_hash, experiment, results_dir)
 from symact.store.results import Result, load_or_run, stored_result, stored_status
-from symact.store.units import (Unit, UnitRun, UnitsFailed, gpu_resources, open_client, run_units, stored_units,
-                                unit_counts)
+from symact.store.units import (Unit, UnitRun, UnitsFailed, gpu_resources, open_client, run_status, run_units,
+                                stored_units, unit_counts)
 
 __all__ = [
     "PROFILES",
@@ -39,6 +39,7 @@ __all__ = [
     "load_or_run",
     "open_client",
     "results_dir",
+    "run_status",
     "run_units",
     "stored_result",
     "stored_status",

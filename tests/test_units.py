@@ -308,6 +308,7 @@ def test_zoo_units_at_the_paper_profile(monkeypatch):
 
 def test_command_line_lists_units_and_runs_them(capsys):
     from symact.__main__ import main
+    from symact.results import run_status
 
     exp = _make("cli")
     FAIL.add(1)
@@ -315,8 +316,10 @@ def test_command_line_lists_units_and_runs_them(capsys):
         main(["run", "testunits/cli", "--profile", "paper"])
     main(["list", "testunits"])
     assert "testunits/cli: smoke missing, quick missing, paper missing (4/5 units)" in capsys.readouterr().out
+    assert run_status(exp, "paper") == "missing (4/5 units)" and run_status(exp, "quick") == "missing"
     FAIL.clear()
     assert main(["run", "testunits/cli", "--profile", "paper", "--workers", "1"]) == 0
+    assert run_status(exp, "paper") == "fresh"
     assert exp.stored("paper")["squares"] == [0, 3, 12]
     with pytest.raises(SystemExit, match="--workers must be at least 1"):
         main(["run", "testunits/cli", "--workers", "0"])

@@ -356,7 +356,7 @@ def leaderboard_reading(table, relu: str = "relu", rows: Iterable[str] | None = 
     - gradient masking: Square alone leaves at least :data:`MASKING_GAP` fewer images robust than PGD alone, or
       a sanity check failed (named with the seeds it failed on); where APGD-CE alone does better than Square
       (``apgd_ce_mean``, and per image :func:`symact.benchmark.black_box_vs_apgd`), it says that PGD's fixed step
-      fails, not the gradient;
+      fails, not the gradient, and it names the seeds on which Square beats even APGD-CE (``apgd_failed``);
     - catastrophic overfitting the early stop did not catch: seeds whose network classified its FGSM training
       images better than clean test images (``fgsm_above_clean`` of :func:`symact.benchmark.leaderboard_row`),
       with the PGD-5 check's reading at the epoch kept.
@@ -413,6 +413,11 @@ def leaderboard_reading(table, relu: str = "relu", rows: Iterable[str] | None = 
                 text.append("Square beats the sanity checks' fixed-step PGD but, on no seed, APGD-CE (an exact "
                             "McNemar test on each seed's evaluated images): the black-box check fails against PGD's "
                             "step, not against the gradient.")
+            k = r.get("apgd_failed")
+            if has(r, "apgd_failed") and k > 0:
+                text.append(f"On {int(k)} of {n_seeds} seeds Square beats even APGD-CE on the same images (an "
+                            "exact McNemar test): there the gradient itself misleads, a sign of gradient masking, "
+                            "and the worst case rests on the black-box attack.")
         k = r.get("fgsm_above_clean")
         if has(r, "fgsm_above_clean") and k > 0:
             n = r["seeds"].split("/")[0]

@@ -56,8 +56,8 @@ from symact.store import checkpoints
 from symact.store.provenance import fingerprint, git_commit, provenance, read_fresh, write_json
 from symact.store.registry import config_hash
 
-__all__ = ["Unit", "UnitRun", "UnitsFailed", "gpu_resources", "open_client", "run_units", "stored_units",
-           "unit_counts", "worker_environment"]
+__all__ = ["Unit", "UnitRun", "UnitsFailed", "gpu_resources", "open_client", "run_status", "run_units",
+           "stored_units", "unit_counts", "worker_environment"]
 
 _log = logging.getLogger("symact")
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*")
@@ -271,6 +271,22 @@ def stored_units(exp, prof: str, weights: bool = False) -> dict:
         loaded = {k: _load_unit(exp, prof, chash, k) for k in keep}
         return {k: e["value"] for k, e in loaded.items() if e is not None}
     return {k: e["value"] for k, e in keep.items()}
+
+
+def run_status(exp, prof: str) -> str:
+    """:func:`symact.store.results.stored_status` of ``exp`` at ``prof``, with how far an unfinished run has
+    got: ``"missing (9/14 units)"``, or ``"missing (waits on other runs)"`` when its units need other runs'
+    networks first. What ``python -m symact list`` and the Conclusions chapter show."""
+    from symact.store.results import stored_status
+
+    status = stored_status(exp, prof)
+    if exp.units is None or status == "fresh":
+        return status
+    try:
+        done, total = unit_counts(exp, prof)
+    except ValueError:  # its units need other runs' networks first (the message says which): none can run yet
+        return f"{status} (waits on other runs)"
+    return f"{status} ({done}/{total} units)" if done else status
 
 
 def unit_counts(exp, prof: str) -> tuple[int, int]:
