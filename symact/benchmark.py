@@ -779,11 +779,13 @@ def _eval_unit(cfg: RowConfig, act: Any, seed: int, trained: dict, surrogate: di
 
 
 def _units(cfg: RowConfig, act: Any = None) -> list[Unit]:
-    seeds = cfg.protocol.seeds
+    """The range test, then seed by seed its training, (the ReLU surrogate,) and its evaluation. The declared
+    order is the run's priority (:func:`symact.store.units.run_units`): a worker that finishes a training
+    evaluates that seed before it trains the next, so that an unfinished row shows finished seeds early
+    (:func:`stored_rows`)."""
     units = [Unit("lr", _lr_unit, (cfg, act))]
-    units += [Unit(f"train-seed{k}", _train_unit, (cfg, act, k), needs=("lr",), checkpoint=True, zoo=True)
-              for k in seeds]
-    for k in seeds:
+    for k in cfg.protocol.seeds:
+        units.append(Unit(f"train-seed{k}", _train_unit, (cfg, act, k), needs=("lr",), checkpoint=True, zoo=True))
         if cfg.is_relu:  # transfer from ReLU is not defined for the ReLU row itself
             units.append(Unit(f"eval-seed{k}", _eval_unit, (cfg, act, k), needs=(f"train-seed{k}",),
                               checkpoint=True))

@@ -520,6 +520,13 @@ def test_an_interrupted_evaluation_unit_resumes_to_the_uninterrupted_value(needs
     assert units["eval-seed0"].checkpoint and units["train-seed0"].checkpoint
 
 
+def test_units_finish_a_seed_before_training_the_next():
+    relu = bm.experiment_for("mnist", "relu").configs["paper"]
+    assert [u.key for u in bm._units(relu)][:5] == ["lr", "train-seed0", "eval-seed0", "train-seed1", "eval-seed1"]
+    kaf = [u.key for u in bm._units(bm.experiment_for("mnist", "kaf").configs["paper"])]
+    assert kaf[:4] == ["lr", "train-seed0", "relu-seed0", "eval-seed0"] and len(kaf) == 1 + 3 * 5
+
+
 def test_black_box_vs_apgd_reads_the_cascade_code_and_square_alone():
     from symact.evaluation import _encode_codes, encode_outcomes
 
