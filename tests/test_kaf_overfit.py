@@ -22,6 +22,10 @@ def test_config_holds_the_leaderboard_protocol_but_its_own_seeds_and_checks_its_
         ko.OverfitConfig(cfg.protocol, rows=("kaf", "relu"))
     with pytest.raises(ValueError, match="pgd_steps"):
         ko.OverfitConfig(cfg.protocol, pgd_steps=1)
+    with pytest.raises(ValueError, match="reach the ball's surface"):
+        ko.OverfitConfig(cfg.protocol, pgd_steps=10, pgd_alpha=0.01)
+    # the PGD step is Madry et al.'s 2.5 eps / steps, not the protocol's FGSM step of 1.25 eps
+    assert cfg.pgd_alpha == pytest.approx(2.5 * 0.3 / 10) and cfg.protocol.alpha == pytest.approx(0.375)
 
 
 def test_units_train_every_row_and_give_the_relu_network_as_transfer_surrogate():
@@ -165,3 +169,19 @@ def test_step_words_read_apgd_ce_against_pgd():
     table.loc[1, "apgd_ce_mean"] = 0.3  # APGD-CE weaker than PGD on one row: no such conclusion
     assert "what misleads" not in ko.step_words(table, 0.075)
     assert ko.step_words(pd.DataFrame([{"row": "tanh"}]), 0.075) == ""
+
+
+def test_pgd_training_takes_its_own_step_not_the_protocols_fgsm_step(needs_data, monkeypatch):
+    import symact.train
+
+    seen = {}
+
+    def fake_train(model, data, cfg, **kw):
+        seen["cfg"] = cfg
+        return {"seconds": [1.0]}
+
+    monkeypatch.setattr(symact.train, "train", fake_train)
+    out = ko._train_unit(ko.pgd_at_mnist.configs["paper"], "relu", 0, {"lr_max": 1e-3})
+    tc = seen["cfg"]
+    assert tc.method == "pgd" and tc.pgd_steps == 10 and tc.alpha == pytest.approx(0.075) and tc.eps == 0.3
+    assert out["training"] == "PGD-10 (step 0.075 at eps 0.3, random start)"
