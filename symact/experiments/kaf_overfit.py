@@ -120,7 +120,7 @@ def _units(cfg: OverfitConfig) -> list[Unit]:
 
 
 # Cost on one CPU thread: PGD-10 training is about 5.5 times a fast-adversarial-training epoch (11 gradient
-# evaluations a batch against 2): about 36 minutes (ReLU) to 85 (KAF) per network at ``paper`` (measured), and a robust
+# evaluations a batch against 2): measured, about 36 minutes (ReLU) to 85 (KAF) per network at ``paper``, and a robust
 # network's evaluation about 70 minutes (the leaderboard's ReLU units); about 10 CPU-hours in all for 3 seeds
 # of both rows, minutes on a GPU (tools/device_kaf.sh). ``quick``: 10,000 training images, PGD-5, one seed.
 @experiment(
@@ -206,8 +206,10 @@ def stored_overfit_table(fat_profile: str = "paper"):
     part = partial_rows("paper")
     if part is not None:
         return overfit_table(fat, part), "paper"
-    ovf = pgd_at_mnist.stored("quick")
-    return overfit_table(fat, overfit_rows(ovf) if ovf is not None else None), ("quick" if ovf is not None else None)
+    quick = pgd_at_mnist.stored("quick")
+    if quick is None:
+        return overfit_table(fat, None), None
+    return overfit_table(fat, overfit_rows(quick)), "quick"
 
 
 def overfit_words(table) -> str:
