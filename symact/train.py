@@ -376,7 +376,8 @@ def lr_range_test(
     rule's choice); ``diverged_at`` (the step that stopped the sweep, or None); ``rule``, ``divisor``,
     ``smoothing``, ``diverge``, ``method``, ``seed``; and ``notes``, where a choice to distrust is flagged
     (the minimum at the first step: the loss never fell; at the last step without divergence: the sweep
-    ended too low to see the turn). The same inputs give the same curve (seeded; deterministic on one device
+    ended too low to see the turn; under cross-entropy, a smoothed loss never below ``ln C`` for ``C`` outputs,
+    a uniform prediction's: the network had not begun to learn, and the sweep measured time, not the rate). The same inputs give the same curve (seeded; deterministic on one device
     and thread count). The global random state is left as it was.
 
     Raises:
@@ -431,12 +432,14 @@ def lr_range_test(
                 group["lr"] = lr
             xb = _adversarial(model, xb.contiguous(memory_format=fmt), yb, cfg, alpha, loss_fn, gen, dev)
             with autocast(dev):
-                loss = loss_fn(model(xb), yb)
+                out = model(xb)
+                loss = loss_fn(out, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             bar.update(1)
             value = float(loss.detach())
+            n_out = out.shape[-1]
             lrs.append(lr)
             if not math.isfinite(value):
                 losses.append(None)
@@ -464,6 +467,10 @@ def lr_range_test(
     if diverged is None and at == len(smoothed) - 1:
         notes.append("the smoothed loss was still falling at the end of the sweep: raise lr_max to see where it "
                      "turns")
+    if loss_fn is F.cross_entropy and min(finite)[0] >= math.log(n_out):
+        notes.append(f"the smoothed loss never fell below a uniform prediction's cross-entropy (ln {n_out} = "
+                     f"{math.log(n_out):.2f}): the network had not begun to learn, so its minimum follows the "
+                     "number of steps, not the learning rate; raise steps")
     return {"lr": lrs, "loss": losses, "smoothed": smoothed, "lr_at_min": lrs[at], "lr_max": lrs[at] / divisor,
             "diverged_at": diverged, "rule": LR_RULE if divisor == 10 else LR_RULE.replace("/ 10", f"/ {divisor:g}"),
             "divisor": divisor, "smoothing": smoothing, "diverge": diverge, "method": cfg.method, "seed": cfg.seed,

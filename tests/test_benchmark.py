@@ -261,16 +261,18 @@ def test_the_surrogate_comes_from_the_zoo_when_the_relu_row_is_there(needs_data)
 
 
 #: config hashes of existing rows computed on main (commit 53cc835) before the rows of issues 28 and 34 were
-#: added: stored results and the paper run in progress are matched by them, so they must never change
+#: added: stored results and the paper run in progress are matched by them, so they must never change. The
+#: CIFAR-10 paper hashes changed once, on 2026-12-08, when the range test went from 100 to 400 steps (100 steps
+#: measured time, not the learning rate: benchmark's docstring), before any CIFAR-10 paper row was stored
 PINNED_HASHES = {
     ("mnist", "relu"): ("0a63ccec1c29ef96", "745f9a0c8a933336", "a9df6b03f8c16984"),
     ("mnist", "kaf"): ("105a5fcf7f31e7a1", "68da553a69f44a88", "94d3ee74a2ca7094"),
     ("mnist", "kaf-elu"): ("d8b3bce4d5b4e884", "3bedfdf92e75b436", "b0bf173d1a8cbc61"),
     ("mnist", "maxout"): ("ffa56e8c5a9defba", "c0057c95b947ce3f", "78fb020faab1abcd"),
     ("mnist", "pdome"): ("839b478616fe8b47", "d3eece2216071b9f", "ae3c43026659f46f"),
-    ("cifar10", "relu"): ("cf0c721c9e70e37e", "7cfe66b8d69455c2", "a9425ce3d5c50894"),
-    ("cifar10", "kaf"): ("c5d7aebd248b796a", "758c69d902c362b0", "01d27dd1a9eb1e6a"),
-    ("cifar10", "sapl"): ("72558edf3d595c99", "ae8bee999ffc5805", "d3fb79807161acc5"),
+    ("cifar10", "relu"): ("cf0c721c9e70e37e", "7cfe66b8d69455c2", "067811ec559a8e86"),
+    ("cifar10", "kaf"): ("c5d7aebd248b796a", "758c69d902c362b0", "16ba6a4fb2dbdd38"),
+    ("cifar10", "sapl"): ("72558edf3d595c99", "ae8bee999ffc5805", "cfbb1aaf3bf28c9e"),
 }
 
 

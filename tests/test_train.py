@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -317,3 +318,28 @@ def test_lr_range_test_bad_input(toy_data):
                     ({"divisor": 0}, "divisor")]:
         with pytest.raises(ValueError, match=msg):
             lr_range_test(make, toy_data, cfg, **kw)
+
+
+def test_lr_range_test_flags_a_sweep_in_which_the_network_never_began_to_learn(toy_data):
+    """Under cross-entropy the loss of a uniform prediction is ln C: a sweep whose smoothed loss never falls
+    below it measured how long the network trained, not which learning rate suits it."""
+    from symact.models import Normalize
+    from symact.train import lr_range_test
+
+    def make(scale):
+        def build():
+            net = nn.Sequential(Normalize((0.5,), (0.2,)), nn.Flatten(), nn.Linear(64, 2))
+            with torch.no_grad():
+                net[2].weight.mul_(scale)  # large logits: a loss far above ln 2 at the start
+            return net
+        return build
+
+    cfg = TrainConfig(batch_size=32, seed=0)
+    stuck = lr_range_test(make(30.0), toy_data, cfg, lr_min=1e-7, lr_max=1e-6, steps=10, progress=False)
+    assert min(stuck["smoothed"]) > math.log(2)
+    assert any("never fell below a uniform prediction's cross-entropy (ln 2 = 0.69)" in n for n in stuck["notes"])
+    learns = lr_range_test(make(1.0), toy_data, cfg, lr_min=1e-3, lr_max=10, steps=60, progress=False)
+    assert min(learns["smoothed"]) < math.log(2) and not any("uniform prediction" in n for n in learns["notes"])
+    mse = lr_range_test(make(30.0), toy_data, dataclasses.replace(cfg, loss="mse"), lr_min=1e-7, lr_max=1e-6,
+                        steps=10, progress=False)
+    assert not any("uniform prediction" in n for n in mse["notes"])  # the bound is cross-entropy's only
